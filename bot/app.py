@@ -1,0 +1,162 @@
+"""The composition root: builds the PTB Application and owns every resource it uses.
+
+post_init opens the database (migrating it), loads the keys and starts the dispatcher's
+clock; post_shutdown closes them. Handlers reach all of it through `context.services`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import cast
+
+from telegram import BotCommand, BotCommandScopeDefault, Update
+from telegram.error import TelegramError
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from bot import config as practice_config
+from bot.settings import Settings
+from handlers import checkin, delivery, start, texts
+from handlers.context import BotData, RapportApp, RapportContext, Services
+from schedules.dispatcher import Dispatcher
+from store import settings_kv
+from store.crypto import load_keyring
+from store.db import create_engine, migrate, session_factory, transaction
+from store.vault import Vault
+
+log = logging.getLogger(__name__)
+
+CLIENT_COMMANDS = [BotCommand("start", "Connect with your invitation link")]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def load_vault(settings: Settings) -> Vault:
+    """The key ring from RAPPORT_MASTER_KEYS or the key file, re-read on an unknown key id."""
+
+    def read() -> Vault:
+        master = settings.master_keys.get_secret_value() if settings.master_keys else None
+        return Vault(load_keyring(settings.resolved_key_file, master), reload=lambda: read().ring)
+
+    return read()
+
+
+def build_application(
+    settings: Settings,
+    loaded: practice_config.Loaded,
+    *,
+    clock: Callable[[], datetime] = utcnow,
+) -> RapportApp:
+    api = settings.telegram_api_url
+    built = (
+        Application.builder()
+        .token(settings.token())
+        .base_url(f"{api}/bot")
+        .base_file_url(f"{api}/file/bot")
+        .context_types(ContextTypes(context=RapportContext, bot_data=BotData))
+        .rate_limiter(AIORateLimiter(max_retries=3))
+        .post_init(lambda app: _post_init(app, settings, loaded, clock))
+        .post_shutdown(_post_shutdown)
+        .build()
+    )
+    # The builder's generics cannot follow context_types() into the job queue's type.
+    app = cast(RapportApp, built)
+    _register_handlers(app)
+    return app
+
+
+def _register_handlers(app: RapportApp) -> None:
+    private = filters.ChatType.PRIVATE
+    app.add_handler(CommandHandler("start", start.start, filters=private))
+    app.add_handler(CallbackQueryHandler(checkin.on_tap))
+    app.add_handler(MessageHandler(private & ~filters.COMMAND, checkin.stray_text))
+    app.add_error_handler(_on_error)
+
+
+async def _post_init(
+    app: RapportApp,
+    settings: Settings,
+    loaded: practice_config.Loaded,
+    clock: Callable[[], datetime],
+) -> None:
+    engine = create_engine(settings.resolved_database_url)
+    app.bot_data.closers.append(engine.dispose)
+    await migrate(engine)
+    sessions = session_factory(engine)
+    config = loaded.config
+    services = Services(
+        sessions=sessions,
+        vault=load_vault(settings),
+        instruments=loaded.instruments,
+        checkin_instruments=list(config.checkins.instruments),
+        checkin_window=config.checkins.window,
+        invite_ttl=config.invites.ttl,
+        clock=clock,
+        bot_username=app.bot.username,
+    )
+    async with transaction(sessions) as session:
+        await settings_kv.put(session, settings_kv.BOT_USERNAME, app.bot.username)
+    dispatcher = Dispatcher(
+        sessions,
+        services.vault,
+        services.instruments,
+        send_checkin=lambda outgoing: delivery.send_checkin(app.bot, outgoing),
+        send_alert=lambda alert: delivery.send_alert(app.bot, alert),
+        clock=clock,
+    )
+    job_queue = app.job_queue
+    if job_queue is None:
+        raise RuntimeError("PTB's job queue is missing: install python-telegram-bot[job-queue]")
+
+    async def tick(_context: RapportContext) -> None:
+        await dispatcher.tick()
+
+    # Late ticks still run (no misfire drop) and pile-ups coalesce into one: what is due
+    # lives in the database, so a tick only has to happen, not to happen on time.
+    job_kwargs = {"misfire_grace_time": None, "coalesce": True, "max_instances": 1}
+    job_queue.run_repeating(
+        tick,
+        interval=settings.dispatch_interval,
+        first=0.5,
+        name="dispatch",
+        job_kwargs=job_kwargs,
+    )
+
+    def kick() -> None:
+        job_queue.run_once(tick, 0, name="dispatch-now")
+
+    services.kick = kick
+    app.bot_data.services = services
+    await app.bot.set_my_commands(CLIENT_COMMANDS, scope=BotCommandScopeDefault())
+    log.info("Rapport is running as @%s", app.bot.username)
+
+
+async def _post_shutdown(app: RapportApp) -> None:
+    while app.bot_data.closers:
+        await app.bot_data.closers.pop()()
+
+
+async def _on_error(update: object, context: RapportContext) -> None:
+    """Log the failure without the update (it holds names, ids and text), and apologise."""
+    error = context.error
+    log.error("error while handling an update: %s", type(error).__name__, exc_info=error)
+    if not isinstance(update, Update) or update.effective_chat is None:
+        return
+    try:
+        if update.callback_query is not None:
+            await update.callback_query.answer(texts.SOMETHING_WRONG)
+        elif update.effective_message is not None:
+            await update.effective_message.reply_text(texts.SOMETHING_WRONG)
+    except TelegramError:
+        log.warning("could not tell the user about the error")

@@ -1,0 +1,144 @@
+"""The practice config file (TOML) and the instrument definitions it brings in.
+
+Every problem is reported with the file, the key and how to fix it; the bot does not start
+on a file with problems.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import timedelta
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from alliance.instruments import Instrument, InstrumentError, parse_instrument
+from store.people import validate_timezone
+
+
+class ConfigError(Exception):
+    """The config file cannot be used; `problems` lists each one as 'file: key: fix'."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PracticeSection(_Section):
+    name: str = Field(default="Rapport practice", min_length=1, max_length=200)
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        return validate_timezone(value)
+
+
+class InvitesSection(_Section):
+    ttl_days: int = Field(default=14, ge=1, le=90)
+
+    @property
+    def ttl(self) -> timedelta:
+        return timedelta(days=self.ttl_days)
+
+
+class CheckinsSection(_Section):
+    window_hours: float = Field(default=24, gt=0, le=24 * 14)
+    instruments: list[str] = Field(default_factory=lambda: ["alliance"], min_length=1)
+
+    @property
+    def window(self) -> timedelta:
+        return timedelta(hours=self.window_hours)
+
+
+class InstrumentsSection(_Section):
+    directory: Path | None = None
+
+
+class PracticeConfig(_Section):
+    practice: PracticeSection = Field(default_factory=PracticeSection)
+    invites: InvitesSection = Field(default_factory=InvitesSection)
+    checkins: CheckinsSection = Field(default_factory=CheckinsSection)
+    instruments: InstrumentsSection = Field(default_factory=InstrumentsSection)
+
+
+class Loaded(BaseModel):
+    """The validated config with the instruments it makes available, by id."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
+
+    config: PracticeConfig
+    instruments: dict[str, Instrument]
+    source: str
+
+
+def load(path: Path | None) -> Loaded:
+    """Read and validate the config; None means built-in defaults."""
+    source = str(path) if path is not None else "built-in defaults"
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(
+                [f"{path}: the file does not exist; fix RAPPORT_CONFIG or create the file"]
+            ) from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError([f"{path}: not valid TOML ({exc}); fix the syntax"]) from None
+    try:
+        config = PracticeConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError([_describe(source, error) for error in exc.errors()]) from None
+    base = path.parent if path is not None else Path.cwd()
+    instruments = load_instruments(config.instruments.directory, base)
+    problems = [
+        f"{source}: checkins.instruments: unknown instrument {name!r}; "
+        f"use one of {', '.join(sorted(instruments))}"
+        for name in config.checkins.instruments
+        if name not in instruments
+    ]
+    if problems:
+        raise ConfigError(problems)
+    return Loaded(config=config, instruments=instruments, source=source)
+
+
+def load_instruments(directory: Path | None, base: Path) -> dict[str, Instrument]:
+    """The shipped instruments, then the practice's own (which may replace a shipped one)."""
+    found: dict[str, Instrument] = {}
+    shipped = resources.files("alliance") / "instruments"
+    for entry in sorted(shipped.iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".toml"):
+            found.update(_instrument(entry.read_text(encoding="utf-8"), f"alliance/{entry.name}"))
+    if directory is not None:
+        folder = directory if directory.is_absolute() else base / directory
+        if not folder.is_dir():
+            raise ConfigError(
+                [f"instruments.directory: {folder} is not a directory; create it or fix the path"]
+            )
+        for file in sorted(folder.glob("*.toml")):
+            found.update(_instrument(file.read_text(encoding="utf-8"), str(file)))
+    return found
+
+
+def _instrument(text: str, source: str) -> dict[str, Instrument]:
+    try:
+        instrument = parse_instrument(tomllib.loads(text), source)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{source}: not valid TOML ({exc}); fix the syntax"]) from None
+    except InstrumentError as exc:
+        raise ConfigError([str(exc)]) from None
+    return {instrument.id: instrument}
+
+
+def _describe(source: str, error: Any) -> str:
+    key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    if error["type"] == "extra_forbidden":
+        return f"{source}: {key}: unknown setting; remove it or check its spelling"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"{source}: {key}: {message}"

@@ -1,0 +1,67 @@
+"""Logging that never carries the bot token, and quiet httpx (it logs full request URLs)."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+_TOKEN_PATTERN = re.compile(r"\d{5,}:[A-Za-z0-9_-]{30,}")
+REDACTED = "[REDACTED]"
+
+
+class RedactingFilter(logging.Filter):
+    """Removes bot tokens from every record, its arguments and any attached exception text."""
+
+    def __init__(self, secrets: list[str] | None = None) -> None:
+        super().__init__()
+        self._secrets = [s for s in secrets or [] if s]
+
+    def redact(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, REDACTED)
+        return _TOKEN_PATTERN.sub(REDACTED, text)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = self.redact(record.getMessage())
+        record.args = None
+        if record.exc_info and record.exc_info[0] is not None:
+            # Format the traceback now, redacted, and drop the live exception so no
+            # handler formats the raw one again.
+            record.exc_text = self.redact(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        if record.stack_info:
+            record.stack_info = self.redact(record.stack_info)
+        return True
+
+
+_installed: RedactingFilter | None = None
+
+
+def install_redaction(secrets: list[str] | None = None) -> RedactingFilter:
+    """Redact in the log record factory, so every handler, present or added later, is covered."""
+    global _installed
+    redactor = RedactingFilter(secrets)
+    if _installed is None:
+        make_record = logging.getLogRecordFactory()
+
+        def redacting_factory(*args: object, **kwargs: object) -> logging.LogRecord:
+            record = make_record(*args, **kwargs)
+            assert _installed is not None
+            _installed.filter(record)
+            return record
+
+        logging.setLogRecordFactory(redacting_factory)
+    _installed = redactor
+    return redactor
+
+
+def configure(level: str = "INFO", secrets: list[str] | None = None) -> None:
+    install_redaction(secrets)
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+    root.setLevel(level.upper())
+    for noisy in ("httpx", "httpcore", "apscheduler", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -1,0 +1,73 @@
+"""Settings from environment variables (prefix RAPPORT_) and an optional `.env` file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+BOTFATHER_HELP = """RAPPORT_BOT_TOKEN is not set.
+
+To get a token: open Telegram, talk to @BotFather, send /newbot and follow the steps.
+BotFather answers with a token like 123456789:AAE...; put it in a file named .env in this
+directory:
+
+    RAPPORT_BOT_TOKEN=123456789:AAE...
+
+or export RAPPORT_BOT_TOKEN in the environment, then start Rapport again."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="RAPPORT_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    bot_token: SecretStr | None = None
+    data_dir: Path = Path("data")
+    database_url: str | None = None
+    key_file: Path | None = None
+    master_keys: SecretStr | None = None
+    telegram_api_url: str = "https://api.telegram.org"
+    bot_username: str | None = None
+    config: Path | None = None
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    webhook_listen: str = "0.0.0.0"
+    webhook_port: int = Field(default=8443, ge=1, le=65535)
+    dispatch_interval: float = Field(default=5.0, gt=0, le=300)
+    log_level: str = "INFO"
+
+    @field_validator("telegram_api_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @field_validator("bot_username")
+    @classmethod
+    def _strip_at(cls, value: str | None) -> str | None:
+        return value.lstrip("@") if value else value
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'rapport.db'}"
+
+    @property
+    def resolved_key_file(self) -> Path:
+        return self.key_file or self.data_dir / "rapport.key"
+
+    @property
+    def resolved_config(self) -> Path | None:
+        if self.config is not None:
+            return self.config
+        default = Path("rapport.toml")
+        return default if default.exists() else None
+
+    def token(self) -> str:
+        if self.bot_token is None or not self.bot_token.get_secret_value().strip():
+            raise MissingToken(BOTFATHER_HELP)
+        return self.bot_token.get_secret_value().strip()
+
+
+class MissingToken(RuntimeError):
+    """The bot cannot start without a token; the message says how to get one."""

@@ -1,0 +1,73 @@
+"""What every handler can reach: the services, through a typed context, and one transaction
+per update that also makes a redelivered update a no-op."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from telegram import Update
+from telegram.ext import Application, ApplicationHandlerStop, CallbackContext, ExtBot, JobQueue
+
+from alliance.instruments import Instrument
+from store.db import transaction
+from store.models import ProcessedUpdate
+from store.vault import Vault
+
+
+@dataclass
+class Services:
+    """Everything a handler or job needs; built once in bot.app's post_init."""
+
+    sessions: async_sessionmaker[AsyncSession]
+    vault: Vault
+    instruments: Mapping[str, Instrument]
+    checkin_instruments: list[str]
+    checkin_window: timedelta
+    invite_ttl: timedelta
+    clock: Callable[[], datetime]
+    bot_username: str | None = None
+    kick: Callable[[], None] = field(default=lambda: None)
+
+
+class BotData:
+    """PTB's bot_data, typed: holds the services once post_init has built them."""
+
+    def __init__(self) -> None:
+        self.services: Services | None = None
+        self.closers: list[Callable[[], Awaitable[None]]] = []
+
+
+class RapportContext(
+    CallbackContext[ExtBot[None], dict[object, object], dict[object, object], BotData]
+):
+    @property
+    def services(self) -> Services:
+        services = self.bot_data.services
+        if services is None:
+            raise RuntimeError("services are not ready: post_init has not run")
+        return services
+
+    @asynccontextmanager
+    async def unit_of_work(self, update: Update) -> AsyncIterator[AsyncSession]:
+        """One database transaction for this update.
+
+        The update id is recorded in the same transaction, so an update Telegram delivers
+        twice (after a restart) changes the database once; the second delivery stops here.
+        """
+        async with transaction(self.services.sessions) as session:
+            if await session.get(ProcessedUpdate, update.update_id) is not None:
+                raise ApplicationHandlerStop
+            session.add(
+                ProcessedUpdate(update_id=update.update_id, processed_at=self.services.clock())
+            )
+            yield session
+
+
+RapportApp = Application[
+    ExtBot[Any], RapportContext, dict[Any, Any], dict[Any, Any], BotData, JobQueue[RapportContext]
+]

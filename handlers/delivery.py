@@ -1,0 +1,58 @@
+"""Outgoing messages started by the bot itself: check-ins to clients, alerts to therapists.
+
+Telegram has no idempotency key, so each failure is sorted by what it says about delivery.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Bot
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
+
+from handlers import views
+from store.alerts import PendingAlert
+from store.checkins import Outgoing, SendOutcome
+
+log = logging.getLogger(__name__)
+
+
+def classify(exc: Exception) -> SendOutcome:
+    if isinstance(exc, Forbidden):
+        return SendOutcome.BLOCKED
+    if isinstance(exc, BadRequest):
+        return SendOutcome.REJECTED
+    if isinstance(exc, TimedOut):
+        return SendOutcome.UNKNOWN
+    if isinstance(exc, RetryAfter):
+        return SendOutcome.NOT_SENT
+    if isinstance(exc, NetworkError):
+        # PTB reports a refused connection and Telegram's own 5xx answers as NetworkError:
+        # both mean the message was not delivered. Anything else may have been.
+        text = str(exc)
+        if "ConnectError" in text or "Bad Gateway" in text or "Internal Server Error" in text:
+            return SendOutcome.NOT_SENT
+        return SendOutcome.UNKNOWN
+    raise exc
+
+
+async def send_checkin(bot: Bot, outgoing: Outgoing) -> tuple[SendOutcome, int | None]:
+    text, markup = views.step_message(outgoing.checkin_id, outgoing.step)
+    try:
+        message = await bot.send_message(outgoing.chat_id, text, reply_markup=markup)
+    except Exception as exc:
+        outcome = classify(exc)
+        log.warning("check-in send failed: %s (%s)", type(exc).__name__, outcome)
+        return outcome, None
+    return SendOutcome.SENT, message.message_id
+
+
+async def send_alert(bot: Bot, alert: PendingAlert) -> int | None:
+    """The message id, or None when the alert must be tried again later."""
+    try:
+        message = await bot.send_message(alert.therapist_chat_id, views.alert_message(alert))
+    except Exception as exc:
+        classify(exc)  # re-raises what is not a Telegram delivery problem
+        log.warning("alert delivery failed: %s; it will be retried", type(exc).__name__)
+        return None
+    return message.message_id

@@ -1,0 +1,109 @@
+"""The dispatcher tick: claim what is due, hand it to the messenger, record what happened.
+
+The database decides what is due; the clock that calls `tick` (APScheduler, via PTB's job
+queue) only decides when to look, so nothing is lost when a tick is late or skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from alliance.instruments import Instrument
+from store import alerts, checkins
+from store.alerts import PendingAlert
+from store.checkins import Outgoing, SendOutcome
+from store.db import transaction
+from store.vault import Vault
+
+log = logging.getLogger(__name__)
+
+SendCheckin = Callable[[Outgoing], Awaitable[tuple[SendOutcome, int | None]]]
+SendAlert = Callable[[PendingAlert], Awaitable[int | None]]
+
+
+@dataclass
+class TickReport:
+    sent: int = 0
+    failed: int = 0
+    closed: int = 0
+    alerts_sent: int = 0
+    alerts_failed: int = 0
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        vault: Vault,
+        instruments: Mapping[str, Instrument],
+        send_checkin: SendCheckin,
+        send_alert: SendAlert,
+        clock: Callable[[], datetime],
+        *,
+        batch: int = 200,
+        lease: timedelta = timedelta(minutes=5),
+    ) -> None:
+        self._sessions = sessions
+        self._vault = vault
+        self._instruments = instruments
+        self._send_checkin = send_checkin
+        self._send_alert = send_alert
+        self._clock = clock
+        self._batch = batch
+        self._lease = lease
+        self._lock = asyncio.Lock()
+
+    async def tick(self) -> TickReport:
+        """One pass; ticks never overlap within a process."""
+        async with self._lock:
+            report = TickReport()
+            async with transaction(self._sessions) as session:
+                report.closed = await checkins.close_expired(session, self._clock())
+            await self._checkins(report)
+            await self._alerts(report)
+            if report.sent or report.failed or report.alerts_sent or report.alerts_failed:
+                log.info("dispatch: %s", report)
+            return report
+
+    async def _checkins(self, report: TickReport) -> None:
+        while True:
+            async with transaction(self._sessions) as session:
+                claimed = await checkins.claim_due(
+                    session,
+                    self._vault,
+                    known=self._instruments,
+                    now=self._clock(),
+                    limit=self._batch,
+                    lease=self._lease,
+                )
+            for outgoing in claimed:
+                outcome, message_id = await self._send_checkin(outgoing)
+                async with transaction(self._sessions) as session:
+                    await checkins.record_send(
+                        session, outgoing.checkin_id, outcome, self._clock(), message_id
+                    )
+                if outcome == SendOutcome.SENT:
+                    report.sent += 1
+                else:
+                    report.failed += 1
+            if len(claimed) < self._batch:
+                return
+
+    async def _alerts(self, report: TickReport) -> None:
+        async with transaction(self._sessions) as session:
+            pending = await alerts.due_for_delivery(session, self._vault, self._clock())
+        for alert in pending:
+            message_id = await self._send_alert(alert)
+            async with transaction(self._sessions) as session:
+                if message_id is None:
+                    await alerts.mark_failed(session, alert.alert_id, self._clock())
+                    report.alerts_failed += 1
+                else:
+                    await alerts.mark_delivered(session, alert.alert_id, message_id, self._clock())
+                    report.alerts_sent += 1

@@ -1,0 +1,284 @@
+"""A check-in's life in the database: queued, claimed, sent, answered tap by tap, completed.
+
+Every function here runs inside the caller's transaction and commits nothing itself.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from alliance.checkin import Step, scores, steps
+from alliance.detectors import evaluate
+from alliance.instruments import Instrument
+from store import alerts, audit
+from store.models import (
+    OPEN_CHECKIN_STATES,
+    Answer,
+    CheckIn,
+    CheckInState,
+    Client,
+    ClientStatus,
+)
+from store.people import NotFound, chat_id
+from store.vault import Vault, seal, unseal
+
+log = logging.getLogger(__name__)
+
+
+class ClientUnavailable(Exception):
+    """The client cannot receive check-ins now (not joined, paused, stopped, unreachable)."""
+
+
+class TapResult(enum.StrEnum):
+    NEXT = "next"  # answer stored; show the next step
+    COMPLETED = "completed"  # last answer stored
+    REPEATED = "repeated"  # a double tap or a stale button: nothing changed
+    CLOSED = "closed"  # expired, completed, cancelled or unknown check-in
+    REFUSED = "refused"  # not the owner, or a value the button could not carry
+
+
+@dataclass(frozen=True)
+class TapOutcome:
+    result: TapResult
+    step: Step | None = None
+    alert_ids: list[uuid.UUID] = field(default_factory=list)
+
+
+class SendOutcome(enum.StrEnum):
+    """What the messenger learned from one send; decides what the database records."""
+
+    SENT = "sent"
+    BLOCKED = "blocked"  # the client blocked the bot: stop their check-ins
+    REJECTED = "rejected"  # refused for good (bad request): close this check-in
+    NOT_SENT = "not_sent"  # surely never reached Telegram: try again next tick
+    UNKNOWN = "unknown"  # timed out: may have arrived, so never resend blindly
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A claimed check-in, ready for the messenger: where to send it and its first step."""
+
+    checkin_id: uuid.UUID
+    client_id: uuid.UUID
+    chat_id: int
+    step: Step
+
+
+def instruments_of(checkin: CheckIn, known: Mapping[str, Instrument]) -> list[Instrument]:
+    return [known[name] for name in checkin.instruments.split(",") if name]
+
+
+async def queue_now(
+    session: AsyncSession,
+    *,
+    client_id: uuid.UUID,
+    instruments: Sequence[str],
+    now: datetime,
+    window: timedelta,
+) -> CheckIn:
+    """A check-in due at once (for `rapport checkin send`); the running bot delivers it."""
+    client = await session.get(Client, client_id)
+    if client is None:
+        raise NotFound(f"no client with id {client_id}")
+    if client.status != ClientStatus.ACTIVE:
+        raise ClientUnavailable(
+            f"client {client_id} is {client.status}: only clients who joined and are active "
+            "receive check-ins"
+        )
+    checkin = CheckIn(
+        id=uuid.uuid4(),
+        client_id=client.id,
+        slot_at=now,
+        instruments=",".join(instruments),
+        state=CheckInState.DUE,
+        created_at=now,
+        due_at=now,
+        expires_at=now + window,
+    )
+    session.add(checkin)
+    audit.record(
+        session,
+        actor_kind="admin",
+        action="checkin.queue",
+        target_kind="client",
+        target_id=client.id,
+    )
+    return checkin
+
+
+async def claim_due(
+    session: AsyncSession,
+    vault: Vault,
+    *,
+    known: Mapping[str, Instrument],
+    now: datetime,
+    limit: int,
+    lease: timedelta,
+) -> list[Outgoing]:
+    """Claim due check-ins for sending; close the ones whose answer window has passed.
+
+    The claim (state `sending`, a lease) commits before anything is sent, so a crash after
+    the send can never lead to a second send of the same check-in.
+    """
+    rows = (
+        await session.scalars(
+            select(CheckIn)
+            .where(CheckIn.state == CheckInState.DUE, CheckIn.due_at <= now)
+            .order_by(CheckIn.due_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    ).all()
+    claimed = []
+    for checkin in rows:
+        client = await session.get(Client, checkin.client_id)
+        if checkin.expires_at <= now:
+            checkin.state, checkin.closed_at = CheckInState.MISSED, now
+            continue
+        if client is None or client.status != ClientStatus.ACTIVE:
+            checkin.state, checkin.closed_at = CheckInState.CANCELLED, now
+            continue
+        target = await chat_id(session, vault, client)
+        if target is None:
+            checkin.state, checkin.closed_at = CheckInState.CANCELLED, now
+            continue
+        checkin.state, checkin.sending_at, checkin.lease_until = (
+            CheckInState.SENDING,
+            now,
+            now + lease,
+        )
+        first = steps(instruments_of(checkin, known))[0]
+        claimed.append(Outgoing(checkin.id, client.id, target, first))
+    return claimed
+
+
+async def record_send(
+    session: AsyncSession,
+    checkin_id: uuid.UUID,
+    outcome: SendOutcome,
+    now: datetime,
+    message_id: int | None = None,
+) -> None:
+    checkin = await session.get(CheckIn, checkin_id)
+    if checkin is None or checkin.state != CheckInState.SENDING:
+        return
+    checkin.lease_until = None
+    if outcome in (SendOutcome.SENT, SendOutcome.UNKNOWN):
+        # An unconfirmed send counts as sent without a message id: it may have arrived, so
+        # its buttons must work, and it is never sent again; unanswered, it expires as missed.
+        checkin.state, checkin.sent_at, checkin.message_id = CheckInState.SENT, now, message_id
+    elif outcome == SendOutcome.NOT_SENT:
+        checkin.state, checkin.sending_at = CheckInState.DUE, None
+    else:
+        checkin.state, checkin.closed_at = CheckInState.CANCELLED, now
+        if outcome == SendOutcome.BLOCKED:
+            await mark_unreachable(session, checkin.client_id)
+
+
+async def mark_unreachable(session: AsyncSession, client_id: uuid.UUID) -> None:
+    client = await session.get(Client, client_id)
+    if client is not None and client.status != ClientStatus.UNREACHABLE:
+        client.status = ClientStatus.UNREACHABLE
+        audit.record(
+            session,
+            actor_kind="system",
+            action="client.unreachable",
+            target_kind="client",
+            target_id=client.id,
+        )
+
+
+async def record_tap(
+    session: AsyncSession,
+    vault: Vault,
+    *,
+    known: Mapping[str, Instrument],
+    checkin_id: uuid.UUID,
+    position: int,
+    value: int,
+    telegram_user_id: int,
+    now: datetime,
+) -> TapOutcome:
+    """Store one answer, after checking that the tap is the owner's, current and in range."""
+    checkin = await session.get(CheckIn, checkin_id, with_for_update=True)
+    if checkin is None:
+        return TapOutcome(TapResult.CLOSED)
+    client = await session.get(Client, checkin.client_id)
+    if client is None or client.telegram_hash != vault.telegram_hash(telegram_user_id):
+        log.warning("refused a check-in button pressed by someone who does not own it")
+        audit.record(
+            session,
+            actor_kind="telegram",
+            action="checkin.tap",
+            target_kind="checkin",
+            target_id=checkin.id,
+            outcome="refused",
+            detail="not the owner",
+        )
+        return TapOutcome(TapResult.REFUSED)
+    if checkin.state not in OPEN_CHECKIN_STATES or checkin.expires_at <= now:
+        return TapOutcome(TapResult.CLOSED)
+    plan = steps(instruments_of(checkin, known))
+    if position != checkin.position:
+        return TapOutcome(TapResult.REPEATED, plan[checkin.position])
+    step = plan[position]
+    if value not in step.item.values:
+        log.warning("refused a check-in button with a value outside the item's scale")
+        return TapOutcome(TapResult.REFUSED)
+    key = await vault.key(session, client.id)
+    answer = Answer(
+        id=uuid.uuid4(),
+        checkin_id=checkin.id,
+        client_id=client.id,
+        instrument=step.instrument.id,
+        item=step.item.id,
+        answered_at=now,
+    )
+    seal(key, answer, "value_enc", str(value))
+    session.add(answer)
+    checkin.position = position + 1
+    checkin.state = CheckInState.IN_PROGRESS
+    checkin.started_at = checkin.started_at or now
+    if checkin.position < len(plan):
+        return TapOutcome(TapResult.NEXT, plan[checkin.position])
+    checkin.state, checkin.completed_at = CheckInState.COMPLETED, now
+    await session.flush()
+    flags = evaluate(instruments_of(checkin, known), await answers_of(session, vault, checkin))
+    raised = await alerts.raise_flags(session, key, client, checkin.id, flags, now)
+    return TapOutcome(TapResult.COMPLETED, alert_ids=[a.id for a in raised])
+
+
+async def answers_of(
+    session: AsyncSession, vault: Vault, checkin: CheckIn
+) -> dict[tuple[str, str], int]:
+    key = await vault.key(session, checkin.client_id)
+    rows = (await session.scalars(select(Answer).where(Answer.checkin_id == checkin.id))).all()
+    return {(row.instrument, row.item): int(unseal(key, row, "value_enc")) for row in rows}
+
+
+async def checkin_scores(
+    session: AsyncSession, vault: Vault, checkin: CheckIn, known: Mapping[str, Instrument]
+) -> dict[str, float | None]:
+    return scores(instruments_of(checkin, known), await answers_of(session, vault, checkin))
+
+
+async def close_expired(session: AsyncSession, now: datetime) -> int:
+    """Close open check-ins past their window: never started is missed, started is expired."""
+    rows = (
+        await session.scalars(
+            select(CheckIn).where(CheckIn.state.in_(OPEN_CHECKIN_STATES), CheckIn.expires_at <= now)
+        )
+    ).all()
+    for checkin in rows:
+        started = checkin.state == CheckInState.IN_PROGRESS
+        checkin.state = CheckInState.EXPIRED if started else CheckInState.MISSED
+        checkin.closed_at = now
+    return len(rows)

@@ -1,0 +1,87 @@
+"""Per-owner data keys in the database, and sealing of model fields with them."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Callable
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from store.crypto import DataKey, DecryptionError, FieldContext, KeyRing
+from store.models import Base, DataKeyRow
+
+TELEGRAM_NAMESPACE = "telegram-user"
+
+
+class Vault:
+    """Creates, loads, rotates and destroys data keys; the only holder of the key ring.
+
+    `reload` re-reads the master keys: a running bot meets a data key that `rapport keys
+    rotate` re-wrapped under a key it has not loaded yet, and picks that key up without a restart.
+    """
+
+    def __init__(self, ring: KeyRing, reload: Callable[[], KeyRing] | None = None) -> None:
+        self.ring = ring
+        self._reload = reload
+
+    async def create_key(self, session: AsyncSession, owner_id: uuid.UUID) -> DataKey:
+        key = DataKey.generate(owner_id)
+        kek_id, wrapped = self.ring.wrap(key.id, key.key)
+        session.add(DataKeyRow(id=key.id, owner_id=owner_id, kek_id=kek_id, wrapped=wrapped))
+        return key
+
+    async def key(self, session: AsyncSession, owner_id: uuid.UUID) -> DataKey:
+        row = await session.scalar(select(DataKeyRow).where(DataKeyRow.owner_id == owner_id))
+        if row is None:
+            raise DecryptionError(f"no data key for owner {owner_id}: it was erased")
+        if row.kek_id not in self.ring.key_ids and self._reload is not None:
+            self.ring = self._reload()
+        return DataKey(row.id, owner_id, self.ring.unwrap(row.id, row.kek_id, row.wrapped))
+
+    async def shred(self, session: AsyncSession, owner_id: uuid.UUID) -> None:
+        """Crypto-shredding: without its data key, no copy of the owner's rows can be opened."""
+        await session.execute(delete(DataKeyRow).where(DataKeyRow.owner_id == owner_id))
+
+    async def rewrap_all(self, session: AsyncSession, batch: int = 500) -> int:
+        """Re-wrap every data key not yet under the active master key; returns how many."""
+        done = 0
+        while True:
+            rows = (
+                await session.scalars(
+                    select(DataKeyRow).where(DataKeyRow.kek_id != self.ring.active_id).limit(batch)
+                )
+            ).all()
+            if not rows:
+                return done
+            for row in rows:
+                plain = self.ring.unwrap(row.id, row.kek_id, row.wrapped)
+                row.kek_id, row.wrapped = self.ring.wrap(row.id, plain)
+            await session.flush()
+            done += len(rows)
+
+    async def keys_in_use(self, session: AsyncSession) -> Counter[str]:
+        return Counter((await session.scalars(select(DataKeyRow.kek_id))).all())
+
+    def telegram_hash(self, telegram_user_id: int) -> bytes:
+        return self.ring.blind_index(TELEGRAM_NAMESPACE, str(telegram_user_id))
+
+
+def field_context(key: DataKey, row: Base, column: str) -> FieldContext:
+    row_id = getattr(row, "id", None)
+    if not isinstance(row_id, uuid.UUID):
+        raise ValueError(f"{row.__tablename__} row needs its id before a field is sealed")
+    return FieldContext(row.__tablename__, column, row_id, key.owner_id)
+
+
+def seal(key: DataKey, row: Base, column: str, value: str) -> None:
+    """Seal `value` into `row.<column>`, bound to that table, column, row and owner."""
+    setattr(row, column, key.seal(field_context(key, row, column), value))
+
+
+def unseal(key: DataKey, row: Base, column: str) -> str:
+    blob = getattr(row, column)
+    if not isinstance(blob, bytes):
+        raise DecryptionError(f"{row.__tablename__}.{column} is empty")
+    return key.open(field_context(key, row, column), blob)
