@@ -1,0 +1,63 @@
+"""Small builders for tests: a therapist and clients, linked as the real invite flow links them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from store import people
+from store.db import transaction
+from store.models import Client, Therapist
+from store.vault import Vault
+
+NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+TTL = timedelta(days=14)
+
+
+@dataclass(frozen=True)
+class Team:
+    therapist: Therapist
+    therapist_token: str
+    client: Client
+    client_token: str
+
+
+async def team(
+    sessions: async_sessionmaker[AsyncSession],
+    vault: Vault,
+    *,
+    therapist_tg: int | None = 5001,
+    client_tg: int | None = 7001,
+    label: str = "Client Rosalind",
+    name: str = "Therapist Ada",
+    now: datetime = NOW,
+) -> Team:
+    """A therapist with one client; each is linked to Telegram when given an id."""
+    async with transaction(sessions) as session:
+        therapist, t_invite = await people.add_therapist(
+            session, vault, name=name, is_admin=False, now=now, invite_ttl=TTL
+        )
+        client, c_invite = await people.invite_client(
+            session,
+            vault,
+            therapist_id=therapist.id,
+            label=label,
+            timezone="Europe/Berlin",
+            schedule_template=None,
+            now=now,
+            invite_ttl=TTL,
+        )
+    for token, tg in ((t_invite.token, therapist_tg), (c_invite.token, client_tg)):
+        if tg is not None:
+            async with transaction(sessions) as session:
+                linked = await people.redeem_invite(
+                    session, vault, token=token, telegram_user_id=tg, chat_id=tg, now=now
+                )
+                assert linked is not None
+    async with sessions() as session:
+        therapist_row = await session.get(Therapist, therapist.id)
+        client_row = await session.get(Client, client.id)
+    assert therapist_row is not None and client_row is not None
+    return Team(therapist_row, t_invite.token, client_row, c_invite.token)
