@@ -80,7 +80,7 @@ def _register_handlers(app: RapportApp) -> None:
     private = filters.ChatType.PRIVATE
     app.add_handler(CommandHandler("start", start.start, filters=private))
     app.add_handler(CallbackQueryHandler(checkin.on_tap))
-    app.add_handler(MessageHandler(private & ~filters.COMMAND, checkin.stray_text))
+    app.add_handler(MessageHandler(private & ~filters.COMMAND, checkin.on_text))
     app.add_error_handler(_on_error)
 
 

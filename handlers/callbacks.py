@@ -13,7 +13,8 @@ import uuid
 from dataclasses import dataclass
 
 ANSWER = "a"
-ACTIONS = frozenset({ANSWER})
+NO_COMMENT = "n"
+ACTIONS = frozenset({ANSWER, NO_COMMENT})
 _PATTERN = re.compile(r"^([a-z]):([A-Za-z0-9_-]{22}):(\d{1,3}):(-?\d{1,3})$")
 
 

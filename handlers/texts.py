@@ -20,3 +20,9 @@ THANKS = "Thank you! Your answers are saved. Your therapist will see them before
 SAVED = "Saved"
 USE_BUTTONS = "Please use the buttons above to answer, or wait for your next check-in."
 SOMETHING_WRONG = "Something went wrong on our side. Please try again in a moment."
+COMMENT_PROMPT = (
+    "Anything you'd like your therapist to know before next time? Type it here, or tap "
+    '"No comment".'
+)
+NO_COMMENT_BUTTON = "No comment"
+COMMENT_CUT = "Thank you! Your comment was long, so only its first {limit} characters were saved."

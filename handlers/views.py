@@ -7,7 +7,7 @@ import uuid
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from alliance.checkin import Step
-from handlers import callbacks
+from handlers import callbacks, texts
 from store.alerts import PendingAlert
 
 _ROW = 6
@@ -45,3 +45,13 @@ def alert_message(alert: PendingAlert) -> str:
         "Consider inviting the client to talk about how the work together feels at the next "
         "session."
     )
+
+
+def comment_prompt(checkin_id: uuid.UUID, position: int) -> tuple[str, InlineKeyboardMarkup]:
+    button = InlineKeyboardButton(
+        texts.NO_COMMENT_BUTTON,
+        callback_data=callbacks.encode(
+            callbacks.Tap(callbacks.NO_COMMENT, checkin_id, position, 0)
+        ),
+    )
+    return texts.COMMENT_PROMPT, InlineKeyboardMarkup([[button]])

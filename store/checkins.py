@@ -32,6 +32,8 @@ from store.vault import Vault, seal, unseal
 
 log = logging.getLogger(__name__)
 
+COMMENT_LIMIT = 1000
+
 
 class ClientUnavailable(Exception):
     """The client cannot receive check-ins now (not joined, paused, stopped, unreachable)."""
@@ -39,6 +41,7 @@ class ClientUnavailable(Exception):
 
 class TapResult(enum.StrEnum):
     NEXT = "next"  # answer stored; show the next step
+    ASK_COMMENT = "ask_comment"  # last answer stored; the optional comment comes next
     COMPLETED = "completed"  # last answer stored
     REPEATED = "repeated"  # a double tap or a stale button: nothing changed
     CLOSED = "closed"  # expired, completed, cancelled or unknown check-in
@@ -83,6 +86,7 @@ async def queue_now(
     instruments: Sequence[str],
     now: datetime,
     window: timedelta,
+    with_comment: bool = True,
 ) -> CheckIn:
     """A check-in due at once (for `rapport checkin send`); the running bot delivers it."""
     client = await session.get(Client, client_id)
@@ -98,6 +102,7 @@ async def queue_now(
         client_id=client.id,
         slot_at=now,
         instruments=",".join(instruments),
+        with_comment=with_comment,
         state=CheckInState.DUE,
         created_at=now,
         due_at=now,
@@ -196,21 +201,17 @@ async def mark_unreachable(session: AsyncSession, client_id: uuid.UUID) -> None:
         )
 
 
-async def record_tap(
+async def _owned_open_checkin(
     session: AsyncSession,
     vault: Vault,
-    *,
-    known: Mapping[str, Instrument],
     checkin_id: uuid.UUID,
-    position: int,
-    value: int,
     telegram_user_id: int,
     now: datetime,
-) -> TapOutcome:
-    """Store one answer, after checking that the tap is the owner's, current and in range."""
+) -> tuple[CheckIn | None, Client | None, TapResult | None]:
+    """The check-in and its client if this user may act on it now, else why not."""
     checkin = await session.get(CheckIn, checkin_id, with_for_update=True)
     if checkin is None:
-        return TapOutcome(TapResult.CLOSED)
+        return None, None, TapResult.CLOSED
     client = await session.get(Client, checkin.client_id)
     if client is None or client.telegram_hash != vault.telegram_hash(telegram_user_id):
         log.warning("refused a check-in button pressed by someone who does not own it")
@@ -223,14 +224,40 @@ async def record_tap(
             outcome="refused",
             detail="not the owner",
         )
-        return TapOutcome(TapResult.REFUSED)
+        return None, None, TapResult.REFUSED
     if checkin.state not in OPEN_CHECKIN_STATES or checkin.expires_at <= now:
-        return TapOutcome(TapResult.CLOSED)
+        return None, None, TapResult.CLOSED
+    return checkin, client, None
+
+
+async def record_tap(
+    session: AsyncSession,
+    vault: Vault,
+    *,
+    known: Mapping[str, Instrument],
+    checkin_id: uuid.UUID,
+    position: int,
+    value: int | None,
+    telegram_user_id: int,
+    now: datetime,
+) -> TapOutcome:
+    """Store one answer (or, with value None, a skipped comment), after checking that the tap
+    is the owner's, for the step now shown, and in range."""
+    checkin, client, refusal = await _owned_open_checkin(
+        session, vault, checkin_id, telegram_user_id, now
+    )
+    if checkin is None or client is None:
+        return TapOutcome(refusal or TapResult.CLOSED)
     plan = steps(instruments_of(checkin, known))
     if position != checkin.position:
-        return TapOutcome(TapResult.REPEATED, plan[checkin.position])
+        current = plan[checkin.position] if checkin.position < len(plan) else None
+        return TapOutcome(TapResult.REPEATED, current)
+    if position == len(plan):  # the comment step: only "no comment" is a button here
+        if value is not None:
+            return TapOutcome(TapResult.REFUSED)
+        return await _complete(session, vault, known, checkin, client, now)
     step = plan[position]
-    if value not in step.item.values:
+    if value is None or value not in step.item.values:
         log.warning("refused a check-in button with a value outside the item's scale")
         return TapOutcome(TapResult.REFUSED)
     key = await vault.key(session, client.id)
@@ -249,9 +276,69 @@ async def record_tap(
     checkin.started_at = checkin.started_at or now
     if checkin.position < len(plan):
         return TapOutcome(TapResult.NEXT, plan[checkin.position])
+    if checkin.with_comment:
+        return TapOutcome(TapResult.ASK_COMMENT)
+    return await _complete(session, vault, known, checkin, client, now)
+
+
+@dataclass(frozen=True)
+class CommentOutcome:
+    saved: bool
+    truncated: bool = False
+    message_id: int | None = None  # the check-in message, whose "No comment" button goes
+    alert_ids: list[uuid.UUID] = field(default_factory=list)
+
+
+async def record_comment(
+    session: AsyncSession,
+    vault: Vault,
+    *,
+    known: Mapping[str, Instrument],
+    telegram_user_id: int,
+    text: str,
+    now: datetime,
+) -> CommentOutcome:
+    """Text from a client is the comment of their check-in that is waiting for one, if any."""
+    client = await session.scalar(
+        select(Client).where(Client.telegram_hash == vault.telegram_hash(telegram_user_id))
+    )
+    if client is None:
+        return CommentOutcome(saved=False)
+    waiting = (
+        await session.scalars(
+            select(CheckIn)
+            .where(
+                CheckIn.client_id == client.id,
+                CheckIn.state == CheckInState.IN_PROGRESS,
+                CheckIn.with_comment.is_(True),
+                CheckIn.expires_at > now,
+            )
+            .order_by(CheckIn.due_at.desc())
+        )
+    ).all()
+    for checkin in waiting:
+        if checkin.position == len(steps(instruments_of(checkin, known))):
+            cut = text.strip()[:COMMENT_LIMIT]
+            seal(await vault.key(session, client.id), checkin, "comment_enc", cut)
+            done = await _complete(session, vault, known, checkin, client, now)
+            return CommentOutcome(
+                True, len(text.strip()) > COMMENT_LIMIT, checkin.message_id, done.alert_ids
+            )
+    return CommentOutcome(saved=False)
+
+
+async def _complete(
+    session: AsyncSession,
+    vault: Vault,
+    known: Mapping[str, Instrument],
+    checkin: CheckIn,
+    client: Client,
+    now: datetime,
+) -> TapOutcome:
     checkin.state, checkin.completed_at = CheckInState.COMPLETED, now
     await session.flush()
     flags = evaluate(instruments_of(checkin, known), await answers_of(session, vault, checkin))
+    key = await vault.key(session, client.id)
     raised = await alerts.raise_flags(session, key, client, checkin.id, flags, now)
     return TapOutcome(TapResult.COMPLETED, alert_ids=[a.id for a in raised])
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -22,10 +23,17 @@ LEASE = timedelta(minutes=5)
 WINDOW = timedelta(hours=24)
 
 
-async def _queue_and_send(database: Database, vault: Vault, client_id: object) -> CheckIn:
+async def _queue_and_send(
+    database: Database, vault: Vault, client_id: uuid.UUID, *, with_comment: bool = False
+) -> CheckIn:
     async with transaction(database.sessions) as session:
         queued = await checkins.queue_now(
-            session, client_id=client_id, instruments=["alliance"], now=NOW, window=WINDOW
+            session,
+            client_id=client_id,
+            instruments=["alliance"],
+            now=NOW,
+            window=WINDOW,
+            with_comment=with_comment,
         )
     async with transaction(database.sessions) as session:
         claimed = await checkins.claim_due(
@@ -191,3 +199,45 @@ async def test_running_vault_picks_up_a_rotated_key(database: Database, keyring:
         key = await running.key(session, made.client.id)
     assert answer_count == 0 and key.owner_id == made.client.id
     assert running.ring.active_id == rotated.active_id
+
+
+async def _comment(database: Database, vault: Vault, text: str) -> checkins.CommentOutcome:
+    async with transaction(database.sessions) as session:
+        return await checkins.record_comment(
+            session,
+            vault,
+            known=INSTRUMENTS,
+            telegram_user_id=7001,
+            text=text,
+            now=NOW + timedelta(minutes=2),
+        )
+
+
+async def test_comment_is_stored_sealed_and_cut_to_the_limit(
+    database: Database, vault: Vault
+) -> None:
+    made = await team(database.sessions, vault)
+    assert (await _comment(database, vault, "too early")).saved is False
+    checkin = await _queue_and_send(database, vault, made.client.id, with_comment=True)
+    outcomes = [await _tap(database, vault, checkin, i, v) for i, v in enumerate([9] * 4 + [0])]
+    assert outcomes[-1].result == TapResult.ASK_COMMENT
+    long_text = "I felt rushed today. " * 100
+    outcome = await _comment(database, vault, long_text)
+    assert outcome.saved and outcome.truncated
+    async with database.sessions() as session:
+        row = await session.get(CheckIn, checkin.id)
+        assert row is not None and row.state == CheckInState.COMPLETED
+        assert row.comment_enc is not None and b"rushed" not in row.comment_enc
+        comment = unseal(await vault.key(session, made.client.id), row, "comment_enc")
+    assert comment == long_text.strip()[: checkins.COMMENT_LIMIT]
+    assert (await _comment(database, vault, "after the end")).saved is False
+
+
+async def test_no_comment_button_completes(database: Database, vault: Vault) -> None:
+    made = await team(database.sessions, vault)
+    checkin = await _queue_and_send(database, vault, made.client.id, with_comment=True)
+    for i, v in enumerate([9] * 4 + [0]):
+        await _tap(database, vault, checkin, i, v)
+    assert (await _tap(database, vault, checkin, 5, 3)).result == TapResult.REFUSED
+    assert (await _tap(database, vault, checkin, 5, None)).result == TapResult.COMPLETED
+    assert (await _tap(database, vault, checkin, 5, None)).result == TapResult.CLOSED
