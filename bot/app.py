@@ -7,7 +7,8 @@ clock; post_shutdown closes them. Handlers reach all of it through `context.serv
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import cast
 
@@ -82,6 +83,34 @@ def _register_handlers(app: RapportApp) -> None:
     app.add_handler(CallbackQueryHandler(checkin.on_tap))
     app.add_handler(MessageHandler(private & ~filters.COMMAND, checkin.on_text))
     app.add_error_handler(_on_error)
+
+
+@asynccontextmanager
+async def running(app: RapportApp, *, poll_timeout: float | None = None) -> AsyncIterator[None]:
+    """Start and stop the Application in the order PTB's run_polling uses, post hooks included.
+
+    With `poll_timeout` it long-polls for updates; without, updates come from elsewhere (the
+    webhook server).
+    """
+    await app.initialize()
+    try:
+        if app.post_init is not None:
+            await app.post_init(app)
+        if poll_timeout is not None and app.updater is not None:
+            await app.updater.start_polling(
+                poll_interval=0, timeout=int(poll_timeout), allowed_updates=Update.ALL_TYPES
+            )
+        await app.start()
+        try:
+            yield
+        finally:
+            if app.updater is not None and app.updater.running:
+                await app.updater.stop()
+            await app.stop()
+    finally:
+        await app.shutdown()
+        if app.post_shutdown is not None:
+            await app.post_shutdown(app)
 
 
 async def _post_init(

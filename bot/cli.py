@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 
 from bot import config as practice_config
-from bot import logs
+from bot import logs, webhook
 from bot.app import build_application, load_vault
 from bot.settings import MissingToken, Settings
 from store import checkins, people, settings_kv
@@ -223,13 +223,14 @@ def cmd_run(env: Env, args: argparse.Namespace) -> None:
         secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
         if not secret:
             raise CliError("webhook mode needs RAPPORT_WEBHOOK_SECRET (1-256 of A-Z a-z 0-9 _ -)")
-        app.run_webhook(
-            listen=settings.webhook_listen,
-            port=settings.webhook_port,
-            url_path="telegram",
-            webhook_url=settings.webhook_url,
-            secret_token=secret,
-            allowed_updates=Update.ALL_TYPES,
+        asyncio.run(
+            webhook.serve(
+                app,
+                url=settings.webhook_url,
+                secret=secret,
+                listen=settings.webhook_listen,
+                port=settings.webhook_port,
+            )
         )
     else:
         app.run_polling(allowed_updates=Update.ALL_TYPES)
