@@ -25,6 +25,7 @@ from telegram.ext import (
 )
 
 from bot import config as practice_config
+from bot import logs
 from bot.settings import Settings
 from handlers import checkin, delivery, start, texts
 from handlers.context import BotData, RapportApp, RapportContext, Services
@@ -59,10 +60,12 @@ def build_application(
     *,
     clock: Callable[[], datetime] = utcnow,
 ) -> RapportApp:
+    token = settings.token()
+    logs.install_redaction([token])
     api = settings.telegram_api_url
     built = (
         Application.builder()
-        .token(settings.token())
+        .token(token)
         .base_url(f"{api}/bot")
         .base_file_url(f"{api}/file/bot")
         .context_types(ContextTypes(context=RapportContext, bot_data=BotData))

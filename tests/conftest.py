@@ -21,6 +21,8 @@ from sqlalchemy.ext.asyncio import (
 from store.crypto import KeyRing
 from store.db import create_engine, migrate, session_factory
 from store.vault import Vault
+from tests.botapi import FakeBotAPI
+from tests.rig import Rig, start_rig
 
 POSTGRES_URL = os.environ.get("RAPPORT_TEST_POSTGRES_URL")
 NO_POSTGRES = "PostgreSQL tests need RAPPORT_TEST_POSTGRES_URL (e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/test)"
@@ -91,3 +93,14 @@ def keyring() -> KeyRing:
 @pytest.fixture
 def vault(keyring: KeyRing) -> Vault:
     return Vault(keyring)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def rig(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Rig]:
+    """The real bot against the fake Bot API, on SQLite and on PostgreSQL."""
+    async with (
+        database_url(request.param, tmp_path) as url,
+        FakeBotAPI() as fake,
+        start_rig(fake, tmp_path, url) as started,
+    ):
+        yield started

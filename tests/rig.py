@@ -1,0 +1,107 @@
+"""The end-to-end rig: the real Rapport Application, long-polling the fake Bot API over HTTP,
+on a real database, with a clock the test controls."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from bot import config as practice_config
+from bot.app import build_application, running
+from bot.cli import initialise
+from bot.settings import Settings
+from handlers.context import RapportApp, Services
+from tests.botapi import FakeBotAPI
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Clock:
+    """Real time by default; a test can move it forward."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta()
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def advance(self, delta: timedelta) -> None:
+        self.offset += delta
+
+
+@dataclass
+class Rig:
+    fake: FakeBotAPI
+    app: RapportApp
+    settings: Settings
+    clock: Clock
+    database_url: str
+    data_dir: Path
+
+    @property
+    def services(self) -> Services:
+        services = self.app.bot_data.services
+        assert services is not None
+        return services
+
+    def env(self) -> dict[str, str]:
+        """The environment a `rapport` process needs to work on this rig's data."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RAPPORT_")}
+        env.update(
+            RAPPORT_DATA_DIR=str(self.data_dir),
+            RAPPORT_DATABASE_URL=self.database_url,
+            RAPPORT_TELEGRAM_API_URL=self.fake.root,
+            RAPPORT_BOT_TOKEN=self.fake.token,
+        )
+        return env
+
+    async def cli(self, *args: str) -> dict[str, Any]:
+        """Run the real `rapport` command in a subprocess, with --json; returns its output."""
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot.cli",
+            *args,
+            "--json",
+            cwd=self.data_dir,
+            env=self.env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        out, err = await proc.communicate()
+        assert proc.returncode == 0, f"rapport {' '.join(args)} failed: {err.decode()}"
+        result: dict[str, Any] = json.loads(out)
+        return result
+
+
+def rig_settings(fake: FakeBotAPI, data_dir: Path, database_url: str, **extra: Any) -> Settings:
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        bot_token=fake.token,
+        data_dir=data_dir,
+        database_url=database_url,
+        telegram_api_url=fake.root,
+        dispatch_interval=0.2,
+        **extra,
+    )
+
+
+@asynccontextmanager
+async def start_rig(
+    fake: FakeBotAPI, data_dir: Path, database_url: str, clock: Clock | None = None
+) -> AsyncIterator[Rig]:
+    settings = rig_settings(fake, data_dir, database_url)
+    await initialise(settings)
+    clock = clock or Clock()
+    app = build_application(settings, practice_config.load(None), clock=clock)
+    async with running(app, poll_timeout=1):
+        yield Rig(fake, app, settings, clock, database_url, data_dir)
