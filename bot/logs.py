@@ -55,6 +55,12 @@ def install_redaction(secrets: list[str] | None = None) -> RedactingFilter:
     return redactor
 
 
+# At DEBUG these libraries log whole updates, request parameters and SQL parameters: names,
+# Telegram ids, answers. They never log below INFO, whatever RAPPORT_LOG_LEVEL says.
+PAYLOAD_LOGGERS = ("telegram", "aiosqlite", "asyncpg", "sqlalchemy.engine", "tornado")
+QUIET_LOGGERS = ("httpx", "httpcore", "apscheduler", "alembic")
+
+
 def configure(level: str = "INFO", secrets: list[str] | None = None) -> None:
     install_redaction(secrets)
     root = logging.getLogger()
@@ -63,5 +69,8 @@ def configure(level: str = "INFO", secrets: list[str] | None = None) -> None:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         root.addHandler(handler)
     root.setLevel(level.upper())
-    for noisy in ("httpx", "httpcore", "apscheduler", "alembic"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    floor = max(logging.INFO, root.level)
+    for name in PAYLOAD_LOGGERS:
+        logging.getLogger(name).setLevel(floor)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))

@@ -1,0 +1,144 @@
+"""The `rapport` command as an admin runs it: a real process, real files, plain messages."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from store.crypto import load_keyring
+
+
+def rapport(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("RAPPORT_")}
+    base.update(RAPPORT_DATA_DIR=str(tmp_path / "data"), **env)
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args],
+        cwd=tmp_path,
+        env=base,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def ok_json(result: subprocess.CompletedProcess[str]) -> dict[str, object]:
+    assert result.returncode == 0, result.stderr
+    data: dict[str, object] = json.loads(result.stdout)
+    return data
+
+
+def test_init_creates_a_private_key_file_and_is_idempotent(tmp_path: Path) -> None:
+    first = ok_json(rapport(tmp_path, "init", "--json"))
+    key_file = tmp_path / "data" / "rapport.key"
+    assert first["key_file_created"] is True
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    ring = load_keyring(key_file)
+    second = ok_json(rapport(tmp_path, "init", "--json"))
+    assert second["key_file_created"] is False
+    assert load_keyring(key_file).active_id == ring.active_id
+
+
+def test_init_refuses_a_new_key_when_data_exists(tmp_path: Path) -> None:
+    rapport(tmp_path, "init")
+    ok_json(rapport(tmp_path, "therapist", "add", "--name", "Therapist Ada", "--json"))
+    (tmp_path / "data" / "rapport.key").unlink()
+    result = rapport(tmp_path, "init")
+    assert result.returncode == 1
+    assert "restore the key file from your backup" in result.stderr
+    assert not (tmp_path / "data" / "rapport.key").exists()
+
+
+def test_run_without_token_says_how_to_get_one(tmp_path: Path) -> None:
+    result = rapport(tmp_path, "run")
+    assert result.returncode == 1
+    assert "RAPPORT_BOT_TOKEN is not set" in result.stderr
+    assert "@BotFather" in result.stderr and ".env" in result.stderr
+
+
+def test_token_in_dotenv_is_read(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("RAPPORT_BOT_USERNAME=@practice_bot\n")
+    rapport(tmp_path, "init")
+    added = ok_json(rapport(tmp_path, "therapist", "add", "--name", "Therapist Ada", "--json"))
+    assert added["link"] == f"https://t.me/practice_bot?start={added['token']}"
+
+
+def test_without_a_username_the_bare_token_and_a_hint_are_printed(tmp_path: Path) -> None:
+    rapport(tmp_path, "init")
+    result = rapport(tmp_path, "therapist", "add", "--name", "Therapist Ada")
+    assert result.returncode == 0, result.stderr
+    assert (
+        "Token: " in result.stdout and "https://t.me/<bot username>?start=<token>" in result.stdout
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (
+            "[practice]\ntimezone = 'Mars/Base'\n",
+            "practice.timezone: unknown time zone 'Mars/Base'",
+        ),
+        ("[practise]\nname = 'x'\n", "practise: unknown setting; remove it or check its spelling"),
+        (
+            "[invites]\nttl_days = 0\n",
+            "invites.ttl_days: Input should be greater than or equal to 1",
+        ),
+        ("[checkins]\ninstruments = ['srs']\n", "checkins.instruments: unknown instrument 'srs'"),
+        ("[practice\n", "not valid TOML"),
+    ],
+)
+def test_broken_config_names_file_key_and_fix(tmp_path: Path, content: str, expected: str) -> None:
+    config = tmp_path / "rapport.toml"
+    config.write_text(content)
+    result = rapport(tmp_path, "init")
+    assert result.returncode == 1
+    assert str(config.name) in result.stderr and expected in result.stderr
+
+
+def test_rotation_and_status(tmp_path: Path) -> None:
+    rapport(tmp_path, "init")
+    therapist = ok_json(rapport(tmp_path, "therapist", "add", "--name", "Therapist Ada", "--json"))
+    ok_json(
+        rapport(
+            tmp_path,
+            "client",
+            "invite",
+            "--therapist",
+            str(therapist["therapist_id"]),
+            "--label",
+            "Client C",
+            "--json",
+        )
+    )
+    before = ok_json(rapport(tmp_path, "keys", "status", "--json"))
+    rotated = ok_json(rapport(tmp_path, "keys", "rotate", "--json"))
+    after = ok_json(rapport(tmp_path, "keys", "status", "--json"))
+    old = before["keys"][0]["id"]  # type: ignore[index]
+    assert rotated["rewrapped"] == 2
+    assert {k["id"]: k["data_keys"] for k in after["keys"]} == {  # type: ignore[union-attr]
+        old: 0,
+        rotated["active_key"]: 2,
+    }
+    listed = ok_json(rapport(tmp_path, "client", "list", "--json"))
+    assert [c["label"] for c in listed["clients"]] == ["Client C"]  # type: ignore[union-attr]
+
+
+def test_checkin_for_a_client_who_has_not_joined_is_refused(tmp_path: Path) -> None:
+    rapport(tmp_path, "init")
+    therapist = ok_json(rapport(tmp_path, "therapist", "add", "--name", "Therapist Ada", "--json"))
+    client = ok_json(
+        rapport(
+            tmp_path, "client", "invite", "--therapist", str(therapist["therapist_id"]), "--json"
+        )
+    )
+    result = rapport(tmp_path, "checkin", "send", "--client", str(client["client_id"]))
+    assert result.returncode == 1
+    assert "is invited: only clients who joined" in result.stderr
+    bad = rapport(tmp_path, "checkin", "send", "--client", "nonsense")
+    assert bad.returncode == 2 and "is not an id" in bad.stderr

@@ -1,0 +1,123 @@
+"""Strangers, stale links, duplicate updates and the token: what the bot refuses, and what it
+keeps to itself."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from bot import logs
+from handlers import texts
+from store.models import AuditEvent, CheckIn, Client, Therapist
+from tests.botapi import FakeUser
+from tests.factories import TTL
+from tests.rig import Rig
+
+
+async def _people_snapshot(rig: Rig) -> tuple[int, int, int, list[bytes | None]]:
+    async with rig.services.sessions() as session:
+        therapists = await session.scalar(select(func.count()).select_from(Therapist))
+        audits = await session.scalar(select(func.count()).select_from(AuditEvent))
+        hashes = (await session.scalars(select(Client.telegram_hash))).all()
+        clients = len(hashes)
+    return therapists or 0, audits or 0, clients, sorted(h or b"" for h in hashes)
+
+
+async def _reply_to(user: FakeUser, text: str) -> str:
+    user.send_text(text)
+    return (await user.wait_for_message()).content
+
+
+async def test_strangers_are_turned_away_and_leave_no_trace(rig: Rig) -> None:
+    therapist_link = await rig.cli("therapist", "add", "--name", "Therapist Ada")
+    invite = await rig.cli("client", "invite", "--therapist", therapist_link["therapist_id"])
+    used = await rig.cli("client", "invite", "--therapist", therapist_link["therapist_id"])
+    client = rig.fake.user(4001)
+    assert "Welcome" in await _reply_to(client, f"/start {used['token']}")
+    before = await _people_snapshot(rig)
+
+    stranger = rig.fake.user(4999)
+    for attempt in [
+        "/start",
+        "/start not-a-real-token-but-long-enough",
+        f"/start {used['token']}",  # someone else's, already used
+        f"/start {invite['token']}x",  # one character off
+        "hello?",
+    ]:
+        assert await _reply_to(stranger, attempt) == texts.INVITATION_ONLY, attempt
+    rig.clock.advance(TTL + timedelta(seconds=1))
+    assert await _reply_to(stranger, f"/start {invite['token']}") == texts.INVITATION_ONLY
+
+    assert await _people_snapshot(rig) == before
+
+
+async def test_duplicated_update_is_processed_once(rig: Rig) -> None:
+    added = await rig.cli("therapist", "add", "--name", "Therapist Ada")
+    invited = await rig.cli("client", "invite", "--therapist", added["therapist_id"])
+    client = rig.fake.user(4002)
+    await _reply_to(client, f"/start {invited['token']}")
+    await rig.cli("checkin", "send", "--client", invited["client_id"])
+    shown = await rig.fake.wait_for(lambda: next(iter(client.messages[1:]), None), timeout=10)
+    press = client.press_button(shown, "7")
+    await client.wait_for_message(contains="2/5")
+
+    rig.fake.replay_update(press.update_id)
+    await rig.fake.wait_for_updates_consumed()
+    client.press_button(client.last_message, "6")  # a fresh tap after the replay
+    await client.wait_for_message(contains="3/5")
+    async with rig.services.sessions() as session:
+        checkin = await session.scalar(select(CheckIn))
+    assert checkin is not None and checkin.position == 2  # the replay did not count twice
+
+
+async def test_forged_button_from_another_client_changes_nothing(rig: Rig) -> None:
+    added = await rig.cli("therapist", "add", "--name", "Therapist Ada")
+    mine = await rig.cli("client", "invite", "--therapist", added["therapist_id"])
+    theirs = await rig.cli("client", "invite", "--therapist", added["therapist_id"])
+    owner, intruder = rig.fake.user(4003), rig.fake.user(4004)
+    await _reply_to(owner, f"/start {mine['token']}")
+    await _reply_to(intruder, f"/start {theirs['token']}")
+    await rig.cli("checkin", "send", "--client", mine["client_id"])
+    shown = await rig.fake.wait_for(lambda: next(iter(owner.messages[1:]), None), timeout=10)
+    data = shown.button_data[3]
+
+    intruder.open_chat()
+    press = intruder.press(shown.message_id, data)  # the owner's button data, replayed
+    await rig.fake.wait_for(lambda: rig.fake.presses[press.query_id].answered)
+    assert rig.fake.presses[press.query_id].answer.get("text") == texts.NOT_YOURS
+    async with rig.services.sessions() as session:
+        checkin = await session.scalar(select(CheckIn))
+        refused = await session.scalar(
+            select(func.count()).select_from(AuditEvent).where(AuditEvent.outcome == "refused")
+        )
+    assert checkin is not None and checkin.position == 0
+    assert refused == 1
+    assert not owner.last_message.edited
+
+
+async def test_token_and_ids_never_reach_the_logs(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    logs.configure("DEBUG", secrets=[rig.fake.token])  # as with RAPPORT_LOG_LEVEL=DEBUG
+    logging.getLogger("httpx").setLevel(logging.DEBUG)  # httpx logs full URLs, token included
+    try:
+        added = await rig.cli("therapist", "add", "--name", "Therapist Ada")
+        invited = await rig.cli("client", "invite", "--therapist", added["therapist_id"])
+        client = rig.fake.user(4005)
+        await _reply_to(client, f"/start {invited['token']}")
+        rig.fake.fail("sendMessage", 500, times=2)  # the check-in send fails, then retries
+        rig.fake.drop_connection("getUpdates")
+        await rig.cli("checkin", "send", "--client", invited["client_id"])
+        await rig.fake.wait_for(lambda: next(iter(client.messages[1:]), None), timeout=15)
+    finally:
+        logs.configure("INFO")
+    assert "bot" in caplog.text.lower() and "[REDACTED]" in caplog.text  # URLs were logged
+    assert rig.fake.token not in caplog.text
+    assert rig.fake.token.split(":")[1] not in caplog.text
+    for record in caplog.records:
+        assert rig.fake.token not in record.getMessage()
+        assert "4005" not in record.getMessage()

@@ -1,0 +1,88 @@
+"""Webhook mode: Telegram's updates arrive over HTTP with the secret header; others get 403."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from bot import config as practice_config
+from bot.app import build_application, running
+from bot.cli import initialise
+from bot.webhook import SECRET_HEADER, WEBHOOK_PATH, make_server
+from handlers import texts
+from tests.botapi import FakeBotAPI
+from tests.rig import rig_settings
+
+SECRET = "s3cret-Header_value"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+async def webhook_bot(tmp_path: Path) -> AsyncIterator[tuple[FakeBotAPI, str]]:
+    async with FakeBotAPI() as fake:
+        settings = rig_settings(fake, tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'r.db'}")
+        await initialise(settings)
+        app = build_application(settings, practice_config.load(None))
+        port = _free_port()
+        url = f"http://127.0.0.1:{port}{WEBHOOK_PATH}"
+        server = make_server(app, SECRET)
+        async with running(app):
+            server.listen(port, address="127.0.0.1")
+            await app.bot.set_webhook(url, secret_token=SECRET)
+            try:
+                yield fake, url
+            finally:
+                server.stop()
+
+
+async def test_updates_with_the_secret_are_handled(webhook_bot: tuple[FakeBotAPI, str]) -> None:
+    fake, _url = webhook_bot
+    stranger = fake.user(8101)
+    stranger.send_text("/start")
+    reply = await stranger.wait_for_message()
+    assert reply.content == texts.INVITATION_ONLY
+    assert fake.webhook_deliveries[-1].statuses == [200]
+
+
+@pytest.mark.parametrize("header", [None, "", "wrong", SECRET + "x", SECRET[:-1]])
+async def test_requests_without_the_secret_get_403(
+    webhook_bot: tuple[FakeBotAPI, str], header: str | None
+) -> None:
+    fake, url = webhook_bot
+    update = {
+        "update_id": 1,
+        "message": {
+            "message_id": 1,
+            "date": 0,
+            "text": "/start",
+            "chat": {"id": 8102, "type": "private", "first_name": "X"},
+            "from": {"id": 8102, "is_bot": False, "first_name": "X"},
+            "entities": [{"type": "bot_command", "offset": 0, "length": 6}],
+        },
+    }
+    headers = {} if header is None else {SECRET_HEADER: header}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(url, json=update, headers=headers) as response,
+    ):
+        assert response.status == 403
+    assert fake.count("sendMessage", chat_id=8102) == 0
+
+
+async def test_health_check_answers(webhook_bot: tuple[FakeBotAPI, str]) -> None:
+    _fake, url = webhook_bot
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(url.replace(WEBHOOK_PATH, "/healthz")) as response,
+    ):
+        assert response.status == 200 and (await response.json()) == {"ok": True}
