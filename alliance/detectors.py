@@ -508,8 +508,11 @@ def _fmt(value: float) -> str:
     return f"{value:.1f}".rstrip("0").rstrip(".") if value != int(value) else f"{int(value)}"
 
 
+_LABELS = {ALLIANCE: "Alliance", "who5": "WHO-5"}
+
+
 def _label(inst: Instrument) -> str:
-    return "Alliance" if inst.id == ALLIANCE else inst.id
+    return _LABELS.get(inst.id, inst.id)
 
 
 def _min_total(inst: Instrument) -> float:
@@ -603,7 +606,9 @@ def _item_falls(view: _View, inst: Instrument, previous: int) -> list[tuple[str,
         if item.id in now and item.id in before and before[item.id] > now[item.id]
     ]
     falls.sort(key=lambda pair: (-pair[0], pair[1]))
-    big = [pair for pair in falls if pair[0] >= 2] or falls[:1]
+    big = [pair for pair in falls if pair[0] >= 2]
+    if not big and (len(falls) == 1 or (len(falls) > 1 and falls[0][0] > falls[1][0])):
+        big = falls[:1]  # one clear largest fall, even of one point
     return [(item, before[item], now[item]) for _, item in big[:2]]
 
 
@@ -847,7 +852,7 @@ def _wellbeing_low(view: _View, inst: Instrument, settings: DetectorSettings) ->
     raw = _raw(inst, total)
     max_raw = _raw(inst, inst.max_total)
     cutoff = settings.wellbeing_cutoff if settings.wellbeing_cutoff is not None else inst.cutoff
-    text = f"{inst.id.upper()} raw {_fmt(raw)}/{_fmt(max_raw)}"
+    text = f"{_label(inst)} raw {_fmt(raw)}/{_fmt(max_raw)}"
     if inst.scale_factor != 1:
         text += f" ({_fmt(total)}%)" if inst.max_total == 100 else f" (scaled {_fmt(total)})"
     if cutoff is not None and raw <= cutoff + _EPSILON:
@@ -875,12 +880,12 @@ def _wellbeing_drop(view: _View, inst: Instrument, settings: DetectorSettings) -
     fall = before - total
     if fall < points - _EPSILON:
         return None
-    unit = " percentage points" if inst.max_total == 100 else " points"
+    unit, pct = (" percentage points", "%") if inst.max_total == 100 else (" points", "")
     return Flag(
         WELLBEING_DROP,
         Severity.WARN,
-        f"{inst.id.upper()} fell {_fmt(fall)}{unit} since the last check-in "
-        f"({_fmt(before)} to {_fmt(total)}; {_fmt(points)} or more is a meaningful change)",
+        f"{_label(inst)} fell {_fmt(fall)}{unit} since the last check-in "
+        f"({_fmt(before)}{pct} to {_fmt(total)}{pct}; {_fmt(points)} or more is meaningful)",
         evidence={"total": total, "previous_total": before, "drop": fall},
     )
 

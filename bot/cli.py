@@ -17,11 +17,13 @@ from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
+from telegram.error import InvalidToken, NetworkError
 
 from bot import config as practice_config
 from bot import logs, webhook
 from bot.app import build_application, load_vault
 from bot.settings import MissingToken, Settings
+from handlers.context import RapportApp
 from store import checkins, people, settings_kv
 from store.crypto import CryptoError, KeyRing, load_keyring, write_key_file
 from store.db import create_engine, migrate, session_factory, transaction
@@ -215,10 +217,27 @@ def cmd_init(env: Env, args: argparse.Namespace) -> None:
 
 def cmd_run(env: Env, args: argparse.Namespace) -> None:
     settings = env.settings
+    setup = asyncio.run(initialise(settings))
+    if setup["key_file_created"]:
+        print(f"Created the key file {setup['key_file']}: back it up now.", file=sys.stderr)
     token = settings.token()
     logs.configure(settings.log_level, secrets=[token])
-    asyncio.run(initialise(settings))
     app = build_application(settings, env.loaded)
+    try:
+        _serve(app, settings)
+    except InvalidToken:
+        raise CliError(
+            "Telegram refused the bot token: check RAPPORT_BOT_TOKEN (BotFather's /token "
+            "shows it again)"
+        ) from None
+    except NetworkError as exc:
+        raise CliError(
+            f"cannot reach the Telegram Bot API at {settings.telegram_api_url}: "
+            f"{logs.redact(str(exc), token)}"
+        ) from None
+
+
+def _serve(app: RapportApp, settings: Settings) -> None:
     if settings.webhook_url:
         secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
         if not secret:

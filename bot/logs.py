@@ -34,6 +34,11 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+def redact(text: str, *secrets: str) -> str:
+    """Text with bot tokens (and the given secrets) removed, for messages outside logging."""
+    return RedactingFilter(list(secrets)).redact(text)
+
+
 _installed: RedactingFilter | None = None
 
 
@@ -55,10 +60,20 @@ def install_redaction(secrets: list[str] | None = None) -> RedactingFilter:
     return redactor
 
 
-# At DEBUG these libraries log whole updates, request parameters and SQL parameters: names,
-# Telegram ids, answers. They never log below INFO, whatever RAPPORT_LOG_LEVEL says.
-PAYLOAD_LOGGERS = ("telegram", "aiosqlite", "asyncpg", "sqlalchemy.engine", "tornado")
-QUIET_LOGGERS = ("httpx", "httpcore", "apscheduler", "alembic")
+# At DEBUG these libraries log whole updates and request parameters (names, Telegram ids,
+# answers); they never log below INFO, whatever RAPPORT_LOG_LEVEL says. The database drivers
+# and SQLAlchemy's engine log statements with their parameters at INFO, and httpx logs URLs
+# (with the token) at INFO: those stay at WARNING.
+PAYLOAD_LOGGERS = ("telegram", "tornado")
+QUIET_LOGGERS = (
+    "httpx",
+    "httpcore",
+    "apscheduler",
+    "alembic",
+    "aiosqlite",
+    "asyncpg",
+    "sqlalchemy",
+)
 
 
 def configure(level: str = "INFO", secrets: list[str] | None = None) -> None:

@@ -117,6 +117,7 @@ async def test_token_and_ids_never_reach_the_logs(
         logs.configure("INFO")
     assert "bot" in caplog.text.lower() and "[REDACTED]" in caplog.text  # URLs were logged
     assert rig.fake.token not in caplog.text
+    assert "INSERT INTO" not in caplog.text and "UPDATE checkin" not in caplog.text  # no SQL
     assert rig.fake.token.split(":")[1] not in caplog.text
     for record in caplog.records:
         assert rig.fake.token not in record.getMessage()
