@@ -27,8 +27,9 @@ from telegram.ext import (
 from bot import config as practice_config
 from bot import logs
 from bot.settings import Settings
-from handlers import checkin, delivery, start, texts
+from handlers import callbacks, checkin, client, delivery, start
 from handlers.context import BotData, RapportApp, RapportContext, Services
+from handlers.texts import Say, Texts
 from schedules.dispatcher import Dispatcher
 from store import settings_kv
 from store.crypto import load_keyring
@@ -37,7 +38,15 @@ from store.vault import Vault
 
 log = logging.getLogger(__name__)
 
-CLIENT_COMMANDS = [BotCommand("start", "Connect with your invitation link")]
+CLIENT_COMMANDS = [
+    BotCommand("help", "What this bot does and what you can do"),
+    BotCommand("pause", "Pause check-ins for a while (e.g. /pause 7)"),
+    BotCommand("resume", "Start check-ins again"),
+    BotCommand("stop", "Stop check-ins"),
+    BotCommand("mydata", "Download everything stored about you"),
+    BotCommand("delete", "Erase everything stored about you"),
+    BotCommand("privacy", "How your data is handled"),
+]
 
 
 def utcnow() -> datetime:
@@ -83,9 +92,29 @@ def build_application(
 def _register_handlers(app: RapportApp) -> None:
     private = filters.ChatType.PRIVATE
     app.add_handler(CommandHandler("start", start.start, filters=private))
+    for name, callback in CLIENT_COMMAND_HANDLERS.items():
+        app.add_handler(CommandHandler(name, callback, filters=private))
+    app.add_handler(CallbackQueryHandler(start.on_consent, pattern=_pattern(callbacks.CONSENT)))
+    app.add_handler(CallbackQueryHandler(client.on_erase, pattern=_pattern(callbacks.ERASE)))
+    # Check-in buttons, and anything else: on_tap answers unknown data with a plain "closed".
     app.add_handler(CallbackQueryHandler(checkin.on_tap))
     app.add_handler(MessageHandler(private & ~filters.COMMAND, checkin.on_text))
     app.add_error_handler(_on_error)
+
+
+def _pattern(action: str) -> str:
+    return f"^{action}:"
+
+
+CLIENT_COMMAND_HANDLERS = {
+    "help": client.help_command,
+    "privacy": client.privacy,
+    "pause": client.pause,
+    "resume": client.resume,
+    "stop": client.stop,
+    "mydata": client.mydata,
+    "delete": client.delete,
+}
 
 
 @asynccontextmanager
@@ -130,6 +159,8 @@ async def _post_init(
     services = Services(
         sessions=sessions,
         vault=load_vault(settings),
+        texts=config.make_texts(),
+        risk_phrases=config.safety.phrases(),
         instruments=loaded.instruments,
         checkin_instruments=list(config.checkins.instruments),
         checkin_window=config.checkins.window,
@@ -143,9 +174,9 @@ async def _post_init(
         sessions,
         services.vault,
         services.instruments,
-        send_checkin=lambda outgoing: delivery.send_checkin(app.bot, outgoing),
-        send_alert=lambda alert: delivery.send_alert(app.bot, alert),
-        clock=clock,
+        delivery.Messenger(app.bot, services.texts),
+        clock,
+        consent_version=services.texts.consent_version,
     )
     job_queue = app.job_queue
     if job_queue is None:
@@ -185,10 +216,12 @@ async def _on_error(update: object, context: RapportContext) -> None:
     log.error("error while handling an update: %s", type(error).__name__, exc_info=error)
     if not isinstance(update, Update) or update.effective_chat is None:
         return
+    services = context.bot_data.services
+    sorry = (services.say(None) if services else Say(Texts(), None))("something_wrong")
     try:
         if update.callback_query is not None:
-            await update.callback_query.answer(texts.SOMETHING_WRONG)
+            await update.callback_query.answer(sorry)
         elif update.effective_message is not None:
-            await update.effective_message.reply_text(texts.SOMETHING_WRONG)
+            await update.effective_message.reply_text(sorry)
     except TelegramError:
         log.warning("could not tell the user about the error")

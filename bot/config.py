@@ -15,6 +15,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from alliance.instruments import Instrument, InstrumentError, parse_instrument
+from alliance.safety import DEFAULT_RISK_PHRASES
+from handlers.texts import Texts
 from store.people import validate_timezone
 
 
@@ -33,6 +35,7 @@ class _Section(BaseModel):
 class PracticeSection(_Section):
     name: str = Field(default="Rapport practice", min_length=1, max_length=200)
     timezone: str = "UTC"
+    language: str = Field(default="en", pattern=r"^[a-z]{2,3}(-[a-z0-9]{2,8})?$")
 
     @field_validator("timezone")
     @classmethod
@@ -61,11 +64,32 @@ class InstrumentsSection(_Section):
     directory: Path | None = None
 
 
+class SafetySection(_Section):
+    """Risk phrases per language; a language listed here replaces the built-in list."""
+
+    risk_phrases: dict[str, list[str]] = Field(default_factory=dict)
+
+    def phrases(self) -> dict[str, tuple[str, ...]]:
+        merged = dict(DEFAULT_RISK_PHRASES)
+        merged.update(
+            {
+                lang: tuple(p for p in words if p.strip())
+                for lang, words in self.risk_phrases.items()
+            }
+        )
+        return merged
+
+
 class PracticeConfig(_Section):
     practice: PracticeSection = Field(default_factory=PracticeSection)
     invites: InvitesSection = Field(default_factory=InvitesSection)
     checkins: CheckinsSection = Field(default_factory=CheckinsSection)
     instruments: InstrumentsSection = Field(default_factory=InstrumentsSection)
+    safety: SafetySection = Field(default_factory=SafetySection)
+    texts: dict[str, dict[str, str]] = Field(default_factory=dict)
+
+    def make_texts(self) -> Texts:
+        return Texts(self.texts, self.practice.language)
 
 
 class Loaded(BaseModel):
@@ -103,6 +127,7 @@ def load(path: Path | None) -> Loaded:
         for name in config.checkins.instruments
         if name not in instruments
     ]
+    problems += [f"{source}: {problem}" for problem in Texts.validate(config.texts)]
     if problems:
         raise ConfigError(problems)
     return Loaded(config=config, instruments=instruments, source=source)

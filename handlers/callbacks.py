@@ -1,7 +1,8 @@
 """Button data: short, opaque, and parsed defensively (the client's app writes it).
 
-Format: `<action>:<check-in id, 22 chars base64url>:<position>:<value>`, at most ~40 bytes,
-well inside Telegram's 64. Parsing never raises: anything malformed is None.
+Format: `<action>:<record id, 22 chars base64url>:<position>:<value>`, at most ~40 bytes,
+well inside Telegram's 64. The record is a check-in, an invite or a client, by action.
+Parsing never raises: anything malformed is None.
 """
 
 from __future__ import annotations
@@ -12,22 +13,29 @@ import re
 import uuid
 from dataclasses import dataclass
 
-ANSWER = "a"
-NO_COMMENT = "n"
-ACTIONS = frozenset({ANSWER, NO_COMMENT})
+ANSWER = "a"  # check-in: an answer
+SKIP = "s"  # check-in: skip an optional item
+BACK = "b"  # check-in: the previous item
+NO_COMMENT = "n"  # check-in: finish without a comment
+CONSENT = "c"  # invite: agree (1) or not now (0)
+RENEW = "g"  # check-in: agree (1) or not now (0) to a changed consent text
+ERASE = "d"  # client: erase everything (1) or cancel (0)
+CHECKIN_ACTIONS = frozenset({ANSWER, SKIP, BACK, NO_COMMENT})
+ACTIONS = CHECKIN_ACTIONS | {CONSENT, RENEW, ERASE}
+YES, NO = 1, 0
 _PATTERN = re.compile(r"^([a-z]):([A-Za-z0-9_-]{22}):(\d{1,3}):(-?\d{1,3})$")
 
 
 @dataclass(frozen=True)
 class Tap:
     action: str
-    checkin_id: uuid.UUID
+    ref: uuid.UUID
     position: int
     value: int
 
 
 def encode(tap: Tap) -> str:
-    short = base64.urlsafe_b64encode(tap.checkin_id.bytes).rstrip(b"=").decode()
+    short = base64.urlsafe_b64encode(tap.ref.bytes).rstrip(b"=").decode()
     return f"{tap.action}:{short}:{tap.position}:{tap.value}"
 
 

@@ -1,62 +1,105 @@
-"""Taps on check-in buttons: parse, record through the store, show the next step."""
+"""The check-in conversation: button taps, the typed comment, and the safety net."""
 
 from __future__ import annotations
 
 import logging
+import uuid
+from collections.abc import Awaitable
 
-from telegram import Update
+from telegram import CallbackQuery, Update
 from telegram.constants import ChatType
 from telegram.error import BadRequest
 
-from handlers import callbacks, texts, views
+from handlers import callbacks, views
 from handlers.context import RapportContext
+from handlers.texts import Say
 from store import checkins, people
-from store.checkins import TapResult
+from store.checkins import TapAction, TapOutcome, TapResult
+from store.models import Client
 
 log = logging.getLogger(__name__)
 
+ACTIONS = {
+    callbacks.ANSWER: TapAction.ANSWER,
+    callbacks.SKIP: TapAction.SKIP,
+    callbacks.BACK: TapAction.BACK,
+    callbacks.NO_COMMENT: TapAction.NO_COMMENT,
+}
+
 
 async def on_tap(update: Update, context: RapportContext) -> None:
+    """A check-in button: parse, record, then show the next step (or the end)."""
     query = update.callback_query
     if query is None:
         return
     tap = callbacks.decode(query.data)
+    services = context.services
     message = query.message
     if tap is None or message is None or message.chat.type != ChatType.PRIVATE:
         log.warning("ignored a button with unknown data or outside a private chat")
-        await query.answer(texts.CHECKIN_CLOSED)
+        await query.answer(services.say(None)("checkin_closed"))
         return
-    services = context.services
     async with context.unit_of_work(update) as session:
-        outcome = await checkins.record_tap(
-            session,
-            services.vault,
-            known=services.instruments,
-            checkin_id=tap.checkin_id,
-            position=tap.position,
-            value=tap.value if tap.action == callbacks.ANSWER else None,
-            telegram_user_id=query.from_user.id,
-            now=services.clock(),
-        )
-    if outcome.result in (TapResult.CLOSED, TapResult.REFUSED):
-        text = texts.NOT_YOURS if outcome.result == TapResult.REFUSED else texts.CHECKIN_CLOSED
-        await query.answer(text)
-        return
-    await query.answer(texts.SAVED if outcome.result != TapResult.REPEATED else None)
-    try:
-        if outcome.step is not None:
-            text, markup = views.step_message(tap.checkin_id, outcome.step)
-            await query.edit_message_text(text, reply_markup=markup)
-        elif outcome.result == TapResult.ASK_COMMENT:
-            text, markup = views.comment_prompt(tap.checkin_id, tap.position + 1)
-            await query.edit_message_text(text, reply_markup=markup)
+        client = await people.find_by_telegram(session, services.vault, query.from_user.id)
+        say = services.say(client.language if isinstance(client, Client) else None)
+        if tap.action == callbacks.RENEW:
+            outcome = await checkins.renew_consent(
+                session,
+                services.vault,
+                known=services.instruments,
+                checkin_id=tap.ref,
+                agree=tap.value == callbacks.YES,
+                version=services.texts.consent_version(say.language),
+                telegram_user_id=query.from_user.id,
+                now=services.clock(),
+            )
         else:
-            await query.edit_message_text(texts.THANKS)
-    except BadRequest as exc:
-        if "message is not modified" not in str(exc):
-            raise
+            outcome = await checkins.record_tap(
+                session,
+                services.vault,
+                known=services.instruments,
+                checkin_id=tap.ref,
+                action=ACTIONS[tap.action],
+                position=tap.position,
+                value=tap.value if tap.action == callbacks.ANSWER else None,
+                telegram_user_id=query.from_user.id,
+                now=services.clock(),
+            )
+    if outcome.result == TapResult.REFUSED:
+        await query.answer(say("not_yours"))
+        return
+    if outcome.result == TapResult.CLOSED:
+        await query.answer(say("checkin_closed"))
+        if tap.action == callbacks.RENEW and tap.value != callbacks.YES:
+            await _edit(query.edit_message_text(say("consent_skipped")))
+        return
+    saved = tap.action == callbacks.ANSWER and outcome.result != TapResult.REPEATED
+    await query.answer(say("saved") if saved else None)
+    await _show(query, say, tap.ref, outcome)
+    if outcome.risk:
+        await context.bot.send_message(message.chat.id, say("risk_resources"))
     if outcome.alert_ids:
         services.kick()
+
+
+async def _show(query: CallbackQuery, say: Say, checkin_id: uuid.UUID, outcome: TapOutcome) -> None:
+    if outcome.step is not None:
+        text, markup = views.step_message(say, checkin_id, outcome.step, outcome.selected)
+    elif outcome.comment_position is not None:
+        text, markup = views.comment_prompt(say, checkin_id, outcome.comment_position)
+    else:
+        await _edit(query.edit_message_text(say("thanks")))
+        return
+    await _edit(query.edit_message_text(text, reply_markup=markup))
+
+
+async def _edit(edit: Awaitable[object]) -> None:
+    """An edit whose content did not change is harmless (a double tap); other errors are not."""
+    try:
+        await edit
+    except BadRequest as exc:
+        if "message is not modified" not in str(exc).lower():
+            raise
 
 
 async def on_text(update: Update, context: RapportContext) -> None:
@@ -67,6 +110,7 @@ async def on_text(update: Update, context: RapportContext) -> None:
     services = context.services
     async with context.unit_of_work(update) as session:
         known = await people.find_by_telegram(session, services.vault, user.id)
+        language = known.language if isinstance(known, Client) else None
         outcome = await checkins.record_comment(
             session,
             services.vault,
@@ -74,20 +118,27 @@ async def on_text(update: Update, context: RapportContext) -> None:
             telegram_user_id=user.id,
             text=message.text,
             now=services.clock(),
+            risk_phrases=services.phrases(language or services.texts.default_language),
         )
+    say = services.say(language or services.texts.language_for(user.language_code))
     if outcome.saved:
         if outcome.message_id is not None:
-            try:
-                await context.bot.edit_message_reply_markup(
+            await _edit(
+                context.bot.edit_message_reply_markup(
                     message.chat.id, outcome.message_id, reply_markup=None
                 )
-            except BadRequest:
-                log.info("the check-in message could not be tidied up")
-        cut = texts.COMMENT_CUT.format(limit=checkins.COMMENT_LIMIT)
-        await message.reply_text(cut if outcome.truncated else texts.THANKS)
+            )
+        if outcome.risk:
+            await message.reply_text(say("risk_resources"))
+        elif outcome.truncated:
+            await message.reply_text(say("comment_cut", limit=checkins.COMMENT_LIMIT))
+        else:
+            await message.reply_text(say("thanks"))
         if outcome.alert_ids:
             services.kick()
     elif known is None:
-        await message.reply_text(texts.INVITATION_ONLY)
+        await message.reply_text(say("invitation_only"))
+    elif isinstance(known, Client):
+        await message.reply_text(say("use_buttons"))
     else:
-        await message.reply_text(texts.USE_BUTTONS)
+        await message.reply_text(say("therapist_help"))

@@ -3,7 +3,7 @@ per update that also makes a redelivered update a no-op."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -14,6 +14,7 @@ from telegram import Update
 from telegram.ext import Application, ApplicationHandlerStop, CallbackContext, ExtBot, JobQueue
 
 from alliance.instruments import Instrument
+from handlers.texts import Say, Texts
 from store.db import transaction
 from store.models import ProcessedUpdate
 from store.vault import Vault
@@ -25,6 +26,8 @@ class Services:
 
     sessions: async_sessionmaker[AsyncSession]
     vault: Vault
+    texts: Texts
+    risk_phrases: Mapping[str, Sequence[str]]
     instruments: Mapping[str, Instrument]
     checkin_instruments: list[str]
     checkin_window: timedelta
@@ -32,6 +35,12 @@ class Services:
     clock: Callable[[], datetime]
     bot_username: str | None = None
     kick: Callable[[], None] = field(default=lambda: None)
+
+    def say(self, language: str | None) -> Say:
+        return Say(self.texts, language)
+
+    def phrases(self, language: str) -> Sequence[str]:
+        return self.risk_phrases.get(language) or self.risk_phrases.get("en", ())
 
 
 class BotData:

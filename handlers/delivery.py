@@ -11,8 +11,10 @@ from telegram import Bot
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
 from handlers import views
+from handlers.texts import Say, Texts
 from store.alerts import PendingAlert
 from store.checkins import Outgoing, SendOutcome
+from store.notices import PendingNotice
 
 log = logging.getLogger(__name__)
 
@@ -36,23 +38,40 @@ def classify(exc: Exception) -> SendOutcome:
     raise exc
 
 
-async def send_checkin(bot: Bot, outgoing: Outgoing) -> tuple[SendOutcome, int | None]:
-    text, markup = views.step_message(outgoing.checkin_id, outgoing.step)
-    try:
-        message = await bot.send_message(outgoing.chat_id, text, reply_markup=markup)
-    except Exception as exc:
-        outcome = classify(exc)
-        log.warning("check-in send failed: %s (%s)", type(exc).__name__, outcome)
-        return outcome, None
-    return SendOutcome.SENT, message.message_id
+class Messenger:
+    """Sends what the dispatcher hands it, in each recipient's language."""
 
+    def __init__(self, bot: Bot, texts: Texts) -> None:
+        self._bot = bot
+        self._texts = texts
 
-async def send_alert(bot: Bot, alert: PendingAlert) -> int | None:
-    """The message id, or None when the alert must be tried again later."""
-    try:
-        message = await bot.send_message(alert.therapist_chat_id, views.alert_message(alert))
-    except Exception as exc:
-        classify(exc)  # re-raises what is not a Telegram delivery problem
-        log.warning("alert delivery failed: %s; it will be retried", type(exc).__name__)
-        return None
-    return message.message_id
+    async def send_checkin(self, outgoing: Outgoing) -> tuple[SendOutcome, int | None]:
+        say = Say(self._texts, outgoing.language)
+        if outgoing.renew_consent:
+            text, markup = views.consent_renewal(say, outgoing.checkin_id)
+        else:
+            text, markup = views.step_message(say, outgoing.checkin_id, outgoing.step)
+        try:
+            message = await self._bot.send_message(outgoing.chat_id, text, reply_markup=markup)
+        except Exception as exc:
+            outcome = classify(exc)
+            log.warning("check-in send failed: %s (%s)", type(exc).__name__, outcome)
+            return outcome, None
+        return SendOutcome.SENT, message.message_id
+
+    async def send_alert(self, alert: PendingAlert) -> int | None:
+        """The message id, or None when the alert must be tried again later."""
+        return await self._send(alert.therapist_chat_id, views.alert_message(alert), "alert")
+
+    async def send_notice(self, notice: PendingNotice) -> bool:
+        text = self._texts.get(f"notice_{notice.kind}", None, **notice.values)
+        return await self._send(notice.chat_id, text, "notice") is not None
+
+    async def _send(self, chat_id: int, text: str, what: str) -> int | None:
+        try:
+            message = await self._bot.send_message(chat_id, text)
+        except Exception as exc:
+            classify(exc)  # re-raises what is not a Telegram delivery problem
+            log.warning("%s delivery failed: %s; it will be retried", what, type(exc).__name__)
+            return None
+        return message.message_id

@@ -1,4 +1,5 @@
-"""/start: linking a therapist or a client through a one-time link, and turning strangers away."""
+"""/start with a one-time link: therapists are linked at once; clients first read and accept
+the consent text. Strangers are turned away, and nothing about them is stored."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ import logging
 from telegram import Update
 from telegram.constants import ChatType
 
-from handlers import texts
+from handlers import callbacks, views
 from handlers.context import RapportContext
 from store import people
+from store.models import Client
 
 log = logging.getLogger(__name__)
 
@@ -20,26 +22,71 @@ async def start(update: Update, context: RapportContext) -> None:
         return
     services = context.services
     token = context.args[0] if context.args else ""
+    say = services.say(services.texts.language_for(user.language_code))
     async with context.unit_of_work(update) as session:
         known = await people.find_by_telegram(session, services.vault, user.id)
-        linked = None
+        invite = None
         if known is None and token:
+            invite = await people.open_invite(session, token=token, now=services.clock())
+        linked = None
+        if invite is not None and invite.purpose == "therapist":
             linked = await people.redeem_invite(
                 session,
                 services.vault,
-                token=token,
+                invite=invite,
                 telegram_user_id=user.id,
                 chat_id=message.chat.id,
                 now=services.clock(),
             )
     if known is not None:
-        await message.reply_text(texts.ALREADY_LINKED)
-    elif linked is None:
+        key = "help" if isinstance(known, Client) else "already_linked"
+        await message.reply_text(services.say(getattr(known, "language", None))(key))
+    elif invite is None:
         log.info("/start without a valid invitation")
-        await message.reply_text(texts.INVITATION_ONLY)
-    elif linked.role == "therapist":
+        await message.reply_text(say("invitation_only"))
+    elif linked is not None:
         log.info("a therapist linked their Telegram account")
-        await message.reply_text(texts.THERAPIST_LINKED)
+        await message.reply_text(say("therapist_linked"))
     else:
-        log.info("a client joined")
-        await message.reply_text(texts.CLIENT_WELCOME)
+        text, markup = views.consent_offer(say, invite.id)
+        await message.reply_text(text, reply_markup=markup)
+
+
+async def on_consent(update: Update, context: RapportContext) -> None:
+    """Agree links the client and records consent; Not now stores nothing."""
+    query, user = update.callback_query, update.effective_user
+    tap = callbacks.decode(query.data if query else None)
+    if query is None or user is None or tap is None or query.message is None:
+        return
+    services = context.services
+    language = services.texts.language_for(user.language_code)
+    say = services.say(language)
+    async with context.unit_of_work(update) as session:
+        known = await people.find_by_telegram(session, services.vault, user.id)
+        invite = await people.open_invite(session, invite_id=tap.ref, now=services.clock())
+        linked = None
+        if known is None and invite and invite.purpose == "client" and tap.value == callbacks.YES:
+            linked = await people.redeem_invite(
+                session,
+                services.vault,
+                invite=invite,
+                telegram_user_id=user.id,
+                chat_id=query.message.chat.id,
+                now=services.clock(),
+                consent_version=services.texts.consent_version(language),
+                language=language,
+            )
+    await query.answer()
+    if isinstance(known, Client):  # a second tap on Agree: already done
+        await query.edit_message_text(say("client_welcome"))
+    elif known is not None or invite is None or invite.purpose != "client":
+        await query.edit_message_text(say("invitation_only"))
+    elif tap.value != callbacks.YES:
+        await query.edit_message_text(
+            say("consent_declined", expires=f"{invite.expires_at:%Y-%m-%d}")
+        )
+    elif linked is None:
+        await query.edit_message_text(say("already_linked"))
+    else:
+        log.info("a client agreed and joined")
+        await query.edit_message_text(say("client_welcome"))

@@ -1,28 +1,198 @@
-"""Client- and therapist-facing texts in one place (a practice can override them later)."""
+"""Every text Rapport shows, with English defaults; a practice overrides any of them per
+language in its config file (`[texts.<language>]`).
 
-INVITATION_ONLY = (
-    "Hello! This bot works by invitation only. If your therapist or practice gave you a link, "
-    "please open that link to start."
-)
-ALREADY_LINKED = "You're already connected to Rapport. There's nothing more to do here."
-THERAPIST_LINKED = (
-    "Your Telegram account is now linked to Rapport. You will get alerts about your clients here."
-)
-CLIENT_WELCOME = (
-    "Welcome! Your therapist has invited you to brief check-ins between sessions. "
-    "When one is due, it arrives here; answering takes under a minute, with a few taps.\n\n"
-    "Please note: these answers are not monitored in real time. "
-    "If you need urgent help, contact your local emergency services."
-)
-CHECKIN_CLOSED = "This check-in is closed."
-NOT_YOURS = "This button isn't for you."
-THANKS = "Thank you! Your answers are saved. Your therapist will see them before your next session."
-SAVED = "Saved"
-USE_BUTTONS = "Please use the buttons above to answer, or wait for your next check-in."
-SOMETHING_WRONG = "Something went wrong on our side. Please try again in a moment."
-COMMENT_PROMPT = (
-    "Anything you'd like your therapist to know before next time? Type it here, or tap "
-    '"No comment".'
-)
-NO_COMMENT_BUTTON = "No comment"
-COMMENT_CUT = "Thank you! Your comment was long, so only its first {limit} characters were saved."
+Placeholders in braces are filled in by the bot; an override must keep the same ones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import string
+from collections.abc import Mapping
+
+DEFAULT_LANGUAGE = "en"
+
+DEFAULTS: dict[str, str] = {
+    "invitation_only": (
+        "Hello! This bot works by invitation only. If your therapist or practice gave you a "
+        "link, please open that link to start."
+    ),
+    "already_linked": "You're already connected to Rapport. There's nothing more to do here.",
+    "therapist_linked": (
+        "Your Telegram account is now linked to Rapport. You will get alerts about your "
+        "clients here."
+    ),
+    "consent": (
+        "Welcome to Rapport, the check-in service of your therapy practice.\n\n"
+        "What it does: between sessions it sends you a few short questions about how your "
+        "therapy is going and how you are, answered with a few taps (under a minute). "
+        "Your answers and comments go to your own therapist only, so that you can talk "
+        "about anything that isn't working.\n\n"
+        "Your data: answers are stored encrypted. Chats with Telegram bots are not "
+        "end-to-end encrypted, so please don't write anything here that you wouldn't want "
+        "to pass through Telegram.\n\n"
+        "Not for emergencies: nobody reads your answers in real time, and this is no way to "
+        "get urgent help. {crisis}\n\n"
+        "You can /pause or /stop check-ins at any time, download your data with /mydata, "
+        "and erase it with /delete. /privacy shows this message again.\n\n"
+        "Do you agree to take part?"
+    ),
+    "crisis": (
+        "If you are in crisis or thinking about harming yourself, call your local emergency "
+        "number now (112 in Europe, 911 in North America, 999 in the UK) or go to the "
+        "nearest emergency department."
+    ),
+    "agree_button": "I agree",
+    "not_now_button": "Not now",
+    "consent_declined": (
+        "No problem, nothing has been saved. Your link keeps working until {expires}: open it "
+        "again whenever you are ready."
+    ),
+    "consent_changed": (
+        "Before your next check-in: the practice has updated how Rapport works. Please read "
+        "it again.\n\n{consent}"
+    ),
+    "consent_skipped": "All right, no check-in this time. We'll ask again next time.",
+    "client_welcome": (
+        "Thank you, you're all set. Your check-ins will arrive here; type /help to see what "
+        "you can do."
+    ),
+    "help": (
+        "Rapport sends you short check-ins from your therapy practice; just tap the buttons.\n\n"
+        "/pause [days] - no check-ins for a while (14 days unless you say)\n"
+        "/resume - start check-ins again\n"
+        "/stop - stop check-ins for good\n"
+        "/mydata - get a file with everything stored about you\n"
+        "/delete - erase everything stored about you\n"
+        "/privacy - how your data is handled\n\n"
+        "This chat is not watched in real time. {crisis}"
+    ),
+    "therapist_help": (
+        "You receive alerts about your clients here. Your practice manages clients with the "
+        "`rapport` command."
+    ),
+    "clients_only": "That command is for clients.",
+    "checkin_closed": "This check-in is closed.",
+    "not_yours": "This button isn't for you.",
+    "thanks": (
+        "Thank you! Your answers are saved. Your therapist will see them before your next session."
+    ),
+    "saved": "Saved",
+    "use_buttons": "Please use the buttons above to answer, or wait for your next check-in.",
+    "something_wrong": "Something went wrong on our side. Please try again in a moment.",
+    "comment_prompt": (
+        "Anything you'd like your therapist to know before next time? Type it here, or tap "
+        '"No comment".'
+    ),
+    "no_comment_button": "No comment",
+    "comment_cut": (
+        "Thank you! Your comment was long, so only its first {limit} characters were saved."
+    ),
+    "back_button": "‹ Back",
+    "skip_button": "Skip ›",
+    "paused": "Check-ins are paused until {until}. Send /resume to start them earlier.",
+    "pause_usage": (
+        "Please give the number of days as a whole number from 1 to {max}, e.g. /pause 7."
+    ),
+    "resumed": "Welcome back! Check-ins are on again.",
+    "not_paused": "Check-ins are already on.",
+    "stopped": (
+        "Check-ins are stopped; you won't get any more messages. Your data is kept until you "
+        "erase it with /delete or the practice's retention period ends. To start again, ask "
+        "your therapist for a new link."
+    ),
+    "mydata_caption": "Everything Rapport stores about you.",
+    "delete_confirm": (
+        "This erases everything Rapport stores about you: your answers, comments and link. "
+        "It cannot be undone. Your therapist will be told that you left."
+    ),
+    "delete_button": "Yes, erase everything",
+    "cancel_button": "Cancel",
+    "deleted": "Done: everything Rapport stored about you is erased. Goodbye, and take care.",
+    "delete_cancelled": "Nothing was erased.",
+    "risk_resources": (
+        "Thank you for telling us. Please don't wait for your next session: {crisis}"
+    ),
+    "notice_paused": "{label} paused check-ins until {until}.",
+    "notice_resumed": "{label} resumed check-ins.",
+    "notice_stopped": "{label} stopped check-ins.",
+    "notice_left": "{label} left Rapport and erased their data.",
+    "notice_unreachable": "{label} blocked the bot; their check-ins are stopped.",
+}
+
+
+class TextError(ValueError):
+    """An override that cannot be used; the message names the key and the fix."""
+
+
+def placeholders(text: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+
+
+class Texts:
+    """Texts in a language, with the practice's overrides over the defaults."""
+
+    def __init__(
+        self,
+        overrides: Mapping[str, Mapping[str, str]] | None = None,
+        default_language: str = DEFAULT_LANGUAGE,
+    ) -> None:
+        self._overrides = {lang: dict(values) for lang, values in (overrides or {}).items()}
+        self.default_language = default_language
+
+    @staticmethod
+    def validate(overrides: Mapping[str, Mapping[str, str]]) -> list[str]:
+        """Problems as 'texts.<lang>.<key>: problem; fix' lines (empty when all is well)."""
+        problems = []
+        for lang, values in overrides.items():
+            for key, text in values.items():
+                where = f"texts.{lang}.{key}"
+                if key not in DEFAULTS:
+                    problems.append(f"{where}: unknown text; the keys are listed in docs/texts.md")
+                    continue
+                try:
+                    text.format(**dict.fromkeys(placeholders(DEFAULTS[key]), ""))
+                except (KeyError, IndexError, ValueError) as exc:
+                    problems.append(
+                        f"{where}: placeholder {exc} is not available; use only "
+                        f"{sorted(placeholders(DEFAULTS[key])) or 'no placeholders'}"
+                    )
+        return problems
+
+    @property
+    def languages(self) -> set[str]:
+        return {DEFAULT_LANGUAGE, self.default_language, *self._overrides}
+
+    def language_for(self, code: str | None) -> str:
+        """The best language for a Telegram language code such as 'de' or 'pt-br'."""
+        if code:
+            for candidate in (code.lower(), code.lower().split("-")[0]):
+                if candidate in self._overrides:
+                    return candidate
+        return self.default_language
+
+    def get(self, key: str, language: str | None = None, **values: object) -> str:
+        lang = language or self.default_language
+        text = (
+            self._overrides.get(lang, {}).get(key)
+            or self._overrides.get(self.default_language, {}).get(key)
+            or DEFAULTS[key]
+        )
+        if "crisis" in placeholders(text) and "crisis" not in values:
+            values["crisis"] = self.get("crisis", lang)
+        return text.format(**values) if values or placeholders(text) else text
+
+    def consent_version(self, language: str | None = None) -> str:
+        """Changes whenever the consent text (or the crisis text in it) changes."""
+        return hashlib.sha256(self.get("consent", language).encode()).hexdigest()[:16]
+
+
+class Say:
+    """The texts of one language, as a callable: say("thanks"), say("paused", until=...)."""
+
+    def __init__(self, texts: Texts, language: str | None) -> None:
+        self.texts = texts
+        self.language = language or texts.default_language
+
+    def __call__(self, key: str, **values: object) -> str:
+        return self.texts.get(key, self.language, **values)

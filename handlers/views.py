@@ -1,36 +1,96 @@
-"""How a check-in step and an alert look in Telegram."""
+"""How Rapport's messages look in Telegram: questions, consent, confirmations, alerts."""
 
 from __future__ import annotations
 
 import uuid
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+from telegram import InlineKeyboardButton as Button
+from telegram import InlineKeyboardMarkup
 
 from alliance.checkin import Step
-from handlers import callbacks, texts
+from handlers import callbacks
+from handlers.texts import Say
 from store.alerts import PendingAlert
 
 _ROW = 6
 
+Message = tuple[str, InlineKeyboardMarkup]
 
-def step_message(checkin_id: uuid.UUID, step: Step) -> tuple[str, InlineKeyboardMarkup]:
+
+def _button(label: str, action: str, ref: uuid.UUID, position: int = 0, value: int = 0) -> Button:
+    return Button(
+        label, callback_data=callbacks.encode(callbacks.Tap(action, ref, position, value))
+    )
+
+
+def _navigation(say: Say, checkin_id: uuid.UUID, position: int, skippable: bool) -> list[Button]:
+    row = []
+    if position > 0:
+        row.append(_button(say("back_button"), callbacks.BACK, checkin_id, position))
+    if skippable:
+        row.append(_button(say("skip_button"), callbacks.SKIP, checkin_id, position))
+    return row
+
+
+def step_message(
+    say: Say, checkin_id: uuid.UUID, step: Step, selected: int | None = None
+) -> Message:
+    """One question: progress, prompt, answer buttons sized for a phone, then Back / Skip.
+
+    A scale whose every point has a label shows the labels; a numeric scale shows numbers in
+    rows of six (0-10 fits two rows) with its end labels in the text. After Back, the earlier
+    answer is marked.
+    """
     item = step.item
     lines = [f"{step.instrument.title}  ·  {step.progress}", "", item.prompt]
     labelled = len(item.labels) == len(item.values)
     if not labelled and item.labels:
         lines += ["", "  ·  ".join(f"{v} = {text}" for v, text in sorted(item.labels.items()))]
-    buttons = [
-        InlineKeyboardButton(
-            item.labels[value] if labelled else str(value),
-            callback_data=callbacks.encode(
-                callbacks.Tap(callbacks.ANSWER, checkin_id, step.position, value)
-            ),
-        )
-        for value in item.values
-    ]
-    per_row = len(buttons) if labelled else _ROW
+    buttons = []
+    for value in item.values:
+        label = item.labels[value] if labelled else str(value)
+        if value == selected:
+            label = f"✓ {label}"
+        buttons.append(_button(label, callbacks.ANSWER, checkin_id, step.position, value))
+    # Numbers in rows of six; a few short labels side by side; longer ones (WHO-5's) stacked.
+    per_row = _ROW if not labelled else len(buttons) if len(buttons) <= 3 else 1
     rows = [buttons[i : i + per_row] for i in range(0, len(buttons), per_row)]
-    return "\n".join(lines), InlineKeyboardMarkup(rows)
+    navigation = _navigation(say, checkin_id, step.position, item.skippable)
+    return "\n".join(lines), InlineKeyboardMarkup([*rows, navigation] if navigation else rows)
+
+
+def comment_prompt(say: Say, checkin_id: uuid.UUID, position: int) -> Message:
+    row = [
+        *_navigation(say, checkin_id, position, skippable=False),
+        _button(say("no_comment_button"), callbacks.NO_COMMENT, checkin_id, position),
+    ]
+    return say("comment_prompt"), InlineKeyboardMarkup([row])
+
+
+def yes_no(say: Say, text: str, action: str, ref: uuid.UUID, yes: str, no: str) -> Message:
+    keyboard = [
+        [
+            _button(say(yes), action, ref, value=callbacks.YES),
+            _button(say(no), action, ref, value=callbacks.NO),
+        ]
+    ]
+    return text, InlineKeyboardMarkup(keyboard)
+
+
+def consent_offer(say: Say, invite_id: uuid.UUID) -> Message:
+    return yes_no(
+        say, say("consent"), callbacks.CONSENT, invite_id, "agree_button", "not_now_button"
+    )
+
+
+def consent_renewal(say: Say, checkin_id: uuid.UUID) -> Message:
+    text = say("consent_changed", consent=say("consent"))
+    return yes_no(say, text, callbacks.RENEW, checkin_id, "agree_button", "not_now_button")
+
+
+def erase_confirmation(say: Say, client_id: uuid.UUID) -> Message:
+    text = say("delete_confirm")
+    return yes_no(say, text, callbacks.ERASE, client_id, "delete_button", "cancel_button")
 
 
 SEVERITY_MARK = {"info": "ℹ️", "warn": "⚠️", "high": "❗", "urgent": "🚨"}
@@ -38,6 +98,13 @@ SEVERITY_MARK = {"info": "ℹ️", "warn": "⚠️", "high": "❗", "urgent": "�
 
 def alert_message(alert: PendingAlert) -> str:
     mark = SEVERITY_MARK.get(alert.severity, "⚠️")
+    if alert.rule == "risk":
+        return (
+            f"{mark} Urgent: a possible risk answer from {alert.client_label}\n"
+            f"{alert.reason}\n\n"
+            "The client was shown the crisis resources. Please follow your practice's risk "
+            "procedure; this alert stays open until you clear it."
+        )
     return (
         f"{mark} Possible rupture: {alert.client_label}\n"
         f"Rule: {alert.rule} ({alert.severity})\n"
@@ -45,13 +112,3 @@ def alert_message(alert: PendingAlert) -> str:
         "Consider inviting the client to talk about how the work together feels at the next "
         "session."
     )
-
-
-def comment_prompt(checkin_id: uuid.UUID, position: int) -> tuple[str, InlineKeyboardMarkup]:
-    button = InlineKeyboardButton(
-        texts.NO_COMMENT_BUTTON,
-        callback_data=callbacks.encode(
-            callbacks.Tap(callbacks.NO_COMMENT, checkin_id, position, 0)
-        ),
-    )
-    return texts.COMMENT_PROMPT, InlineKeyboardMarkup([[button]])

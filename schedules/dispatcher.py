@@ -8,23 +8,32 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from alliance.instruments import Instrument
-from store import alerts, checkins
+from store import alerts, checkins, clients, notices
 from store.alerts import PendingAlert
 from store.checkins import Outgoing, SendOutcome
 from store.db import transaction
+from store.notices import PendingNotice
 from store.vault import Vault
 
 log = logging.getLogger(__name__)
 
-SendCheckin = Callable[[Outgoing], Awaitable[tuple[SendOutcome, int | None]]]
-SendAlert = Callable[[PendingAlert], Awaitable[int | None]]
+
+class Messenger(Protocol):
+    """What the dispatcher needs from Telegram (handlers.delivery.Messenger provides it)."""
+
+    async def send_checkin(self, outgoing: Outgoing) -> tuple[SendOutcome, int | None]: ...
+
+    async def send_alert(self, alert: PendingAlert) -> int | None: ...
+
+    async def send_notice(self, notice: PendingNotice) -> bool: ...
 
 
 @dataclass
@@ -34,6 +43,7 @@ class TickReport:
     closed: int = 0
     alerts_sent: int = 0
     alerts_failed: int = 0
+    notices_sent: int = 0
 
 
 class Dispatcher:
@@ -42,19 +52,19 @@ class Dispatcher:
         sessions: async_sessionmaker[AsyncSession],
         vault: Vault,
         instruments: Mapping[str, Instrument],
-        send_checkin: SendCheckin,
-        send_alert: SendAlert,
+        messenger: Messenger,
         clock: Callable[[], datetime],
         *,
+        consent_version: Callable[[str], str] | None = None,
         batch: int = 200,
         lease: timedelta = timedelta(minutes=5),
     ) -> None:
         self._sessions = sessions
         self._vault = vault
         self._instruments = instruments
-        self._send_checkin = send_checkin
-        self._send_alert = send_alert
+        self._messenger = messenger
         self._clock = clock
+        self._consent_version = consent_version
         self._batch = batch
         self._lease = lease
         self._lock = asyncio.Lock()
@@ -65,8 +75,10 @@ class Dispatcher:
             report = TickReport()
             async with transaction(self._sessions) as session:
                 report.closed = await checkins.close_expired(session, self._clock())
+                await clients.wake_paused(session, self._vault, self._clock())
             await self._checkins(report)
             await self._alerts(report)
+            await self._notices(report)
             if report.sent or report.failed or report.alerts_sent or report.alerts_failed:
                 log.info("dispatch: %s", report)
             return report
@@ -81,9 +93,10 @@ class Dispatcher:
                     now=self._clock(),
                     limit=self._batch,
                     lease=self._lease,
+                    consent_version=self._consent_version,
                 )
             for outgoing in claimed:
-                outcome, message_id = await self._send_checkin(outgoing)
+                outcome, message_id = await self._messenger.send_checkin(outgoing)
                 async with transaction(self._sessions) as session:
                     await checkins.record_send(
                         session, outgoing.checkin_id, outcome, self._clock(), message_id
@@ -99,7 +112,7 @@ class Dispatcher:
         async with transaction(self._sessions) as session:
             pending = await alerts.due_for_delivery(session, self._vault, self._clock())
         for alert in pending:
-            message_id = await self._send_alert(alert)
+            message_id = await self._messenger.send_alert(alert)
             async with transaction(self._sessions) as session:
                 if message_id is None:
                     await alerts.mark_failed(session, alert.alert_id, self._clock())
@@ -107,3 +120,12 @@ class Dispatcher:
                 else:
                     await alerts.mark_delivered(session, alert.alert_id, message_id, self._clock())
                     report.alerts_sent += 1
+
+    async def _notices(self, report: TickReport) -> None:
+        async with transaction(self._sessions) as session:
+            pending = await notices.due_for_delivery(session, self._vault, self._clock())
+        for notice in pending:
+            delivered = await self._messenger.send_notice(notice)
+            async with transaction(self._sessions) as session:
+                await notices.record_delivery(session, notice.notice_id, delivered, self._clock())
+            report.notices_sent += delivered

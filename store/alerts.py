@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,11 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from alliance.detectors import Flag
 from store.crypto import DataKey
 from store.models import Alert, AlertState, Client, Therapist
+from store.outbox import CLAIM_LEASE, RETRY_BACKOFF, retry_at
 from store.people import chat_id
 from store.vault import Vault, seal, unseal
-
-CLAIM_LEASE = timedelta(minutes=2)
-RETRY_BACKOFF = (timedelta(seconds=10), timedelta(minutes=1), timedelta(minutes=5))
 
 
 @dataclass(frozen=True)
@@ -85,7 +83,7 @@ async def due_for_delivery(
         therapist = await session.get(Therapist, alert.therapist_id)
         target = None if therapist is None else await chat_id(session, vault, therapist)
         if client is None or target is None:
-            alert.next_delivery_at = now + RETRY_BACKOFF[-1]
+            alert.next_delivery_at = retry_at(len(RETRY_BACKOFF), now)
             continue
         key = await vault.key(session, client.id)
         alert.next_delivery_at = now + CLAIM_LEASE
@@ -114,6 +112,5 @@ async def mark_delivered(
 async def mark_failed(session: AsyncSession, alert_id: uuid.UUID, now: datetime) -> None:
     alert = await session.get(Alert, alert_id)
     if alert is not None:
-        wait = RETRY_BACKOFF[min(alert.delivery_attempts, len(RETRY_BACKOFF) - 1)]
+        alert.next_delivery_at = retry_at(alert.delivery_attempts, now)
         alert.delivery_attempts += 1
-        alert.next_delivery_at = now + wait

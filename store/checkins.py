@@ -8,7 +8,7 @@ from __future__ import annotations
 import enum
 import logging
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from alliance.checkin import Step, scores, steps
 from alliance.detectors import evaluate
 from alliance.instruments import Instrument
+from alliance.safety import risk_flag, risk_phrase, risky_answer
 from store import alerts, audit
 from store.models import (
     OPEN_CHECKIN_STATES,
@@ -39,8 +40,15 @@ class ClientUnavailable(Exception):
     """The client cannot receive check-ins now (not joined, paused, stopped, unreachable)."""
 
 
+class TapAction(enum.StrEnum):
+    ANSWER = "answer"
+    SKIP = "skip"
+    BACK = "back"
+    NO_COMMENT = "no_comment"
+
+
 class TapResult(enum.StrEnum):
-    NEXT = "next"  # answer stored; show the next step
+    NEXT = "next"  # answer stored (or skipped, or stepped back); show `step`
     ASK_COMMENT = "ask_comment"  # last answer stored; the optional comment comes next
     COMPLETED = "completed"  # last answer stored
     REPEATED = "repeated"  # a double tap or a stale button: nothing changed
@@ -52,7 +60,10 @@ class TapResult(enum.StrEnum):
 class TapOutcome:
     result: TapResult
     step: Step | None = None
+    selected: int | None = None  # the answer already given to `step`, after Back
     alert_ids: list[uuid.UUID] = field(default_factory=list)
+    risk: bool = False  # a risk item crossed its threshold: show crisis resources now
+    comment_position: int | None = None  # set when the comment prompt is what to show
 
 
 class SendOutcome(enum.StrEnum):
@@ -67,12 +78,18 @@ class SendOutcome(enum.StrEnum):
 
 @dataclass(frozen=True)
 class Outgoing:
-    """A claimed check-in, ready for the messenger: where to send it and its first step."""
+    """A claimed check-in, ready for the messenger: where to send it and its first step.
+
+    With `renew_consent`, the consent text changed since the client agreed: the message asks
+    again first, and the check-in starts only after they agree.
+    """
 
     checkin_id: uuid.UUID
     client_id: uuid.UUID
     chat_id: int
+    language: str
     step: Step
+    renew_consent: bool = False
 
 
 def instruments_of(checkin: CheckIn, known: Mapping[str, Instrument]) -> list[Instrument]:
@@ -127,6 +144,7 @@ async def claim_due(
     now: datetime,
     limit: int,
     lease: timedelta,
+    consent_version: Callable[[str], str] | None = None,
 ) -> list[Outgoing]:
     """Claim due check-ins for sending; close the ones whose answer window has passed.
 
@@ -161,7 +179,9 @@ async def claim_due(
             now + lease,
         )
         first = steps(instruments_of(checkin, known))[0]
-        claimed.append(Outgoing(checkin.id, client.id, target, first))
+        current = consent_version(client.language) if consent_version else None
+        renew = current is not None and client.consent_version != current
+        claimed.append(Outgoing(checkin.id, client.id, target, client.language, first, renew))
     return claimed
 
 
@@ -201,6 +221,39 @@ async def mark_unreachable(session: AsyncSession, client_id: uuid.UUID) -> None:
         )
 
 
+async def renew_consent(
+    session: AsyncSession,
+    vault: Vault,
+    *,
+    known: Mapping[str, Instrument],
+    checkin_id: uuid.UUID,
+    agree: bool,
+    version: str,
+    telegram_user_id: int,
+    now: datetime,
+) -> TapOutcome:
+    """The client's answer to a changed consent text shown before a check-in."""
+    checkin, client, refusal = await _owned_open_checkin(
+        session, vault, checkin_id, telegram_user_id, now
+    )
+    if checkin is None or client is None:
+        return TapOutcome(refusal or TapResult.CLOSED)
+    if not agree:
+        checkin.state, checkin.closed_at = CheckInState.CANCELLED, now
+        return TapOutcome(TapResult.CLOSED)
+    client.consent_version, client.consent_at = version, now
+    audit.record(
+        session,
+        actor_kind="client",
+        actor_id=client.id,
+        action="client.consent",
+        target_kind="client",
+        target_id=client.id,
+    )
+    first = steps(instruments_of(checkin, known))[checkin.position]
+    return TapOutcome(TapResult.NEXT, first)
+
+
 async def _owned_open_checkin(
     session: AsyncSession,
     vault: Vault,
@@ -236,13 +289,14 @@ async def record_tap(
     *,
     known: Mapping[str, Instrument],
     checkin_id: uuid.UUID,
+    action: TapAction,
     position: int,
     value: int | None,
     telegram_user_id: int,
     now: datetime,
 ) -> TapOutcome:
-    """Store one answer (or, with value None, a skipped comment), after checking that the tap
-    is the owner's, for the step now shown, and in range."""
+    """Apply one button press, after checking that it is the owner's, for the step now shown,
+    and allowed there. Each answer is stored at once, so a check-in survives a restart."""
     checkin, client, refusal = await _owned_open_checkin(
         session, vault, checkin_id, telegram_user_id, now
     )
@@ -250,41 +304,107 @@ async def record_tap(
         return TapOutcome(refusal or TapResult.CLOSED)
     plan = steps(instruments_of(checkin, known))
     if position != checkin.position:
-        current = plan[checkin.position] if checkin.position < len(plan) else None
-        return TapOutcome(TapResult.REPEATED, current)
-    if position == len(plan):  # the comment step: only "no comment" is a button here
-        if value is not None:
-            return TapOutcome(TapResult.REFUSED)
+        if checkin.position >= len(plan):
+            return TapOutcome(TapResult.REPEATED, comment_position=checkin.position)
+        current = plan[checkin.position]
+        selected = await _answer_value(session, vault, checkin, current)
+        return TapOutcome(TapResult.REPEATED, current, selected)
+    commenting = position == len(plan)
+    if action == TapAction.BACK and position > 0:
+        checkin.position = position - 1
+        step = plan[checkin.position]
+        return TapOutcome(TapResult.NEXT, step, await _answer_value(session, vault, checkin, step))
+    if commenting and action == TapAction.NO_COMMENT:
         return await _complete(session, vault, known, checkin, client, now)
-    step = plan[position]
-    if value is None or value not in step.item.values:
-        log.warning("refused a check-in button with a value outside the item's scale")
+    if commenting or action not in (TapAction.ANSWER, TapAction.SKIP):
         return TapOutcome(TapResult.REFUSED)
-    key = await vault.key(session, client.id)
-    answer = Answer(
-        id=uuid.uuid4(),
-        checkin_id=checkin.id,
-        client_id=client.id,
-        instrument=step.instrument.id,
-        item=step.item.id,
-        answered_at=now,
-    )
-    seal(key, answer, "value_enc", str(value))
-    session.add(answer)
+    step = plan[position]
+    risk = False
+    if action == TapAction.SKIP:
+        if not step.item.skippable:
+            return TapOutcome(TapResult.REFUSED)
+        await _forget_answer(session, checkin, step)
+    else:
+        if value is None or value not in step.item.values:
+            log.warning("refused a check-in button with a value outside the item's scale")
+            return TapOutcome(TapResult.REFUSED)
+        await _store_answer(session, vault, checkin, step, value, now)
+        risk = risky_answer(step.item, value)
     checkin.position = position + 1
     checkin.state = CheckInState.IN_PROGRESS
     checkin.started_at = checkin.started_at or now
+    alert_ids = []
+    if risk:
+        key = await vault.key(session, client.id)
+        reason = f"'{step.item.id}' of {step.instrument.id} answered {value} (risk item)"
+        raised = await alerts.raise_flags(
+            session, key, client, checkin.id, [risk_flag(reason)], now
+        )
+        alert_ids = [a.id for a in raised]
     if checkin.position < len(plan):
-        return TapOutcome(TapResult.NEXT, plan[checkin.position])
+        nxt = plan[checkin.position]
+        selected = await _answer_value(session, vault, checkin, nxt)
+        return TapOutcome(TapResult.NEXT, nxt, selected, alert_ids, risk)
     if checkin.with_comment:
-        return TapOutcome(TapResult.ASK_COMMENT)
-    return await _complete(session, vault, known, checkin, client, now)
+        return TapOutcome(
+            TapResult.ASK_COMMENT, alert_ids=alert_ids, risk=risk, comment_position=len(plan)
+        )
+    done = await _complete(session, vault, known, checkin, client, now)
+    return TapOutcome(done.result, alert_ids=alert_ids + done.alert_ids, risk=risk)
+
+
+async def _answer_row(session: AsyncSession, checkin: CheckIn, step: Step) -> Answer | None:
+    answer: Answer | None = await session.scalar(
+        select(Answer).where(
+            Answer.checkin_id == checkin.id,
+            Answer.instrument == step.instrument.id,
+            Answer.item == step.item.id,
+        )
+    )
+    return answer
+
+
+async def _answer_value(
+    session: AsyncSession, vault: Vault, checkin: CheckIn, step: Step
+) -> int | None:
+    row = await _answer_row(session, checkin, step)
+    if row is None:
+        return None
+    return int(unseal(await vault.key(session, checkin.client_id), row, "value_enc"))
+
+
+async def _store_answer(
+    session: AsyncSession, vault: Vault, checkin: CheckIn, step: Step, value: int, now: datetime
+) -> None:
+    """Insert the answer, or replace it when the client went back and answered again."""
+    key = await vault.key(session, checkin.client_id)
+    answer = await _answer_row(session, checkin, step)
+    if answer is None:
+        answer = Answer(
+            id=uuid.uuid4(),
+            checkin_id=checkin.id,
+            client_id=checkin.client_id,
+            instrument=step.instrument.id,
+            item=step.item.id,
+        )
+        seal(key, answer, "value_enc", str(value))
+        session.add(answer)
+    else:
+        seal(key, answer, "value_enc", str(value))
+    answer.answered_at = now
+
+
+async def _forget_answer(session: AsyncSession, checkin: CheckIn, step: Step) -> None:
+    answer = await _answer_row(session, checkin, step)
+    if answer is not None:
+        await session.delete(answer)
 
 
 @dataclass(frozen=True)
 class CommentOutcome:
     saved: bool
     truncated: bool = False
+    risk: bool = False
     message_id: int | None = None  # the check-in message, whose "No comment" button goes
     alert_ids: list[uuid.UUID] = field(default_factory=list)
 
@@ -297,8 +417,12 @@ async def record_comment(
     telegram_user_id: int,
     text: str,
     now: datetime,
+    risk_phrases: Sequence[str] = (),
 ) -> CommentOutcome:
-    """Text from a client is the comment of their check-in that is waiting for one, if any."""
+    """Text from a client is the comment of their check-in that is waiting for one, if any.
+
+    A comment with a risk phrase raises an urgent alert at once.
+    """
     client = await session.scalar(
         select(Client).where(Client.telegram_hash == vault.telegram_hash(telegram_user_id))
     )
@@ -319,10 +443,24 @@ async def record_comment(
     for checkin in waiting:
         if checkin.position == len(steps(instruments_of(checkin, known))):
             cut = text.strip()[:COMMENT_LIMIT]
-            seal(await vault.key(session, client.id), checkin, "comment_enc", cut)
+            key = await vault.key(session, client.id)
+            seal(key, checkin, "comment_enc", cut)
+            phrase = risk_phrase(cut, risk_phrases)
+            alert_ids = []
+            if phrase is not None:
+                reason = f'The comment contains a risk phrase ("{phrase}")'
+                flags = [risk_flag(reason)]
+                alert_ids = [
+                    a.id
+                    for a in await alerts.raise_flags(session, key, client, checkin.id, flags, now)
+                ]
             done = await _complete(session, vault, known, checkin, client, now)
             return CommentOutcome(
-                True, len(text.strip()) > COMMENT_LIMIT, checkin.message_id, done.alert_ids
+                True,
+                len(text.strip()) > COMMENT_LIMIT,
+                phrase is not None,
+                checkin.message_id,
+                alert_ids + done.alert_ids,
             )
     return CommentOutcome(saved=False)
 

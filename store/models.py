@@ -144,6 +144,7 @@ class Client(Base):
     timezone: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16), default=ClientStatus.INVITED)
     schedule_template: Mapped[str | None] = mapped_column(String(64))
+    language: Mapped[str] = mapped_column(String(16), default="en", server_default="en")
     consent_version: Mapped[str | None] = mapped_column(String(32))
     consent_at: Mapped[datetime | None]
     paused_until: Mapped[datetime | None]
@@ -255,6 +256,27 @@ class Alert(Base):
     delivery_attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_delivery_at: Mapped[datetime | None] = mapped_column(index=True)
     message_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class Notice(Base):
+    """A message for a therapist about a client (paused, stopped, left, unreachable).
+
+    Sealed with the therapist's key, not the client's: a notice that a client erased their
+    data must outlive the client's key.
+    """
+
+    __tablename__ = "notice"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    therapist_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("therapist.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(32))
+    body_enc: Mapped[bytes]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    next_delivery_at: Mapped[datetime | None] = mapped_column(index=True)
+    delivered_at: Mapped[datetime | None]
+    delivery_attempts: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class AuditEvent(Base):

@@ -241,27 +241,47 @@ async def find_by_telegram(
     return client
 
 
+async def open_invite(
+    session: AsyncSession,
+    *,
+    now: datetime,
+    token: str | None = None,
+    invite_id: uuid.UUID | None = None,
+) -> Invite | None:
+    """The unused, unexpired invite for a token (or, once its link was opened, its id).
+
+    Any invite that is not good is simply None: a stranger learns that it did not work,
+    never why, so tokens cannot be probed.
+    """
+    if token is not None:
+        if not TOKEN_PATTERN.match(token):
+            return None
+        query = select(Invite).where(Invite.token_hash == token_hash(token))
+    elif invite_id is not None:
+        query = select(Invite).where(Invite.id == invite_id)
+    else:
+        return None
+    invite = await session.scalar(query.with_for_update())
+    if invite is None or invite.used_at is not None or invite.expires_at <= now:
+        return None
+    return invite
+
+
 async def redeem_invite(
     session: AsyncSession,
     vault: Vault,
     *,
-    token: str,
+    invite: Invite,
     telegram_user_id: int,
     chat_id: int,
     now: datetime,
+    consent_version: str | None = None,
+    language: str | None = None,
 ) -> Linked | None:
-    """Link a Telegram account through a one-time token; None for any token that is not good.
+    """Link a Telegram account through an open invite; a client's consent is recorded with it.
 
-    A bad token stores nothing: the caller only learns that it did not work, never why, so a
-    stranger cannot probe which tokens exist.
+    Returns None when this Telegram account is already linked to someone in Rapport.
     """
-    if not TOKEN_PATTERN.match(token):
-        return None
-    invite = await session.scalar(
-        select(Invite).where(Invite.token_hash == token_hash(token)).with_for_update()
-    )
-    if invite is None or invite.used_at is not None or invite.expires_at <= now:
-        return None
     if await find_by_telegram(session, vault, telegram_user_id) is not None:
         return None
     person: Therapist | Client | None
@@ -283,6 +303,8 @@ async def redeem_invite(
     else:
         person.status = ClientStatus.ACTIVE
         person.enrolled_at = now
+        person.consent_version, person.consent_at = consent_version, now
+        person.language = language or person.language
         linked = Linked("client", person.id, person.therapist_id)
     audit.record(
         session,

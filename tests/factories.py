@@ -51,13 +51,32 @@ async def team(
         )
     for token, tg in ((t_invite.token, therapist_tg), (c_invite.token, client_tg)):
         if tg is not None:
-            async with transaction(sessions) as session:
-                linked = await people.redeem_invite(
-                    session, vault, token=token, telegram_user_id=tg, chat_id=tg, now=now
-                )
-                assert linked is not None
+            assert await redeem(sessions, vault, token, tg, now) is not None
     async with sessions() as session:
         therapist_row = await session.get(Therapist, therapist.id)
         client_row = await session.get(Client, client.id)
     assert therapist_row is not None and client_row is not None
     return Team(therapist_row, t_invite.token, client_row, c_invite.token)
+
+
+async def redeem(
+    sessions: async_sessionmaker[AsyncSession],
+    vault: Vault,
+    token: str,
+    telegram_id: int,
+    now: datetime = NOW,
+) -> people.Linked | None:
+    """Open the invite link as the user with `telegram_id` would, and agree."""
+    async with transaction(sessions) as session:
+        invite = await people.open_invite(session, token=token, now=now)
+        if invite is None:
+            return None
+        return await people.redeem_invite(
+            session,
+            vault,
+            invite=invite,
+            telegram_user_id=telegram_id,
+            chat_id=telegram_id,
+            now=now,
+            consent_version="v1",
+        )

@@ -20,7 +20,8 @@ from bot.app import build_application, running
 from bot.cli import initialise
 from bot.settings import Settings
 from handlers.context import RapportApp, Services
-from tests.botapi import FakeBotAPI
+from handlers.texts import DEFAULTS
+from tests.botapi import BotMessage, FakeBotAPI, FakeUser
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -105,3 +106,24 @@ async def start_rig(
     app = build_application(settings, practice_config.load(None), clock=clock)
     async with running(app, poll_timeout=1):
         yield Rig(fake, app, settings, clock, database_url, data_dir)
+
+
+async def join(user: FakeUser, token: str) -> BotMessage:
+    """Open a client's invite link and agree to the consent text, as the client would."""
+    user.send_text(f"/start {token}")
+    offer = await user.wait_for_message(contains="Do you agree")
+    user.press_button(offer, DEFAULTS["agree_button"])
+    return await user.wait_for_message(contains="you're all set")
+
+
+async def link(user: FakeUser, token: str) -> BotMessage:
+    """Open a therapist's link."""
+    user.send_text(f"/start {token}")
+    return await user.wait_for_message(contains="linked")
+
+
+async def first_question(rig: Rig, user: FakeUser) -> BotMessage:
+    """Wait for a check-in to arrive (it may already have)."""
+    return await rig.fake.wait_for(
+        lambda: next((m for m in reversed(user.messages) if "1/" in m.content), None), timeout=10
+    )

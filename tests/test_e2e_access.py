@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import func, select
 
 from bot import logs
-from handlers import texts
+from handlers.texts import DEFAULTS
 from store.models import AuditEvent, CheckIn, Client, Therapist
 from tests.botapi import FakeUser
 from tests.factories import TTL
-from tests.rig import Rig
+from tests.rig import Rig, first_question, join
 
 
 async def _people_snapshot(rig: Rig) -> tuple[int, int, int, list[bytes | None]]:
@@ -36,7 +36,7 @@ async def test_strangers_are_turned_away_and_leave_no_trace(rig: Rig) -> None:
     invite = await rig.cli("client", "invite", "--therapist", therapist_link["therapist_id"])
     used = await rig.cli("client", "invite", "--therapist", therapist_link["therapist_id"])
     client = rig.fake.user(4001)
-    assert "Welcome" in await _reply_to(client, f"/start {used['token']}")
+    await join(client, used["token"])
     before = await _people_snapshot(rig)
 
     stranger = rig.fake.user(4999)
@@ -47,9 +47,9 @@ async def test_strangers_are_turned_away_and_leave_no_trace(rig: Rig) -> None:
         f"/start {invite['token']}x",  # one character off
         "hello?",
     ]:
-        assert await _reply_to(stranger, attempt) == texts.INVITATION_ONLY, attempt
+        assert await _reply_to(stranger, attempt) == DEFAULTS["invitation_only"], attempt
     rig.clock.advance(TTL + timedelta(seconds=1))
-    assert await _reply_to(stranger, f"/start {invite['token']}") == texts.INVITATION_ONLY
+    assert await _reply_to(stranger, f"/start {invite['token']}") == DEFAULTS["invitation_only"]
 
     assert await _people_snapshot(rig) == before
 
@@ -58,9 +58,9 @@ async def test_duplicated_update_is_processed_once(rig: Rig) -> None:
     added = await rig.cli("therapist", "add", "--name", "Therapist Ada")
     invited = await rig.cli("client", "invite", "--therapist", added["therapist_id"])
     client = rig.fake.user(4002)
-    await _reply_to(client, f"/start {invited['token']}")
+    await join(client, invited["token"])
     await rig.cli("checkin", "send", "--client", invited["client_id"])
-    shown = await rig.fake.wait_for(lambda: next(iter(client.messages[1:]), None), timeout=10)
+    shown = await first_question(rig, client)
     press = client.press_button(shown, "7")
     await client.wait_for_message(contains="2/5")
 
@@ -78,16 +78,16 @@ async def test_forged_button_from_another_client_changes_nothing(rig: Rig) -> No
     mine = await rig.cli("client", "invite", "--therapist", added["therapist_id"])
     theirs = await rig.cli("client", "invite", "--therapist", added["therapist_id"])
     owner, intruder = rig.fake.user(4003), rig.fake.user(4004)
-    await _reply_to(owner, f"/start {mine['token']}")
-    await _reply_to(intruder, f"/start {theirs['token']}")
+    await join(owner, mine["token"])
+    await join(intruder, theirs["token"])
     await rig.cli("checkin", "send", "--client", mine["client_id"])
-    shown = await rig.fake.wait_for(lambda: next(iter(owner.messages[1:]), None), timeout=10)
+    shown = await first_question(rig, owner)
     data = shown.button_data[3]
 
     intruder.open_chat()
     press = intruder.press(shown.message_id, data)  # the owner's button data, replayed
     await rig.fake.wait_for(lambda: rig.fake.presses[press.query_id].answered)
-    assert rig.fake.presses[press.query_id].answer.get("text") == texts.NOT_YOURS
+    assert rig.fake.presses[press.query_id].answer.get("text") == DEFAULTS["not_yours"]
     async with rig.services.sessions() as session:
         checkin = await session.scalar(select(CheckIn))
         refused = await session.scalar(
@@ -108,11 +108,11 @@ async def test_token_and_ids_never_reach_the_logs(
         added = await rig.cli("therapist", "add", "--name", "Therapist Ada")
         invited = await rig.cli("client", "invite", "--therapist", added["therapist_id"])
         client = rig.fake.user(4005)
-        await _reply_to(client, f"/start {invited['token']}")
+        await join(client, invited["token"])
         rig.fake.fail("sendMessage", 500, times=2)  # the check-in send fails, then retries
         rig.fake.drop_connection("getUpdates")
         await rig.cli("checkin", "send", "--client", invited["client_id"])
-        await rig.fake.wait_for(lambda: next(iter(client.messages[1:]), None), timeout=15)
+        await first_question(rig, client)
     finally:
         logs.configure("INFO")
     assert "bot" in caplog.text.lower() and "[REDACTED]" in caplog.text  # URLs were logged

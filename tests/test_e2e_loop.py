@@ -5,21 +5,16 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from handlers import texts
+from handlers.texts import DEFAULTS
 from store.db import create_engine
 from tests.botapi import FakeUser
-from tests.rig import Rig
+from tests.rig import Rig, first_question, join, link
 
 THERAPIST_TG = 730_001_234
 CLIENT_TG = 730_009_876
 OTHER_TG = 730_005_555
 LABEL = "Rosalind Quimby"
 COMMENT = "I felt rushed by the homework talk"
-
-
-async def _start(user: FakeUser, token: str, expect: str) -> None:
-    user.send_text(f"/start {token}")
-    await user.wait_for_message(contains=expect)
 
 
 async def _answer_checkin(client: FakeUser, values: list[str]) -> None:
@@ -47,17 +42,15 @@ async def test_full_loop_alerts_only_the_assigned_therapist(rig: Rig) -> None:
         "--timezone",
         "Europe/Berlin",
     )
-    await _start(therapist, added["token"], "linked")
-    await _start(other, other_added["token"], "linked")
-    await _start(client, invited["token"], "Welcome")
+    await link(therapist, added["token"])
+    await link(other, other_added["token"])
+    await join(client, invited["token"])
 
     listed = await rig.cli("client", "list")
     assert [(c["label"], c["status"]) for c in listed["clients"]] == [(LABEL, "active")]
 
     await rig.cli("checkin", "send", "--client", invited["client_id"])
-    first = await rig.fake.wait_for(
-        lambda: next((m for m in client.messages if "1/5" in m.content), None), timeout=10
-    )
+    first = await first_question(rig, client)
     assert first.buttons == [str(v) for v in range(11)]
 
     await _answer_checkin(client, ["8", "4", "9", "9", "No"])
@@ -68,7 +61,7 @@ async def test_full_loop_alerts_only_the_assigned_therapist(rig: Rig) -> None:
     alert = await therapist.wait_for_message(contains="Possible rupture", timeout=10)
     assert LABEL in alert.content and "30/40" in alert.content
     assert "low_alliance" in alert.content
-    assert other.messages[-1].content == texts.THERAPIST_LINKED  # nothing after linking
+    assert other.messages[-1].content == DEFAULTS["therapist_linked"]  # nothing after linking
     assert not any(LABEL in m.content for m in other.messages)
 
     await _assert_nothing_in_plaintext(rig)

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from bot.config import load_instruments
 from store import alerts, checkins
-from store.checkins import SendOutcome, TapResult
+from store.checkins import SendOutcome, TapAction, TapResult
 from store.crypto import KeyRing
 from store.db import transaction
 from store.models import Alert, Answer, CheckIn, CheckInState, Client, ClientStatus
@@ -47,7 +47,13 @@ async def _queue_and_send(
 
 
 async def _tap(
-    database: Database, vault: Vault, checkin: CheckIn, position: int, value: int, user: int = 7001
+    database: Database,
+    vault: Vault,
+    checkin: CheckIn,
+    position: int,
+    value: int | None,
+    user: int = 7001,
+    action: TapAction | None = None,
 ) -> checkins.TapOutcome:
     async with transaction(database.sessions) as session:
         return await checkins.record_tap(
@@ -55,6 +61,7 @@ async def _tap(
             vault,
             known=INSTRUMENTS,
             checkin_id=checkin.id,
+            action=action or (TapAction.ANSWER if value is not None else TapAction.NO_COMMENT),
             position=position,
             value=value,
             telegram_user_id=user,
@@ -241,3 +248,26 @@ async def test_no_comment_button_completes(database: Database, vault: Vault) -> 
     assert (await _tap(database, vault, checkin, 5, 3)).result == TapResult.REFUSED
     assert (await _tap(database, vault, checkin, 5, None)).result == TapResult.COMPLETED
     assert (await _tap(database, vault, checkin, 5, None)).result == TapResult.CLOSED
+
+
+async def test_back_shows_the_earlier_answer_and_replaces_it(
+    database: Database, vault: Vault
+) -> None:
+    made = await team(database.sessions, vault)
+    checkin = await _queue_and_send(database, vault, made.client.id)
+    await _tap(database, vault, checkin, 0, 3)
+    back = await _tap(database, vault, checkin, 1, None, action=TapAction.BACK)
+    assert back.result == TapResult.NEXT and back.step is not None
+    assert (back.step.item.id, back.selected) == ("bond", 3)
+    assert (await _tap(database, vault, checkin, 0, 8)).step.item.id == "goals"  # type: ignore[union-attr]
+    async with database.sessions() as session:
+        row = await session.get(CheckIn, checkin.id)
+        assert row is not None
+        assert await checkins.answers_of(session, vault, row) == {("alliance", "bond"): 8}
+
+
+async def test_skip_only_where_the_item_allows_it(database: Database, vault: Vault) -> None:
+    made = await team(database.sessions, vault)
+    checkin = await _queue_and_send(database, vault, made.client.id)
+    refused = await _tap(database, vault, checkin, 0, None, action=TapAction.SKIP)
+    assert refused.result == TapResult.REFUSED  # the alliance items are not optional

@@ -13,7 +13,7 @@ from store.db import transaction
 from store.models import AuditEvent, Client, ClientStatus, Invite
 from store.vault import Vault, unseal
 from tests.conftest import Database
-from tests.factories import NOW, TTL, team
+from tests.factories import NOW, TTL, redeem, team
 
 
 async def test_names_and_labels_are_listed_decrypted(database: Database, vault: Vault) -> None:
@@ -29,11 +29,7 @@ async def test_names_and_labels_are_listed_decrypted(database: Database, vault: 
 
 async def test_invite_is_single_use(database: Database, vault: Vault) -> None:
     made = await team(database.sessions, vault)
-    async with transaction(database.sessions) as session:
-        again = await people.redeem_invite(
-            session, vault, token=made.client_token, telegram_user_id=999, chat_id=999, now=NOW
-        )
-    assert again is None
+    assert await redeem(database.sessions, vault, made.client_token, 999) is None
 
 
 @pytest.mark.parametrize(
@@ -41,13 +37,7 @@ async def test_invite_is_single_use(database: Database, vault: Vault) -> None:
     ["", "short", "x" * 65, "has spaces in it and is long", "../../etc/passwd-aaaaaaaaaa"],
 )
 async def test_malformed_tokens_are_refused(database: Database, vault: Vault, token: str) -> None:
-    async with transaction(database.sessions) as session:
-        assert (
-            await people.redeem_invite(
-                session, vault, token=token, telegram_user_id=1, chat_id=1, now=NOW
-            )
-            is None
-        )
+    assert await redeem(database.sessions, vault, token, 1) is None
 
 
 async def test_expired_invite_is_refused_and_stores_nothing(
@@ -56,16 +46,8 @@ async def test_expired_invite_is_refused_and_stores_nothing(
     made = await team(database.sessions, vault, client_tg=None)
     async with database.sessions() as session:
         before = await session.scalar(select(func.count()).select_from(AuditEvent))
-    async with transaction(database.sessions) as session:
-        linked = await people.redeem_invite(
-            session,
-            vault,
-            token=made.client_token,
-            telegram_user_id=4242,
-            chat_id=4242,
-            now=NOW + TTL + timedelta(seconds=1),
-        )
-    assert linked is None
+    late = NOW + TTL + timedelta(seconds=1)
+    assert await redeem(database.sessions, vault, made.client_token, 4242, late) is None
     async with database.sessions() as session:
         client = await session.get(Client, made.client.id)
         invite = await session.scalar(select(Invite).where(Invite.client_id == made.client.id))
@@ -77,12 +59,8 @@ async def test_expired_invite_is_refused_and_stores_nothing(
 
 async def test_one_telegram_account_links_once(database: Database, vault: Vault) -> None:
     made = await team(database.sessions, vault, therapist_tg=5001, client_tg=None)
-    async with transaction(database.sessions) as session:
-        # The therapist's own account cannot also become their client.
-        linked = await people.redeem_invite(
-            session, vault, token=made.client_token, telegram_user_id=5001, chat_id=5001, now=NOW
-        )
-    assert linked is None
+    # The therapist's own account cannot also become their client.
+    assert await redeem(database.sessions, vault, made.client_token, 5001) is None
 
 
 async def test_ciphertext_copied_to_another_row_fails(database: Database, vault: Vault) -> None:

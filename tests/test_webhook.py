@@ -13,7 +13,7 @@ from bot import config as practice_config
 from bot.app import build_application, running
 from bot.cli import initialise
 from bot.webhook import SECRET_HEADER, WEBHOOK_PATH, make_server
-from handlers import texts
+from handlers.texts import DEFAULTS
 from tests.botapi import FakeBotAPI
 from tests.rig import rig_settings
 
@@ -50,7 +50,7 @@ async def test_updates_with_the_secret_are_handled(webhook_bot: tuple[FakeBotAPI
     stranger = fake.user(8101)
     stranger.send_text("/start")
     reply = await stranger.wait_for_message()
-    assert reply.content == texts.INVITATION_ONLY
+    assert reply.content == DEFAULTS["invitation_only"]
     assert fake.webhook_deliveries[-1].statuses == [200]
 
 

@@ -1,0 +1,161 @@
+"""A client's own commands: help, privacy, pause, resume, stop, their data, and erasure."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from datetime import timedelta
+
+from telegram import Update
+from telegram.constants import ChatType
+
+from handlers import callbacks, views
+from handlers.context import RapportContext
+from handlers.texts import Say
+from store import clients, people
+from store.clients import PAUSE_MAX_DAYS
+from store.models import Client, ClientStatus
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PAUSE_DAYS = 14
+
+
+async def _me(update: Update, context: RapportContext) -> tuple[Client, Say] | None:
+    """The client behind this update and their language; None (after a reply) for others."""
+    message, user = update.effective_message, update.effective_user
+    if message is None or user is None or message.chat.type != ChatType.PRIVATE:
+        return None
+    services = context.services
+    async with services.sessions() as session:
+        known = await people.find_by_telegram(session, services.vault, user.id)
+    if isinstance(known, Client):
+        return known, services.say(known.language)
+    say = services.say(services.texts.language_for(user.language_code))
+    await message.reply_text(say("clients_only" if known else "invitation_only"))
+    return None
+
+
+async def help_command(update: Update, context: RapportContext) -> None:
+    found = await _me(update, context)
+    if found and update.effective_message:
+        await update.effective_message.reply_text(found[1]("help"))
+
+
+async def privacy(update: Update, context: RapportContext) -> None:
+    found = await _me(update, context)
+    if found and update.effective_message:
+        await update.effective_message.reply_text(found[1]("consent").rsplit("\n\n", 1)[0])
+
+
+async def pause(update: Update, context: RapportContext) -> None:
+    found, message = await _me(update, context), update.effective_message
+    if found is None or message is None:
+        return
+    say = found[1]
+    days = DEFAULT_PAUSE_DAYS
+    if context.args:
+        try:
+            days = int(context.args[0])
+        except ValueError:
+            days = 0
+        if not 1 <= days <= PAUSE_MAX_DAYS:
+            await message.reply_text(say("pause_usage", max=PAUSE_MAX_DAYS))
+            return
+    services = context.services
+    now = services.clock()
+    until = now + timedelta(days=days)
+    async with context.unit_of_work(update) as session:
+        client = await session.get(Client, found[0].id)
+        if client is not None:
+            await clients.pause(session, services.vault, client, until, now)
+    await message.reply_text(say("paused", until=f"{until:%Y-%m-%d}"))
+    services.kick()
+
+
+async def resume(update: Update, context: RapportContext) -> None:
+    found, message = await _me(update, context), update.effective_message
+    if found is None or message is None:
+        return
+    services = context.services
+    async with context.unit_of_work(update) as session:
+        client = await session.get(Client, found[0].id)
+        resumed = client is not None and await clients.resume(
+            session, services.vault, client, services.clock()
+        )
+    await message.reply_text(found[1]("resumed" if resumed else "not_paused"))
+    services.kick()
+
+
+async def stop(update: Update, context: RapportContext) -> None:
+    found, message = await _me(update, context), update.effective_message
+    if found is None or message is None:
+        return
+    services = context.services
+    async with context.unit_of_work(update) as session:
+        client = await session.get(Client, found[0].id)
+        if client is not None and client.status != ClientStatus.STOPPED:
+            await clients.stop(session, services.vault, client, services.clock())
+    await message.reply_text(found[1]("stopped"))
+    services.kick()
+
+
+async def mydata(update: Update, context: RapportContext) -> None:
+    found, message = await _me(update, context), update.effective_message
+    if found is None or message is None:
+        return
+    services = context.services
+    async with context.unit_of_work(update) as session:
+        client = await session.get(Client, found[0].id)
+        if client is None:
+            return
+        data = await clients.export(session, services.vault, client)
+        clients.record_export(session, client, actor_kind="client")
+    payload = io.BytesIO(json.dumps(data, indent=2, ensure_ascii=False).encode())
+    await message.reply_document(
+        payload, filename="rapport-my-data.json", caption=found[1]("mydata_caption")
+    )
+
+
+async def delete(update: Update, context: RapportContext) -> None:
+    found, message = await _me(update, context), update.effective_message
+    if found is None or message is None:
+        return
+    text, markup = views.erase_confirmation(found[1], found[0].id)
+    await message.reply_text(text, reply_markup=markup)
+
+
+async def on_erase(update: Update, context: RapportContext) -> None:
+    """The answer to /delete's confirmation; only the client it names may press it."""
+    query = update.callback_query
+    tap = callbacks.decode(query.data if query else None)
+    if query is None or tap is None:
+        return
+    services = context.services
+    erased = False
+    async with context.unit_of_work(update) as session:
+        client = await session.get(Client, tap.ref)
+        owner = client is not None and client.telegram_hash == services.vault.telegram_hash(
+            query.from_user.id
+        )
+        say = services.say(client.language if client is not None and owner else None)
+        if client is not None and owner and tap.value == callbacks.YES:
+            await clients.erase(
+                session,
+                services.vault,
+                client,
+                services.clock(),
+                actor_kind="client",
+                actor_id=client.id,
+            )
+            erased = True
+    await query.answer()
+    if erased:
+        log.info("a client erased their data")
+        await query.edit_message_text(say("deleted"))
+        services.kick()
+    elif client is not None and owner:
+        await query.edit_message_text(say("delete_cancelled"))
+    else:
+        await query.edit_message_text(say("checkin_closed"))

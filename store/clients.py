@@ -1,0 +1,210 @@
+"""What a client can do about their own participation: pause, resume, stop, export, erase.
+
+Each change tells the therapist through a notice, in the same transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from store import audit, notices
+from store.models import (
+    OPEN_CHECKIN_STATES,
+    Alert,
+    Answer,
+    CheckIn,
+    CheckInState,
+    Client,
+    ClientStatus,
+    Invite,
+)
+from store.vault import Vault, unseal
+
+PAUSE_MAX_DAYS = 90
+
+
+async def label(session: AsyncSession, vault: Vault, client: Client) -> str:
+    return unseal(await vault.key(session, client.id), client, "label_enc")
+
+
+async def _tell_therapist(
+    session: AsyncSession, vault: Vault, client: Client, kind: str, now: datetime, **values: str
+) -> None:
+    values["label"] = await label(session, vault, client)
+    await notices.notify(
+        session, vault, therapist_id=client.therapist_id, kind=kind, values=values, now=now
+    )
+    audit.record(
+        session,
+        actor_kind="client",
+        actor_id=client.id,
+        action=f"client.{kind}",
+        target_kind="client",
+        target_id=client.id,
+    )
+
+
+async def _cancel_pending(session: AsyncSession, client: Client, now: datetime) -> None:
+    await session.execute(
+        update(CheckIn)
+        .where(
+            CheckIn.client_id == client.id,
+            CheckIn.state.in_((CheckInState.DUE, *OPEN_CHECKIN_STATES)),
+        )
+        .values(state=CheckInState.CANCELLED, closed_at=now)
+    )
+
+
+async def pause(
+    session: AsyncSession, vault: Vault, client: Client, until: datetime, now: datetime
+) -> None:
+    """No check-ins until `until`; check-ins already on the client's phone stay answerable."""
+    client.status, client.paused_until = ClientStatus.PAUSED, until
+    await _tell_therapist(session, vault, client, "paused", now, until=f"{until:%Y-%m-%d}")
+
+
+async def resume(session: AsyncSession, vault: Vault, client: Client, now: datetime) -> bool:
+    if client.status != ClientStatus.PAUSED:
+        return False
+    client.status, client.paused_until = ClientStatus.ACTIVE, None
+    await _tell_therapist(session, vault, client, "resumed", now)
+    return True
+
+
+async def wake_paused(session: AsyncSession, vault: Vault, now: datetime) -> int:
+    """Resume every client whose pause has run out."""
+    rows = (
+        await session.scalars(
+            select(Client).where(Client.status == ClientStatus.PAUSED, Client.paused_until <= now)
+        )
+    ).all()
+    for client in rows:
+        await resume(session, vault, client, now)
+    return len(rows)
+
+
+async def stop(session: AsyncSession, vault: Vault, client: Client, now: datetime) -> None:
+    """Withdraw: no more messages; the data stays until erased or retention ends."""
+    client.status, client.paused_until = ClientStatus.STOPPED, None
+    await _cancel_pending(session, client, now)
+    await _tell_therapist(session, vault, client, "stopped", now)
+
+
+async def export(session: AsyncSession, vault: Vault, client: Client) -> dict[str, Any]:
+    """Everything stored about one client, decrypted (GDPR Art. 15 and 20)."""
+    key = await vault.key(session, client.id)
+    checkins = (
+        await session.scalars(
+            select(CheckIn).where(CheckIn.client_id == client.id).order_by(CheckIn.due_at)
+        )
+    ).all()
+    answers = (await session.scalars(select(Answer).where(Answer.client_id == client.id))).all()
+    by_checkin: dict[uuid.UUID, list[dict[str, Any]]] = {}
+    for answer in answers:
+        by_checkin.setdefault(answer.checkin_id, []).append(
+            {
+                "instrument": answer.instrument,
+                "item": answer.item,
+                "value": int(unseal(key, answer, "value_enc")),
+                "answered_at": answer.answered_at.isoformat(),
+            }
+        )
+    alerts = (await session.scalars(select(Alert).where(Alert.client_id == client.id))).all()
+
+    def when(value: datetime | None) -> str | None:
+        return value.isoformat() if value else None
+
+    return {
+        "client": {
+            "id": str(client.id),
+            "label": unseal(key, client, "label_enc"),
+            "status": client.status,
+            "timezone": client.timezone,
+            "language": client.language,
+            "schedule_template": client.schedule_template,
+            "consent_version": client.consent_version,
+            "consent_at": when(client.consent_at),
+            "enrolled_at": when(client.enrolled_at),
+            "paused_until": when(client.paused_until),
+            "telegram_chat_id": int(unseal(key, client, "chat_enc")) if client.chat_enc else None,
+        },
+        "checkins": [
+            {
+                "id": str(c.id),
+                "instruments": c.instruments.split(","),
+                "state": c.state,
+                "due_at": when(c.due_at),
+                "sent_at": when(c.sent_at),
+                "started_at": when(c.started_at),
+                "completed_at": when(c.completed_at),
+                "closed_at": when(c.closed_at),
+                "expires_at": when(c.expires_at),
+                "answers": sorted(by_checkin.get(c.id, []), key=lambda a: a["answered_at"]),
+                "comment": unseal(key, c, "comment_enc") if c.comment_enc else None,
+            }
+            for c in checkins
+        ],
+        "alerts": [
+            {
+                "rule": a.rule,
+                "severity": a.severity,
+                "state": a.state,
+                "created_at": when(a.created_at),
+                "reason": unseal(key, a, "reason_enc"),
+            }
+            for a in alerts
+        ],
+    }
+
+
+async def erase(
+    session: AsyncSession,
+    vault: Vault,
+    client: Client,
+    now: datetime,
+    *,
+    actor_kind: str,
+    actor_id: uuid.UUID | None = None,
+) -> None:
+    """Crypto-shredding: the therapist is told, then the data key and every row go.
+
+    Backups keep the sealed rows, but without the data key nothing in them opens. The audit
+    log keeps only that an erasure of this (now meaningless) id happened.
+    """
+    await notices.notify(
+        session,
+        vault,
+        therapist_id=client.therapist_id,
+        kind="left",
+        values={"label": await label(session, vault, client)},
+        now=now,
+    )
+    await vault.shred(session, client.id)
+    await session.execute(delete(Invite).where(Invite.client_id == client.id))
+    await session.execute(delete(Client).where(Client.id == client.id))
+    audit.record(
+        session,
+        actor_kind=actor_kind,
+        actor_id=actor_id,
+        action="client.erase",
+        target_kind="client",
+        target_id=client.id,
+    )
+
+
+def record_export(
+    session: AsyncSession, client: Client, *, actor_kind: str, actor_id: uuid.UUID | None = None
+) -> None:
+    audit.record(
+        session,
+        actor_kind=actor_kind,
+        actor_id=actor_id or client.id,
+        action="client.export",
+        target_kind="client",
+        target_id=client.id,
+    )
