@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ from bot.cli import initialise
 from bot.settings import Settings
 from handlers.context import RapportApp, Services
 from handlers.texts import DEFAULTS
+from store import checkins, people
+from store.db import transaction
 from tests.botapi import BotMessage, FakeBotAPI, FakeUser
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,7 +66,51 @@ class Rig:
             RAPPORT_TELEGRAM_API_URL=self.fake.root,
             RAPPORT_BOT_TOKEN=self.fake.token,
         )
+        if self.settings.config is not None:
+            env["RAPPORT_CONFIG"] = str(self.settings.config)
         return env
+
+    async def add_therapist(self, name: str = "Therapist Ada") -> tuple[uuid.UUID, str]:
+        """A therapist, added as `rapport therapist add` does (in-process, for speed)."""
+        async with transaction(self.services.sessions) as session:
+            therapist, invite = await people.add_therapist(
+                session,
+                self.services.vault,
+                name=name,
+                is_admin=False,
+                now=self.clock(),
+                invite_ttl=self.services.invite_ttl,
+            )
+        return therapist.id, invite.token
+
+    async def invite(
+        self, therapist_id: uuid.UUID, label: str = "Client C"
+    ) -> tuple[uuid.UUID, str]:
+        async with transaction(self.services.sessions) as session:
+            client, invite = await people.invite_client(
+                session,
+                self.services.vault,
+                therapist_id=therapist_id,
+                label=label,
+                timezone="Europe/Berlin",
+                schedule_template=None,
+                now=self.clock(),
+                invite_ttl=self.services.invite_ttl,
+            )
+        return client.id, invite.token
+
+    async def send_checkin(self, client_id: uuid.UUID, *instruments: str) -> uuid.UUID:
+        """Queue a check-in as `rapport checkin send` does, and wake the dispatcher."""
+        async with transaction(self.services.sessions) as session:
+            checkin = await checkins.queue_now(
+                session,
+                client_id=client_id,
+                instruments=list(instruments) or self.services.checkin_instruments,
+                now=self.clock(),
+                window=self.services.checkin_window,
+            )
+        self.services.kick()
+        return checkin.id
 
     async def cli(self, *args: str) -> dict[str, Any]:
         """Run the real `rapport` command in a subprocess, with --json; returns its output."""
@@ -98,12 +145,17 @@ def rig_settings(fake: FakeBotAPI, data_dir: Path, database_url: str, **extra: A
 
 @asynccontextmanager
 async def start_rig(
-    fake: FakeBotAPI, data_dir: Path, database_url: str, clock: Clock | None = None
+    fake: FakeBotAPI,
+    data_dir: Path,
+    database_url: str,
+    clock: Clock | None = None,
+    config: Path | None = None,
 ) -> AsyncIterator[Rig]:
-    settings = rig_settings(fake, data_dir, database_url)
+    """The bot, running; leaving the block stops it as a shutdown would (data stays)."""
+    settings = rig_settings(fake, data_dir, database_url, config=config)
     await initialise(settings)
     clock = clock or Clock()
-    app = build_application(settings, practice_config.load(None), clock=clock)
+    app = build_application(settings, practice_config.load(config), clock=clock)
     async with running(app, poll_timeout=1):
         yield Rig(fake, app, settings, clock, database_url, data_dir)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from bot.config import load_instruments
-from store import alerts, checkins
+from store import alerts, checkins, clients
 from store.checkins import SendOutcome, TapAction, TapResult
 from store.crypto import KeyRing
 from store.db import transaction
@@ -271,3 +271,26 @@ async def test_skip_only_where_the_item_allows_it(database: Database, vault: Vau
     checkin = await _queue_and_send(database, vault, made.client.id)
     refused = await _tap(database, vault, checkin, 0, None, action=TapAction.SKIP)
     assert refused.result == TapResult.REFUSED  # the alliance items are not optional
+
+
+async def test_paused_or_stopped_clients_get_nothing(database: Database, vault: Vault) -> None:
+    made = await team(database.sessions, vault)
+    async with transaction(database.sessions) as session:
+        queued = await checkins.queue_now(
+            session, client_id=made.client.id, instruments=["alliance"], now=NOW, window=WINDOW
+        )
+        client = await session.get(Client, made.client.id)
+        assert client is not None
+        await clients.pause(session, vault, client, NOW + timedelta(days=7), NOW)
+    async with transaction(database.sessions) as session:
+        claimed = await checkins.claim_due(
+            session, vault, known=INSTRUMENTS, now=NOW, limit=5, lease=LEASE
+        )
+    assert claimed == []
+    async with database.sessions() as session:
+        row = await session.get(CheckIn, queued.id)
+    assert row is not None and row.state == CheckInState.CANCELLED
+    async with transaction(database.sessions) as session:
+        assert await clients.wake_paused(session, vault, NOW + timedelta(days=7)) == 1
+        client = await session.get(Client, made.client.id)
+        assert client is not None and client.status == ClientStatus.ACTIVE

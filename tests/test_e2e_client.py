@@ -1,0 +1,331 @@
+"""What a client sees and does, through the real bot over HTTP: consent, a whole check-in with
+Back, Skip and a comment, a restart half way, their commands, erasure, and the safety net."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from handlers.texts import DEFAULTS
+from store.crypto import DecryptionError
+from store.models import (
+    Alert,
+    Answer,
+    AuditEvent,
+    CheckIn,
+    CheckInState,
+    Client,
+    ClientStatus,
+    DataKeyRow,
+    Invite,
+    Notice,
+)
+from store.vault import unseal
+from tests.botapi import BotMessage, FakeBotAPI, FakeUser
+from tests.conftest import database_url
+from tests.rig import Rig, first_question, join, link, start_rig
+
+DATA = Path(__file__).parent / "data"
+
+
+async def _press(user: FakeUser, label: str) -> BotMessage:
+    shown = user.last_message.message_id if user.messages else 0
+    for message in reversed(user.messages):
+        if label in message.buttons:
+            shown = message.message_id
+            break
+    user.press_button(shown, label)
+    return await user.wait_for_message(predicate=lambda m: m.message_id == shown)
+
+
+async def _enrolled(
+    rig: Rig, client_tg: int = 6001, therapist_tg: int = 5001
+) -> tuple[FakeUser, FakeUser, uuid.UUID]:
+    therapist_id, t_token = await rig.add_therapist()
+    client_id, c_token = await rig.invite(therapist_id, label="Client Mo")
+    therapist, client = rig.fake.user(therapist_tg), rig.fake.user(client_tg)
+    await link(therapist, t_token)
+    await join(client, c_token)
+    return therapist, client, client_id
+
+
+async def _client_row(rig: Rig, client_id: uuid.UUID) -> Client | None:
+    async with rig.services.sessions() as session:
+        return await session.get(Client, client_id)
+
+
+async def test_not_now_stores_nothing_and_the_link_still_works(rig: Rig) -> None:
+    therapist_id, _ = await rig.add_therapist()
+    client_id, token = await rig.invite(therapist_id)
+    client = rig.fake.user(6002)
+    client.send_text(f"/start {token}")
+    offer = await client.wait_for_message(contains="Do you agree")
+    for needed in (
+        "encrypted",
+        "not end-to-end encrypted",
+        "no way to get urgent help",
+        "/pause",
+        "/stop",
+        "/mydata",
+        "/delete",
+        "112",
+    ):
+        assert needed in offer.content, needed
+    declined = await _press(client, DEFAULTS["not_now_button"])
+    assert "nothing has been saved" in declined.content
+    row = await _client_row(rig, client_id)
+    assert row is not None and row.telegram_hash is None and row.chat_enc is None
+    assert row.status == ClientStatus.INVITED and row.consent_at is None
+
+    await join(client, token)  # later, the same link
+    row = await _client_row(rig, client_id)
+    assert row is not None and row.status == ClientStatus.ACTIVE
+    assert row.consent_version == rig.services.texts.consent_version("en")
+
+
+async def test_full_checkin_with_back_skip_and_comment(rig: Rig, tmp_path: Path) -> None:
+    therapist, client, client_id = await _enrolled(rig)
+    await rig.send_checkin(client_id)
+    first = await first_question(rig, client)
+    assert "1/5" in first.content and first.buttons[:11] == [str(v) for v in range(11)]
+    assert DEFAULTS["back_button"] not in first.buttons  # nothing to go back to
+
+    await _press(client, "3")
+    second = await _press(client, DEFAULTS["back_button"])
+    assert "1/5" in second.content and "✓ 3" in second.buttons  # the earlier answer, marked
+    for value in ["9", "9", "10", "9"]:
+        shown = await _press(client, value)
+    assert "5/5" in shown.content and shown.buttons[:3] == ["No", "A little", "Yes"]
+    prompt = await _press(client, "No")
+    assert "Anything you'd like your therapist to know" in prompt.content
+    client.send_text("Thanks, the last session really helped.")
+    await client.wait_for_message(contains="Thank you")
+
+    async with rig.services.sessions() as session:
+        checkin = await session.scalar(select(CheckIn).where(CheckIn.client_id == client_id))
+        assert checkin is not None and checkin.state == CheckInState.COMPLETED
+        key = await rig.services.vault.key(session, client_id)
+        assert unseal(key, checkin, "comment_enc").startswith("Thanks, the last session")
+    assert [m.content for m in therapist.messages][1:] == []  # 37/40: no alert
+
+
+async def test_optional_item_skip_and_risk_item_safety_net(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    config = tmp_path / "rapport.toml"
+    config.write_text(f'[instruments]\ndirectory = "{DATA / "instruments"}"\n')
+    async with (
+        database_url("sqlite", tmp_path) as url,
+        FakeBotAPI() as fake,
+        start_rig(fake, tmp_path, url, config=config) as rig,
+    ):
+        therapist, client, client_id = await _enrolled(rig)
+        _, bystander_token = await rig.add_therapist("Therapist Bo")
+        bystander = rig.fake.user(5999)
+        await link(bystander, bystander_token)
+        await rig.send_checkin(client_id, "mood_check")
+        first = await first_question(rig, client)
+        assert DEFAULTS["skip_button"] in first.buttons
+        second = await _press(client, DEFAULTS["skip_button"])
+        assert "2/2" in second.content and DEFAULTS["skip_button"] not in second.buttons
+        client.press_button(second, "Several days")
+        crisis = await client.wait_for_message(contains="Please don't wait")
+        assert "112" in crisis.content
+        alert = await therapist.wait_for_message(contains="Urgent", timeout=10)
+        assert "Client Mo" in alert.content and "harm" in alert.content
+        assert len(bystander.messages) == 1  # only the link confirmation
+        async with rig.services.sessions() as session:
+            answers = await session.scalar(
+                select(func.count()).select_from(CheckIn).where(CheckIn.client_id == client_id)
+            )
+            urgent = (await session.scalars(select(Alert))).all()
+        assert answers == 1 and [(a.rule, a.severity) for a in urgent] == [("risk", "urgent")]
+
+
+async def test_risk_comment_shows_crisis_resources_and_alerts(rig: Rig) -> None:
+    therapist, client, client_id = await _enrolled(rig)
+    await rig.send_checkin(client_id)
+    await first_question(rig, client)
+    for value in ["10", "10", "10", "10", "No"]:
+        await _press(client, value)
+    client.send_text("Honestly some days I want to die.")
+    crisis = await client.wait_for_message(contains="Please don't wait")
+    assert "emergency" in crisis.content
+    alert = await therapist.wait_for_message(contains="Urgent", timeout=10)
+    assert "risk phrase" in alert.content and "Client Mo" in alert.content
+    assert "some days" not in alert.content  # the comment itself is not repeated
+
+
+async def test_restart_half_way_resumes_where_it_stopped(tmp_path: Path) -> None:
+    async with database_url("sqlite", tmp_path) as url, FakeBotAPI() as fake:
+        async with start_rig(fake, tmp_path, url) as rig:
+            _therapist, client, client_id = await _enrolled(rig)
+            await rig.send_checkin(client_id)
+            await first_question(rig, client)
+            await _press(client, "8")
+            await _press(client, "7")
+        # The bot is down; the client taps meanwhile and Telegram holds the update.
+        client.press_button(client.last_message, "6")
+        async with start_rig(fake, tmp_path, url) as rig:
+            fourth = await client.wait_for_message(contains="4/5")
+            assert "4/5" in fourth.content
+            for value in ["9", "No"]:
+                await _press(client, value)
+            await _press(client, DEFAULTS["no_comment_button"])
+            async with rig.services.sessions() as session:
+                checkin = await session.scalar(select(CheckIn))
+                assert checkin is not None and checkin.state == CheckInState.COMPLETED
+
+
+async def test_stale_and_closed_buttons_change_nothing(rig: Rig) -> None:
+    _therapist, client, client_id = await _enrolled(rig)
+    await rig.send_checkin(client_id)
+    first = await first_question(rig, client)
+    stale_data = first.button_data[5]  # "5" on question 1
+    await _press(client, "8")
+    client.press(first.message_id, stale_data)  # the old button, pressed again
+    await rig.fake.wait_for(lambda: all(p.answered for p in rig.fake.presses.values()))
+    assert "2/5" in client.last_message.content
+    client.send_text("hello?")
+    assert (await client.wait_for_message()).content == DEFAULTS["use_buttons"]
+    for value in ["8", "8", "8", "No"]:
+        await _press(client, value)
+    await _press(client, DEFAULTS["no_comment_button"])
+    press = client.press(first.message_id, stale_data)  # after completion
+    await rig.fake.wait_for(lambda: rig.fake.presses[press.query_id].answered)
+    assert rig.fake.presses[press.query_id].answer.get("text") == DEFAULTS["checkin_closed"]
+
+
+async def test_pause_resume_and_stop(rig: Rig) -> None:
+    therapist, client, client_id = await _enrolled(rig)
+    client.send_text("/pause 7")
+    assert "paused until" in (await client.wait_for_message()).content
+    notice = await therapist.wait_for_message(contains="paused check-ins", timeout=10)
+    assert "Client Mo" in notice.content
+    row = await _client_row(rig, client_id)
+    assert row is not None and row.status == ClientStatus.PAUSED
+
+    client.send_text("/pause forever")
+    assert "whole number" in (await client.wait_for_message()).content
+    client.send_text("/resume")
+    assert (await client.wait_for_message()).content == DEFAULTS["resumed"]
+    await therapist.wait_for_message(contains="resumed", timeout=10)
+
+    client.send_text("/stop")
+    assert "stopped" in (await client.wait_for_message()).content
+    await therapist.wait_for_message(contains="stopped check-ins", timeout=10)
+    row = await _client_row(rig, client_id)
+    assert row is not None and row.status == ClientStatus.STOPPED
+
+
+async def test_mydata_sends_everything_decrypted(rig: Rig) -> None:
+    _therapist, client, client_id = await _enrolled(rig)
+    await rig.send_checkin(client_id)
+    await first_question(rig, client)
+    for value in ["7", "6", "5", "4", "A little"]:
+        await _press(client, value)
+    client.send_text("A bit much homework")
+    await client.wait_for_message(contains="Thank you")
+    client.send_text("/mydata")
+    document = await client.wait_for_message(predicate=lambda m: m.document is not None)
+    assert document.document is not None and document.document_name == "rapport-my-data.json"
+    data = json.loads(document.document)
+    assert data["client"]["label"] == "Client Mo" and data["client"]["telegram_chat_id"] == 6001
+    [checkin] = data["checkins"]
+    assert [(a["item"], a["value"]) for a in checkin["answers"]] == [
+        ("bond", 7),
+        ("goals", 6),
+        ("approach", 5),
+        ("overall", 4),
+        ("tension", 1),
+    ]
+    assert checkin["comment"] == "A bit much homework"
+    assert {a["rule"] for a in data["alerts"]} >= {"low_alliance"}
+
+
+async def test_delete_erases_everything_after_confirmation(rig: Rig) -> None:
+    therapist, client, client_id = await _enrolled(rig)
+    await rig.send_checkin(client_id)
+    await first_question(rig, client)
+    for value in ["2", "2", "2", "2", "Yes"]:
+        await _press(client, value)
+    await _press(client, DEFAULTS["no_comment_button"])
+    async with rig.services.sessions() as session:
+        old_answer_blob = await session.scalar(select(Answer.value_enc))
+        key_before = await rig.services.vault.key(session, client_id)
+    assert old_answer_blob is not None
+
+    client.send_text("/delete")
+    await client.wait_for_message(contains="cannot be undone")
+    cancelled = await _press(client, DEFAULTS["cancel_button"])
+    assert cancelled.content == DEFAULTS["delete_cancelled"]
+    assert await _client_row(rig, client_id) is not None
+
+    client.send_text("/delete")
+    await client.wait_for_message(contains="cannot be undone")
+    done = await _press(client, DEFAULTS["delete_button"])
+    assert done.content == DEFAULTS["deleted"]
+    await therapist.wait_for_message(contains="left Rapport", timeout=10)
+
+    async with rig.services.sessions() as session:
+        left = {
+            model.__tablename__: await session.scalar(
+                select(func.count()).select_from(model).where(column == client_id)
+            )
+            for model, column in [
+                (Client, Client.id),
+                (CheckIn, CheckIn.client_id),
+                (Answer, Answer.client_id),
+                (Alert, Alert.client_id),
+                (Invite, Invite.client_id),
+                (DataKeyRow, DataKeyRow.owner_id),
+            ]
+        }
+        assert set(left.values()) == {0}, left
+        with pytest.raises(DecryptionError, match="erased"):
+            await rig.services.vault.key(session, client_id)
+        audits = (
+            await session.scalars(
+                select(AuditEvent).where(
+                    AuditEvent.target_id == client_id, AuditEvent.action == "client.erase"
+                )
+            )
+        ).all()
+        notices = (await session.scalars(select(Notice))).all()
+    assert len(audits) == 1 and audits[0].detail is None
+    assert all(n.delivered_at is not None for n in notices)
+    # A copy of the old ciphertext (a backup) no longer opens: its key is gone.
+    assert key_before.id.bytes == old_answer_blob[1:17]
+
+    client.send_text("/help")
+    assert (await client.wait_for_message()).content == DEFAULTS["invitation_only"]
+
+
+async def test_changed_consent_text_asks_again_before_the_next_checkin(rig: Rig) -> None:
+    _therapist, client, client_id = await _enrolled(rig)
+    from store.db import transaction
+
+    async with transaction(rig.services.sessions) as session:
+        row = await session.get(Client, client_id)
+        assert row is not None
+        row.consent_version = "an-older-text"
+    await rig.send_checkin(client_id)
+    await rig.fake.wait_for(
+        lambda: next(
+            (m for m in client.messages if "updated how Rapport works" in m.content), None
+        ),
+        timeout=10,
+    )
+    first = await _press(client, DEFAULTS["agree_button"])
+    assert "1/5" in first.content
+    row = await _client_row(rig, client_id)
+    assert row is not None and row.consent_version == rig.services.texts.consent_version("en")
+
+
+async def test_commands_are_registered_for_the_menu(rig: Rig) -> None:
+    names = [c["command"] for c in rig.fake.commands_for()]
+    assert names == ["help", "pause", "resume", "stop", "mydata", "delete", "privacy"]
