@@ -163,6 +163,7 @@ async def _post_init(
         risk_phrases=config.safety.phrases(),
         instruments=loaded.instruments,
         checkin_instruments=list(config.checkins.instruments),
+        show_scores=list(config.checkins.show_scores),
         checkin_window=config.checkins.window,
         invite_ttl=config.invites.ttl,
         clock=clock,

@@ -54,6 +54,9 @@ class InvitesSection(_Section):
 class CheckinsSection(_Section):
     window_hours: float = Field(default=24, gt=0, le=24 * 14)
     instruments: list[str] = Field(default_factory=lambda: ["alliance"], min_length=1)
+    # Instruments whose score a client sees after answering; alliance scores stay private by
+    # default, since seeing them can make clients answer for the therapist's sake.
+    show_scores: list[str] = Field(default_factory=list)
 
     @property
     def window(self) -> timedelta:
@@ -124,7 +127,7 @@ def load(path: Path | None) -> Loaded:
     problems = [
         f"{source}: checkins.instruments: unknown instrument {name!r}; "
         f"use one of {', '.join(sorted(instruments))}"
-        for name in config.checkins.instruments
+        for name in config.checkins.instruments + config.checkins.show_scores
         if name not in instruments
     ]
     problems += [f"{source}: {problem}" for problem in Texts.validate(config.texts)]

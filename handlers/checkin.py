@@ -75,20 +75,22 @@ async def on_tap(update: Update, context: RapportContext) -> None:
         return
     saved = tap.action == callbacks.ANSWER and outcome.result != TapResult.REPEATED
     await query.answer(say("saved") if saved else None)
-    await _show(query, say, tap.ref, outcome)
+    await _show(query, say, tap.ref, outcome, services.thanks(say, outcome.scores))
     if outcome.risk:
         await context.bot.send_message(message.chat.id, say("risk_resources"))
     if outcome.alert_ids:
         services.kick()
 
 
-async def _show(query: CallbackQuery, say: Say, checkin_id: uuid.UUID, outcome: TapOutcome) -> None:
+async def _show(
+    query: CallbackQuery, say: Say, checkin_id: uuid.UUID, outcome: TapOutcome, thanks: str
+) -> None:
     if outcome.step is not None:
         text, markup = views.step_message(say, checkin_id, outcome.step, outcome.selected)
     elif outcome.comment_position is not None:
         text, markup = views.comment_prompt(say, checkin_id, outcome.comment_position)
     else:
-        await _edit(query.edit_message_text(say("thanks")))
+        await _edit(query.edit_message_text(thanks))
         return
     await _edit(query.edit_message_text(text, reply_markup=markup))
 
@@ -133,7 +135,7 @@ async def on_text(update: Update, context: RapportContext) -> None:
         elif outcome.truncated:
             await message.reply_text(say("comment_cut", limit=checkins.COMMENT_LIMIT))
         else:
-            await message.reply_text(say("thanks"))
+            await message.reply_text(services.thanks(say, outcome.scores))
         if outcome.alert_ids:
             services.kick()
     elif known is None:

@@ -30,6 +30,7 @@ class Services:
     risk_phrases: Mapping[str, Sequence[str]]
     instruments: Mapping[str, Instrument]
     checkin_instruments: list[str]
+    show_scores: Sequence[str]
     checkin_window: timedelta
     invite_ttl: timedelta
     clock: Callable[[], datetime]
@@ -38,6 +39,22 @@ class Services:
 
     def say(self, language: str | None) -> Say:
         return Say(self.texts, language)
+
+    def thanks(self, say: Say, scores: Mapping[str, float | None]) -> str:
+        """The closing message, with the scores the practice lets clients see."""
+        lines = [say("thanks")]
+        for name in self.show_scores:
+            score, instrument = scores.get(name), self.instruments.get(name)
+            if score is not None and instrument is not None:
+                lines.append(
+                    say(
+                        "your_score",
+                        title=instrument.title,
+                        score=f"{score:g}",
+                        max=f"{instrument.max_total:g}",
+                    )
+                )
+        return "\n\n".join(lines)
 
     def phrases(self, language: str) -> Sequence[str]:
         return self.risk_phrases.get(language) or self.risk_phrases.get("en", ())

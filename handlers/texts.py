@@ -78,6 +78,7 @@ DEFAULTS: dict[str, str] = {
         "Thank you! Your answers are saved. Your therapist will see them before your next session."
     ),
     "saved": "Saved",
+    "your_score": "Your {title}: {score} of {max}.",
     "use_buttons": "Please use the buttons above to answer, or wait for your next check-in.",
     "something_wrong": "Something went wrong on our side. Please try again in a moment.",
     "comment_prompt": (

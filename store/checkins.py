@@ -64,6 +64,7 @@ class TapOutcome:
     alert_ids: list[uuid.UUID] = field(default_factory=list)
     risk: bool = False  # a risk item crossed its threshold: show crisis resources now
     comment_position: int | None = None  # set when the comment prompt is what to show
+    scores: dict[str, float | None] = field(default_factory=dict)  # once completed
 
 
 class SendOutcome(enum.StrEnum):
@@ -350,7 +351,9 @@ async def record_tap(
             TapResult.ASK_COMMENT, alert_ids=alert_ids, risk=risk, comment_position=len(plan)
         )
     done = await _complete(session, vault, known, checkin, client, now)
-    return TapOutcome(done.result, alert_ids=alert_ids + done.alert_ids, risk=risk)
+    return TapOutcome(
+        done.result, alert_ids=alert_ids + done.alert_ids, risk=risk, scores=done.scores
+    )
 
 
 async def _answer_row(session: AsyncSession, checkin: CheckIn, step: Step) -> Answer | None:
@@ -407,6 +410,7 @@ class CommentOutcome:
     risk: bool = False
     message_id: int | None = None  # the check-in message, whose "No comment" button goes
     alert_ids: list[uuid.UUID] = field(default_factory=list)
+    scores: dict[str, float | None] = field(default_factory=dict)
 
 
 async def record_comment(
@@ -461,6 +465,7 @@ async def record_comment(
                 phrase is not None,
                 checkin.message_id,
                 alert_ids + done.alert_ids,
+                done.scores,
             )
     return CommentOutcome(saved=False)
 
@@ -475,10 +480,15 @@ async def _complete(
 ) -> TapOutcome:
     checkin.state, checkin.completed_at = CheckInState.COMPLETED, now
     await session.flush()
-    flags = evaluate(instruments_of(checkin, known), await answers_of(session, vault, checkin))
+    used = instruments_of(checkin, known)
+    answers = await answers_of(session, vault, checkin)
     key = await vault.key(session, client.id)
-    raised = await alerts.raise_flags(session, key, client, checkin.id, flags, now)
-    return TapOutcome(TapResult.COMPLETED, alert_ids=[a.id for a in raised])
+    raised = await alerts.raise_flags(
+        session, key, client, checkin.id, evaluate(used, answers), now
+    )
+    return TapOutcome(
+        TapResult.COMPLETED, alert_ids=[a.id for a in raised], scores=scores(used, answers)
+    )
 
 
 async def answers_of(

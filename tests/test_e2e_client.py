@@ -329,3 +329,22 @@ async def test_changed_consent_text_asks_again_before_the_next_checkin(rig: Rig)
 async def test_commands_are_registered_for_the_menu(rig: Rig) -> None:
     names = [c["command"] for c in rig.fake.commands_for()]
     assert names == ["help", "pause", "resume", "stop", "mydata", "delete", "privacy"]
+
+
+async def test_client_sees_only_the_scores_the_practice_allows(tmp_path: Path) -> None:
+    config = tmp_path / "rapport.toml"
+    config.write_text('[checkins]\ninstruments = ["alliance", "who5"]\nshow_scores = ["who5"]\n')
+    async with (
+        database_url("sqlite", tmp_path) as url,
+        FakeBotAPI() as fake,
+        start_rig(fake, tmp_path, url, config=config) as rig,
+    ):
+        _therapist, client, client_id = await _enrolled(rig)
+        await rig.send_checkin(client_id)
+        await first_question(rig, client)
+        for value in ["9", "9", "9", "9", "No"] + ["More than half of the time"] * 5:
+            await _press(client, value)
+        await _press(client, DEFAULTS["no_comment_button"])
+        closing = client.last_message.content
+    assert "Your WHO-5 Well-Being Index: 60 of 100." in closing
+    assert "36" not in closing and "alliance" not in closing.lower()
