@@ -120,3 +120,11 @@ def test_a_broken_practice_file_stops_the_config_with_its_name(tmp_path: Path) -
     with pytest.raises(ConfigError) as info:
         load(config)
     assert "srs.toml: item 'r' min: is missing or not a whole number" in str(info.value)
+
+
+def test_every_text_is_documented_for_practices() -> None:
+    from handlers.texts import DEFAULTS
+
+    page = (Path(__file__).parent.parent / "docs" / "instruments.md").read_text()
+    missing = [key for key in DEFAULTS if f"| `{key}` |" not in page]
+    assert missing == []
