@@ -73,7 +73,9 @@ async def test_duplicated_update_is_processed_once(rig: Rig) -> None:
     assert checkin is not None and checkin.position == 2  # the replay did not count twice
 
 
-async def test_forged_button_from_another_client_changes_nothing(rig: Rig) -> None:
+async def test_forged_button_from_another_client_changes_nothing(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
     added = await rig.cli("therapist", "add", "--name", "Therapist Ada")
     mine = await rig.cli("client", "invite", "--therapist", added["therapist_id"])
     theirs = await rig.cli("client", "invite", "--therapist", added["therapist_id"])
@@ -96,6 +98,9 @@ async def test_forged_button_from_another_client_changes_nothing(rig: Rig) -> No
     assert checkin is not None and checkin.position == 0
     assert refused == 1
     assert not owner.last_message.edited
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("does not own it" in w for w in warnings)
+    assert not any(str(n) in w for w in warnings for n in (4003, 4004, checkin.id))
 
 
 async def test_token_and_ids_never_reach_the_logs(
