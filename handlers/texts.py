@@ -149,7 +149,9 @@ class Texts:
             for key, text in values.items():
                 where = f"texts.{lang}.{key}"
                 if key not in DEFAULTS:
-                    problems.append(f"{where}: unknown text; the keys are listed in docs/instruments.md")
+                    problems.append(
+                        f"{where}: unknown text; the keys are listed in docs/instruments.md"
+                    )
                     continue
                 try:
                     text.format(**dict.fromkeys(placeholders(DEFAULTS[key]), ""))

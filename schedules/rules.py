@@ -49,6 +49,7 @@ import re
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from functools import lru_cache
 from typing import Any, ClassVar, Literal, TypeAlias, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -91,6 +92,7 @@ MAX_INSTRUMENTS = 10
 # Candidates are enumerated this far before the window so none that moves into it is missed.
 _SLACK = timedelta(days=4)
 _ONE_DAY = timedelta(days=1)
+_WEEK = timedelta(days=7)
 
 _TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?$")
 _INSTRUMENT = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -118,10 +120,20 @@ def resolve_local(naive: datetime, tz: tzinfo) -> datetime:
     that does not exist (spring forward) gives the instant the clocks jump, i.e. the first valid
     local time after it: 02:30 on 2024-03-31 in Europe/Berlin gives 01:00 UTC (03:00 CEST).
     """
+    if naive.tzinfo is not None:
+        raise ValueError(f"resolve_local takes a naive local datetime, got {naive!r}")
+    return _resolve(naive, tz)[0]
+
+
+# Memoised: zoneinfo's local-to-UTC conversion is the costly step (about 2 us), and across
+# 100,000 clients the same few (zone, local date and time) pairs come up again and again.
+@lru_cache(maxsize=16384)
+def _resolve(naive: datetime, tz: tzinfo) -> tuple[datetime, bool]:
+    """`resolve_local`, and whether the wall clock shows exactly `naive` then (not in a gap)."""
     utc = naive.replace(tzinfo=tz, fold=0).astimezone(UTC)
     if utc.astimezone(tz).replace(tzinfo=None) == naive:
-        return utc
-    return _end_of_gap(naive, tz)
+        return utc, True
+    return _end_of_gap(naive, tz), False
 
 
 def _end_of_gap(naive: datetime, tz: tzinfo) -> datetime:
@@ -358,8 +370,8 @@ class Once:
     comment: bool = False
 
     def __post_init__(self) -> None:
-        if self.at.tzinfo is not None:
-            raise ValueError("at is a local date and time, without a time zone")
+        if self.at.tzinfo is not None or self.at.microsecond:
+            raise ValueError("at is a local date and time, without a time zone or microseconds")
         _check_common(None, self.instruments)
 
     def to_spec(self) -> dict[str, Any]:
@@ -449,8 +461,8 @@ def occurrences(
         return []
     zone = _zone(tz)
     found: set[datetime] = set()
-    for base in _bases(rule, zone, start, end, sessions_utc):
-        slot = defer_past_quiet(base, zone, quiet) if quiet is not None else base
+    for base, settled in _bases(rule, zone, start, end, sessions_utc, quiet):
+        slot = base if settled else defer_past_quiet(base, zone, quiet)
         if start <= slot < end:
             found.add(slot)
     return sorted(found)
@@ -500,14 +512,21 @@ def _latest_base(
 
 
 def _bases(
-    rule: Rule, zone: tzinfo, start: datetime, end: datetime, sessions: Sequence[datetime]
-) -> Iterator[datetime]:
-    """Each slot's instant before quiet hours: every one that can end up in [start, end)."""
+    rule: Rule,
+    zone: tzinfo,
+    start: datetime,
+    end: datetime,
+    sessions: Sequence[datetime],
+    quiet: QuietHours | None,
+) -> Iterator[tuple[datetime, bool]]:
+    """Each slot's instant before quiet hours, for every slot that can end up in [start, end),
+    and whether it is settled: certainly outside quiet hours, so it need not be checked."""
     if isinstance(rule, AfterSession):
-        yield from _session_bases(rule, zone, start, end, sessions)
+        for base in _session_bases(rule, zone, start, end, sessions):
+            yield base, quiet is None
         return
     if isinstance(rule, Once):
-        yield resolve_local(rule.at, zone)
+        yield resolve_local(rule.at, zone), quiet is None
         return
     # Local dates whose slot can land in the window once moved by DST or quiet hours. A slot's
     # local date is not after the window end's local date (resolution only moves forward); one
@@ -515,23 +534,37 @@ def _bases(
     first = start.astimezone(zone).date() - _SLACK
     last = end.astimezone(zone).date() + _ONE_DAY
     at = rule.at
+    # The fast path: when the rule's time is outside quiet hours, a slot that the wall clock shows
+    # exactly (not moved by a DST gap) needs no quiet-hours check.
+    clear = quiet is None or not quiet.contains(at)
     if isinstance(rule, Weekly):
-        for weekday in rule.weekdays:
-            day = first + timedelta(days=(weekday - first.weekday()) % 7)
-            while day <= last:
-                yield resolve_local(datetime.combine(day, at), zone)
-                day += timedelta(days=7)
-        return
+        days: Iterator[date] = _weekly_days(rule.weekdays, first, last)
+    else:
+        days = _every_days(rule, first, last)
+    for day in days:
+        instant, exact = _resolve(datetime.combine(day, at), zone)
+        yield instant, quiet is None or (exact and clear)
+
+
+def _weekly_days(weekdays: tuple[int, ...], first: date, last: date) -> Iterator[date]:
+    for weekday in weekdays:
+        day = first + timedelta(days=(weekday - first.weekday()) % 7)
+        while day <= last:
+            yield day
+            day += _WEEK
+
+
+def _every_days(rule: EveryNDays, first: date, last: date) -> Iterator[date]:
     if rule.start is None:
         raise ValueError(
             "this every_n_days rule has no start date; use Template.rules_for(anchor) to set it"
         )
-    step = rule.every
-    skip = max(0, -(-(first - rule.start).days // step))  # ceil division, never before start
-    day = rule.start + timedelta(days=skip * step)
+    step = timedelta(days=rule.every)
+    skip = max(0, -(-(first - rule.start).days // rule.every))  # ceil division; not before start
+    day = rule.start + skip * step
     while day <= last:
-        yield resolve_local(datetime.combine(day, at), zone)
-        day += timedelta(days=step)
+        yield day
+        day += step
 
 
 def _session_bases(
@@ -543,15 +576,16 @@ def _session_bases(
 ) -> Iterator[datetime]:
     earliest = start - session_lookback(rule)
     for session in sessions:
-        _aware(session, "sessions_utc")
-        session = session.astimezone(UTC).replace(microsecond=0)
+        if session.tzinfo is None:
+            raise ValueError(f"sessions_utc must be aware datetimes (UTC), got {session!r}")
         if not earliest <= session < end:
             continue
+        session = session.astimezone(UTC).replace(microsecond=0)
         if rule.unit == "hours":
             yield session + timedelta(hours=rule.after)
             continue
         local = session.astimezone(zone)
-        at = rule.at if rule.at is not None else local.time().replace(tzinfo=None)
+        at = rule.at if rule.at is not None else local.time()
         day = local.date() + timedelta(days=rule.after)
         yield resolve_local(datetime.combine(day, at), zone)
 

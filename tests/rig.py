@@ -18,7 +18,7 @@ from typing import Any
 
 from bot import config as practice_config
 from bot.app import build_application, running
-from bot.cli import initialise
+from bot.cli.setup import initialise
 from bot.settings import Settings
 from handlers.context import RapportApp, Services
 from handlers.texts import DEFAULTS

@@ -324,7 +324,7 @@ def test_a_skipped_calendar_day_moves_its_check_in_to_the_first_valid_time() -> 
     # Samoa (Pacific/Apia) jumped from 29 to 31 December 2011 across the date line: the 30th
     # never happened there. Its check-in is not dropped; it comes when the clocks jumped.
     daily = EveryNDays(every=1, start=date(2011, 12, 1), at=time(9), instruments=ALLIANCE)
-    slots = occurrences(daily, "Pacific/Apia", utc(2011, 12, 28), utc(2012, 1, 1))
+    slots = occurrences(daily, "Pacific/Apia", utc(2011, 12, 28), utc(2011, 12, 31))
     assert walls(slots, "Pacific/Apia") == [
         "2011-12-28 09:00-10:00",
         "2011-12-29 09:00-10:00",

@@ -11,7 +11,7 @@ import pytest
 
 from bot import config as practice_config
 from bot.app import build_application, running
-from bot.cli import initialise
+from bot.cli.setup import initialise
 from bot.webhook import SECRET_HEADER, WEBHOOK_PATH, make_server
 from handlers.texts import DEFAULTS
 from tests.botapi import FakeBotAPI
