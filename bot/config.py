@@ -17,6 +17,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from alliance.instruments import Instrument, InstrumentError, parse_instrument
 from alliance.safety import DEFAULT_RISK_PHRASES
 from handlers.texts import Texts
+from schedules.rules import (
+    QuietHours,
+    RuleError,
+    Template,
+    parse_quiet_hours,
+    parse_templates,
+)
 from store.people import validate_timezone
 
 
@@ -57,6 +64,12 @@ class CheckinsSection(_Section):
     # Instruments whose score a client sees after answering; alliance scores stay private by
     # default, since seeing them can make clients answer for the therapist's sake.
     show_scores: list[str] = Field(default_factory=list)
+    reminder_hours: float = Field(default=4, ge=0, le=24 * 7)  # 0: no reminder
+    default_template: str | None = None  # for clients invited without --schedule
+
+    @property
+    def reminder_delay(self) -> timedelta | None:
+        return timedelta(hours=self.reminder_hours) if self.reminder_hours else None
 
     @property
     def window(self) -> timedelta:
@@ -65,6 +78,13 @@ class CheckinsSection(_Section):
 
 class InstrumentsSection(_Section):
     directory: Path | None = None
+
+
+class RetentionSection(_Section):
+    """Clients stopped or inactive this long are erased by a daily job; None keeps them."""
+
+    inactive_days: int | None = Field(default=365, ge=30)
+    warn_days: int = Field(default=14, ge=1, le=90)
 
 
 class SafetySection(_Section):
@@ -89,7 +109,11 @@ class PracticeConfig(_Section):
     checkins: CheckinsSection = Field(default_factory=CheckinsSection)
     instruments: InstrumentsSection = Field(default_factory=InstrumentsSection)
     safety: SafetySection = Field(default_factory=SafetySection)
+    retention: RetentionSection = Field(default_factory=RetentionSection)
     texts: dict[str, dict[str, str]] = Field(default_factory=dict)
+    # Checked by schedules.rules after the rest (see `load`), for its precise messages.
+    quiet_hours: dict[str, Any] | None = None
+    templates: dict[str, Any] = Field(default_factory=dict)
 
     def make_texts(self) -> Texts:
         return Texts(self.texts, self.practice.language)
@@ -102,6 +126,8 @@ class Loaded(BaseModel):
 
     config: PracticeConfig
     instruments: dict[str, Instrument]
+    templates: dict[str, Template]
+    quiet: QuietHours | None
     source: str
 
 
@@ -131,9 +157,27 @@ def load(path: Path | None) -> Loaded:
         if name not in instruments
     ]
     problems += [f"{source}: {problem}" for problem in Texts.validate(config.texts)]
+    templates: dict[str, Template] = {}
+    quiet = None
+    try:
+        templates = parse_templates(config.templates, known_instruments=set(instruments))
+    except RuleError as exc:
+        problems += [f"{source}: {problem}" for problem in exc.problems]
+    try:
+        quiet = parse_quiet_hours(config.quiet_hours)
+    except RuleError as exc:
+        problems += [f"{source}: {problem}" for problem in exc.problems]
+    default = config.checkins.default_template
+    if default is not None and default not in templates and not problems:
+        problems.append(
+            f"{source}: checkins.default_template: no template named {default!r}; "
+            f"define [templates.{default}] or use one of {', '.join(sorted(templates)) or 'none'}"
+        )
     if problems:
         raise ConfigError(problems)
-    return Loaded(config=config, instruments=instruments, source=source)
+    return Loaded(
+        config=config, instruments=instruments, templates=templates, quiet=quiet, source=source
+    )
 
 
 def load_instruments(directory: Path | None, base: Path) -> dict[str, Instrument]:
