@@ -18,6 +18,7 @@ from telegram.ext import (
     AIORateLimiter,
     Application,
     CallbackQueryHandler,
+    ChatMemberHandler,
     CommandHandler,
     ContextTypes,
     MessageHandler,
@@ -31,6 +32,7 @@ from handlers import callbacks, checkin, client, delivery, start
 from handlers.context import BotData, RapportApp, RapportContext, Services
 from handlers.texts import Say, Texts
 from schedules.dispatcher import Dispatcher
+from schedules.planner import Planner
 from store import settings_kv
 from store.crypto import load_keyring
 from store.db import create_engine, migrate, session_factory, transaction
@@ -99,6 +101,7 @@ def _register_handlers(app: RapportApp) -> None:
     # Check-in buttons, and anything else: on_tap answers unknown data with a plain "closed".
     app.add_handler(CallbackQueryHandler(checkin.on_tap))
     app.add_handler(MessageHandler(private & ~filters.COMMAND, checkin.on_text))
+    app.add_handler(ChatMemberHandler(client.on_membership, ChatMemberHandler.MY_CHAT_MEMBER))
     app.add_error_handler(_on_error)
 
 
@@ -177,6 +180,8 @@ async def _post_init(
         services.instruments,
         delivery.Messenger(app.bot, services.texts),
         clock,
+        planner=Planner(quiet=loaded.quiet, window=config.checkins.window),
+        reminder_delay=config.checkins.reminder_delay,
         consent_version=services.texts.consent_version,
     )
     job_queue = app.job_queue

@@ -7,7 +7,7 @@ import json
 import logging
 from datetime import timedelta
 
-from telegram import Update
+from telegram import ChatMember, Update
 from telegram.constants import ChatType
 
 from handlers import callbacks, views
@@ -159,3 +159,22 @@ async def on_erase(update: Update, context: RapportContext) -> None:
         await query.edit_message_text(say("delete_cancelled"))
     else:
         await query.edit_message_text(say("checkin_closed"))
+
+
+async def on_membership(update: Update, context: RapportContext) -> None:
+    """Telegram says a client blocked or unblocked the bot: keep their status in step."""
+    change = update.my_chat_member
+    if change is None or change.chat.type != ChatType.PRIVATE:
+        return
+    services = context.services
+    blocked = change.new_chat_member.status == ChatMember.BANNED
+    async with context.unit_of_work(update) as session:
+        known = await people.find_by_telegram(session, services.vault, change.from_user.id)
+        if not isinstance(known, Client):
+            return
+        if blocked:
+            await clients.mark_unreachable(session, services.vault, known, services.clock())
+        else:
+            await clients.mark_reachable(session, services.vault, known, services.clock())
+    log.info("a client %s the bot", "blocked" if blocked else "unblocked")
+    services.kick()

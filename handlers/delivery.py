@@ -6,14 +6,15 @@ Telegram has no idempotency key, so each failure is sorted by what it says about
 from __future__ import annotations
 
 import logging
+from zoneinfo import ZoneInfo
 
-from telegram import Bot
+from telegram import Bot, ReplyParameters
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
 from handlers import views
 from handlers.texts import Say, Texts
 from store.alerts import PendingAlert
-from store.checkins import Outgoing, SendOutcome
+from store.checkins import Outgoing, Reminder, SendOutcome
 from store.notices import PendingNotice
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,26 @@ class Messenger:
     async def send_notice(self, notice: PendingNotice) -> bool:
         text = self._texts.get(f"notice_{notice.kind}", None, **notice.values)
         return await self._send(notice.chat_id, text, "notice") is not None
+
+    async def send_reminder(self, reminder: Reminder) -> bool:
+        say = Say(self._texts, reminder.language)
+        until = reminder.expires_at.astimezone(ZoneInfo(reminder.timezone))
+        text = say("reminder", until=f"{until:%H:%M}")
+        try:
+            await self._bot.send_message(
+                reminder.chat_id,
+                text,
+                reply_parameters=ReplyParameters(
+                    reminder.message_id, allow_sending_without_reply=True
+                )
+                if reminder.message_id
+                else None,
+            )
+        except Exception as exc:
+            classify(exc)
+            log.warning("reminder not delivered: %s", type(exc).__name__)
+            return False
+        return True
 
     async def _send(self, chat_id: int, text: str, what: str) -> int | None:
         try:

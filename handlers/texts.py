@@ -119,6 +119,8 @@ DEFAULTS: dict[str, str] = {
     "notice_stopped": "{label} stopped check-ins.",
     "notice_left": "{label} left Rapport and erased their data.",
     "notice_unreachable": "{label} blocked the bot; their check-ins are stopped.",
+    "notice_reachable": "{label} unblocked the bot; their check-ins start again.",
+    "reminder": "A gentle reminder: your check-in above is still open until {until}.",
 }
 
 

@@ -1,7 +1,8 @@
-"""The dispatcher tick: claim what is due, hand it to the messenger, record what happened.
+"""The dispatcher tick: plan, claim what is due, hand it to the messenger, record what happened.
 
 The database decides what is due; the clock that calls `tick` (APScheduler, via PTB's job
-queue) only decides when to look, so nothing is lost when a tick is late or skipped.
+queue) only decides when to look, so nothing is lost when a tick is late or skipped. Several
+processes may tick against one PostgreSQL database: every claim uses SKIP LOCKED and a lease.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from typing import Protocol
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from alliance.instruments import Instrument
+from schedules.planner import Planner
+from schedules.rules import QuietHours, reminder_at
 from store import alerts, checkins, clients, notices
 from store.alerts import PendingAlert
-from store.checkins import Outgoing, SendOutcome
+from store.checkins import Outgoing, Reminder, SendOutcome
 from store.db import transaction
 from store.notices import PendingNotice
 from store.vault import Vault
@@ -35,12 +38,17 @@ class Messenger(Protocol):
 
     async def send_notice(self, notice: PendingNotice) -> bool: ...
 
+    async def send_reminder(self, reminder: Reminder) -> bool: ...
+
 
 @dataclass
 class TickReport:
+    planned: int = 0
     sent: int = 0
     failed: int = 0
     closed: int = 0
+    reaped: int = 0
+    reminders: int = 0
     alerts_sent: int = 0
     alerts_failed: int = 0
     notices_sent: int = 0
@@ -55,17 +63,26 @@ class Dispatcher:
         messenger: Messenger,
         clock: Callable[[], datetime],
         *,
+        planner: Planner | None = None,
+        reminder_delay: timedelta | None = None,
         consent_version: Callable[[str], str] | None = None,
         batch: int = 200,
+        chunk: int = 20,
         lease: timedelta = timedelta(minutes=5),
     ) -> None:
+        """`chunk` sends are recorded as attempted together and run concurrently (Telegram's
+        rate limit is applied by the bot's rate limiter); after a crash at most `chunk`
+        check-ins can be left unconfirmed."""
         self._sessions = sessions
         self._vault = vault
         self._instruments = instruments
         self._messenger = messenger
         self._clock = clock
         self._consent_version = consent_version
+        self._planner = planner
+        self._reminder_delay = reminder_delay
         self._batch = batch
+        self._chunk = chunk
         self._lease = lease
         self._lock = asyncio.Lock()
 
@@ -74,12 +91,19 @@ class Dispatcher:
         async with self._lock:
             report = TickReport()
             async with transaction(self._sessions) as session:
-                report.closed = await checkins.close_expired(session, self._clock())
-                await clients.wake_paused(session, self._vault, self._clock())
+                now = self._clock()
+                retried, unconfirmed = await checkins.reap(session, now)
+                report.reaped = retried + unconfirmed
+                report.closed = await checkins.close_expired(session, now)
+                await clients.wake_paused(session, self._vault, now)
+            if self._planner is not None:
+                async with transaction(self._sessions) as session:
+                    report.planned = await self._planner.plan(session, self._clock())
             await self._checkins(report)
+            await self._reminders(report)
             await self._alerts(report)
             await self._notices(report)
-            if report.sent or report.failed or report.alerts_sent or report.alerts_failed:
+            if report.sent or report.failed or report.alerts_sent or report.reaped:
                 log.info("dispatch: %s", report)
             return report
 
@@ -95,18 +119,47 @@ class Dispatcher:
                     lease=self._lease,
                     consent_version=self._consent_version,
                 )
-            for outgoing in claimed:
-                outcome, message_id = await self._messenger.send_checkin(outgoing)
-                async with transaction(self._sessions) as session:
-                    await checkins.record_send(
-                        session, outgoing.checkin_id, outcome, self._clock(), message_id
-                    )
+            for start in range(0, len(claimed), self._chunk):
+                await self._send_chunk(claimed[start : start + self._chunk], report)
+            if len(claimed) < self._batch:
+                return
+
+    async def _send_chunk(self, chunk: list[Outgoing], report: TickReport) -> None:
+        async with transaction(self._sessions) as session:
+            await checkins.mark_attempting(session, [o.checkin_id for o in chunk], self._clock())
+        results = await asyncio.gather(*(self._messenger.send_checkin(o) for o in chunk))
+        async with transaction(self._sessions) as session:
+            now = self._clock()
+            for outgoing, (outcome, message_id) in zip(chunk, results, strict=True):
+                await checkins.record_send(
+                    session,
+                    self._vault,
+                    outgoing.checkin_id,
+                    outcome,
+                    now,
+                    message_id,
+                    reminder_at=self._reminder_at(outgoing, now),
+                )
                 if outcome == SendOutcome.SENT:
                     report.sent += 1
                 else:
                     report.failed += 1
-            if len(claimed) < self._batch:
-                return
+
+    def _reminder_at(self, outgoing: Outgoing, sent: datetime) -> datetime | None:
+        if self._reminder_delay is None or outgoing.expires_at is None:
+            return None
+        quiet = self._planner.quiet if self._planner else None
+        if outgoing.quiet_hours:
+            quiet = QuietHours.parse(outgoing.quiet_hours)
+        return reminder_at(
+            sent, outgoing.expires_at, outgoing.timezone, quiet, self._reminder_delay
+        )
+
+    async def _reminders(self, report: TickReport) -> None:
+        async with transaction(self._sessions) as session:
+            due = await checkins.due_reminders(session, self._vault, self._clock())
+        for reminder in due:
+            report.reminders += await self._messenger.send_reminder(reminder)
 
     async def _alerts(self, report: TickReport) -> None:
         async with transaction(self._sessions) as session:

@@ -12,14 +12,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from alliance.checkin import Step, scores, steps
 from alliance.detectors import evaluate
 from alliance.instruments import Instrument
 from alliance.safety import risk_flag, risk_phrase, risky_answer
-from store import alerts, audit
+from store import alerts, audit, clients
 from store.models import (
     OPEN_CHECKIN_STATES,
     Answer,
@@ -28,7 +28,7 @@ from store.models import (
     Client,
     ClientStatus,
 )
-from store.people import NotFound, chat_id
+from store.people import NotFound
 from store.vault import Vault, seal, unseal
 
 log = logging.getLogger(__name__)
@@ -91,6 +91,9 @@ class Outgoing:
     language: str
     step: Step
     renew_consent: bool = False
+    timezone: str = "UTC"
+    quiet_hours: str | None = None  # the client's own; None means the practice's
+    expires_at: datetime | None = None
 
 
 def instruments_of(checkin: CheckIn, known: Mapping[str, Instrument]) -> list[Instrument]:
@@ -149,8 +152,10 @@ async def claim_due(
 ) -> list[Outgoing]:
     """Claim due check-ins for sending; close the ones whose answer window has passed.
 
-    The claim (state `sending`, a lease) commits before anything is sent, so a crash after
-    the send can never lead to a second send of the same check-in.
+    A claim is state `sending` with a lease and no `sending_at` yet; `mark_attempting` sets
+    that just before the send. Both commit before anything is sent, so after a crash `reap`
+    can tell a check-in that was never tried (due again) from one that may have arrived
+    (never sent twice).
     """
     rows = (
         await session.scalars(
@@ -161,37 +166,91 @@ async def claim_due(
             .with_for_update(skip_locked=True)
         )
     ).all()
+    if not rows:
+        return []
+    owners = {row.client_id for row in rows}
+    people = {c.id: c for c in (await session.scalars(select(Client).where(Client.id.in_(owners))))}
+    keys = await vault.keys(session, owners)
     claimed = []
     for checkin in rows:
-        client = await session.get(Client, checkin.client_id)
+        client = people.get(checkin.client_id)
+        key = keys.get(checkin.client_id)
         if checkin.expires_at <= now:
             checkin.state, checkin.closed_at = CheckInState.MISSED, now
             continue
-        if client is None or client.status != ClientStatus.ACTIVE:
-            checkin.state, checkin.closed_at = CheckInState.CANCELLED, now
-            continue
-        target = await chat_id(session, vault, client)
-        if target is None:
+        if (
+            client is None
+            or key is None
+            or client.status != ClientStatus.ACTIVE
+            or not client.chat_enc
+        ):
             checkin.state, checkin.closed_at = CheckInState.CANCELLED, now
             continue
         checkin.state, checkin.sending_at, checkin.lease_until = (
             CheckInState.SENDING,
-            now,
+            None,
             now + lease,
         )
-        first = steps(instruments_of(checkin, known))[0]
         current = consent_version(client.language) if consent_version else None
-        renew = current is not None and client.consent_version != current
-        claimed.append(Outgoing(checkin.id, client.id, target, client.language, first, renew))
+        claimed.append(
+            Outgoing(
+                checkin_id=checkin.id,
+                client_id=client.id,
+                chat_id=int(unseal(key, client, "chat_enc")),
+                language=client.language,
+                step=steps(instruments_of(checkin, known))[0],
+                renew_consent=current is not None and client.consent_version != current,
+                timezone=client.timezone,
+                quiet_hours=client.quiet_hours,
+                expires_at=checkin.expires_at,
+            )
+        )
     return claimed
+
+
+async def mark_attempting(
+    session: AsyncSession, checkin_ids: Sequence[uuid.UUID], now: datetime
+) -> None:
+    """Record that these sends are about to happen (commit this before sending)."""
+    await session.execute(
+        update(CheckIn)
+        .where(CheckIn.id.in_(checkin_ids), CheckIn.state == CheckInState.SENDING)
+        .values(sending_at=now)
+    )
+
+
+async def reap(session: AsyncSession, now: datetime) -> tuple[int, int]:
+    """Free claims whose process died: never tried goes back to due; tried but unconfirmed
+    counts as sent without a message id (it may have arrived, so it is never sent again)."""
+    stuck = (
+        await session.scalars(
+            select(CheckIn)
+            .where(CheckIn.state == CheckInState.SENDING, CheckIn.lease_until < now)
+            .with_for_update(skip_locked=True)
+        )
+    ).all()
+    retried = unconfirmed = 0
+    for checkin in stuck:
+        checkin.lease_until = None
+        if checkin.sending_at is None:
+            checkin.state = CheckInState.DUE
+            retried += 1
+        else:
+            checkin.state, checkin.sent_at = CheckInState.SENT, checkin.sending_at
+            unconfirmed += 1
+    if unconfirmed:
+        log.warning("%d check-in sends were interrupted; recorded as unconfirmed", unconfirmed)
+    return retried, unconfirmed
 
 
 async def record_send(
     session: AsyncSession,
+    vault: Vault,
     checkin_id: uuid.UUID,
     outcome: SendOutcome,
     now: datetime,
     message_id: int | None = None,
+    reminder_at: datetime | None = None,
 ) -> None:
     checkin = await session.get(CheckIn, checkin_id)
     if checkin is None or checkin.state != CheckInState.SENDING:
@@ -201,25 +260,69 @@ async def record_send(
         # An unconfirmed send counts as sent without a message id: it may have arrived, so
         # its buttons must work, and it is never sent again; unanswered, it expires as missed.
         checkin.state, checkin.sent_at, checkin.message_id = CheckInState.SENT, now, message_id
+        checkin.reminder_at = reminder_at
     elif outcome == SendOutcome.NOT_SENT:
         checkin.state, checkin.sending_at = CheckInState.DUE, None
     else:
         checkin.state, checkin.closed_at = CheckInState.CANCELLED, now
-        if outcome == SendOutcome.BLOCKED:
-            await mark_unreachable(session, checkin.client_id)
+        client = await session.get(Client, checkin.client_id)
+        if outcome == SendOutcome.BLOCKED and client is not None:
+            await clients.mark_unreachable(session, vault, client, now)
 
 
-async def mark_unreachable(session: AsyncSession, client_id: uuid.UUID) -> None:
-    client = await session.get(Client, client_id)
-    if client is not None and client.status != ClientStatus.UNREACHABLE:
-        client.status = ClientStatus.UNREACHABLE
-        audit.record(
-            session,
-            actor_kind="system",
-            action="client.unreachable",
-            target_kind="client",
-            target_id=client.id,
+@dataclass(frozen=True)
+class Reminder:
+    checkin_id: uuid.UUID
+    chat_id: int
+    message_id: int | None
+    language: str
+    timezone: str
+    expires_at: datetime
+
+
+async def due_reminders(
+    session: AsyncSession, vault: Vault, now: datetime, limit: int = 200
+) -> list[Reminder]:
+    """Check-ins sent but not started whose reminder time has come; each is reminded once
+    (marked here, before the send: a lost reminder is better than a doubled one)."""
+    rows = (
+        await session.scalars(
+            select(CheckIn)
+            .where(
+                CheckIn.state == CheckInState.SENT,
+                CheckIn.reminder_at <= now,
+                CheckIn.reminded_at.is_(None),
+                CheckIn.expires_at > now,
+            )
+            .limit(limit)
+            .with_for_update(skip_locked=True)
         )
+    ).all()
+    owners = {row.client_id for row in rows}
+    people = {c.id: c for c in (await session.scalars(select(Client).where(Client.id.in_(owners))))}
+    keys = await vault.keys(session, owners)
+    due = []
+    for checkin in rows:
+        checkin.reminded_at = now
+        client, key = people.get(checkin.client_id), keys.get(checkin.client_id)
+        if (
+            client is None
+            or key is None
+            or client.status != ClientStatus.ACTIVE
+            or not client.chat_enc
+        ):
+            continue
+        due.append(
+            Reminder(
+                checkin.id,
+                int(unseal(key, client, "chat_enc")),
+                checkin.message_id,
+                client.language,
+                client.timezone,
+                checkin.expires_at,
+            )
+        )
+    return due
 
 
 async def renew_consent(

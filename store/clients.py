@@ -33,7 +33,13 @@ async def label(session: AsyncSession, vault: Vault, client: Client) -> str:
 
 
 async def _tell_therapist(
-    session: AsyncSession, vault: Vault, client: Client, kind: str, now: datetime, **values: str
+    session: AsyncSession,
+    vault: Vault,
+    client: Client,
+    kind: str,
+    now: datetime,
+    actor_kind: str = "client",
+    **values: str,
 ) -> None:
     values["label"] = await label(session, vault, client)
     await notices.notify(
@@ -41,8 +47,8 @@ async def _tell_therapist(
     )
     audit.record(
         session,
-        actor_kind="client",
-        actor_id=client.id,
+        actor_kind=actor_kind,
+        actor_id=client.id if actor_kind == "client" else None,
         action=f"client.{kind}",
         target_kind="client",
         target_id=client.id,
@@ -71,7 +77,8 @@ async def pause(
 async def resume(session: AsyncSession, vault: Vault, client: Client, now: datetime) -> bool:
     if client.status != ClientStatus.PAUSED:
         return False
-    client.status, client.paused_until = ClientStatus.ACTIVE, None
+    # Planning restarts now: the paused time leaves no missed check-ins behind.
+    client.status, client.paused_until, client.planned_until = ClientStatus.ACTIVE, None, now
     await _tell_therapist(session, vault, client, "resumed", now)
     return True
 
@@ -93,6 +100,28 @@ async def stop(session: AsyncSession, vault: Vault, client: Client, now: datetim
     client.status, client.paused_until = ClientStatus.STOPPED, None
     await _cancel_pending(session, client, now)
     await _tell_therapist(session, vault, client, "stopped", now)
+
+
+async def mark_unreachable(
+    session: AsyncSession, vault: Vault, client: Client, now: datetime
+) -> None:
+    """The client blocked the bot: their check-ins stop and their therapist is told."""
+    if client.status in (ClientStatus.UNREACHABLE, ClientStatus.STOPPED):
+        return
+    client.status = ClientStatus.UNREACHABLE
+    await _cancel_pending(session, client, now)
+    await _tell_therapist(session, vault, client, "unreachable", now, actor_kind="system")
+
+
+async def mark_reachable(
+    session: AsyncSession, vault: Vault, client: Client, now: datetime
+) -> bool:
+    """The client unblocked the bot: check-ins resume from now on (none for the time between)."""
+    if client.status != ClientStatus.UNREACHABLE:
+        return False
+    client.status, client.planned_until = ClientStatus.ACTIVE, now
+    await _tell_therapist(session, vault, client, "reachable", now, actor_kind="system")
+    return True
 
 
 async def export(session: AsyncSession, vault: Vault, client: Client) -> dict[str, Any]:

@@ -145,6 +145,9 @@ class Client(Base):
     status: Mapped[str] = mapped_column(String(16), default=ClientStatus.INVITED)
     schedule_template: Mapped[str | None] = mapped_column(String(64))
     language: Mapped[str] = mapped_column(String(16), default="en", server_default="en")
+    quiet_hours: Mapped[str | None] = mapped_column(String(16))  # "HH:MM-HH:MM", own override
+    session_rule: Mapped[str | None] = mapped_column(String(200))  # recurring session time, JSON
+    planned_until: Mapped[datetime | None] = mapped_column(index=True)
     consent_version: Mapped[str | None] = mapped_column(String(32))
     consent_at: Mapped[datetime | None]
     paused_until: Mapped[datetime | None]
@@ -178,7 +181,21 @@ class Schedule(Base):
     )
     kind: Mapped[str] = mapped_column(String(32))
     spec: Mapped[str] = mapped_column(String(2000))
+    template: Mapped[str | None] = mapped_column(String(64))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SessionLog(Base):
+    """A therapy session took place (drives session-relative check-ins)."""
+
+    __tablename__ = "session_log"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    client_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("client.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[datetime]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -209,8 +226,10 @@ class CheckIn(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     due_at: Mapped[datetime]
     expires_at: Mapped[datetime]
-    sending_at: Mapped[datetime | None]
+    sending_at: Mapped[datetime | None]  # set just before the send: "attempting"
     sent_at: Mapped[datetime | None]
+    reminder_at: Mapped[datetime | None] = mapped_column(index=True)
+    reminded_at: Mapped[datetime | None]
     started_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]

@@ -205,6 +205,16 @@ async def list_therapists(session: AsyncSession, vault: Vault) -> list[Therapist
     return views
 
 
+async def active_admins(session: AsyncSession) -> list[Therapist]:
+    """The practice admins who can be told things: therapists with is_admin, still active."""
+    rows = await session.scalars(
+        select(Therapist)
+        .where(Therapist.is_admin.is_(True), Therapist.active.is_(True))
+        .order_by(Therapist.created_at)
+    )
+    return list(rows.all())
+
+
 async def list_clients(
     session: AsyncSession, vault: Vault, therapist_id: uuid.UUID | None = None
 ) -> list[ClientView]:
@@ -303,6 +313,7 @@ async def redeem_invite(
     else:
         person.status = ClientStatus.ACTIVE
         person.enrolled_at = now
+        person.planned_until = now  # the schedule starts now, not at the invitation
         person.consent_version, person.consent_at = consent_version, now
         person.language = language or person.language
         linked = Linked("client", person.id, person.therapist_id)

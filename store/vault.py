@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -39,6 +39,22 @@ class Vault:
         if row.kek_id not in self.ring.key_ids and self._reload is not None:
             self.ring = self._reload()
         return DataKey(row.id, owner_id, self.ring.unwrap(row.id, row.kek_id, row.wrapped))
+
+    async def keys(
+        self, session: AsyncSession, owner_ids: Collection[uuid.UUID]
+    ) -> dict[uuid.UUID, DataKey]:
+        """Several owners' keys in one query (for batches such as a dispatch fan-out)."""
+        rows = (
+            await session.scalars(select(DataKeyRow).where(DataKeyRow.owner_id.in_(owner_ids)))
+        ).all()
+        if any(row.kek_id not in self.ring.key_ids for row in rows) and self._reload is not None:
+            self.ring = self._reload()
+        return {
+            row.owner_id: DataKey(
+                row.id, row.owner_id, self.ring.unwrap(row.id, row.kek_id, row.wrapped)
+            )
+            for row in rows
+        }
 
     async def shred(self, session: AsyncSession, owner_id: uuid.UUID) -> None:
         """Crypto-shredding: without its data key, no copy of the owner's rows can be opened."""

@@ -42,7 +42,7 @@ async def _queue_and_send(
     assert [c.checkin_id for c in claimed] == [queued.id]
     assert claimed[0].chat_id == 7001 and claimed[0].step.item.id == "bond"
     async with transaction(database.sessions) as session:
-        await checkins.record_send(session, queued.id, SendOutcome.SENT, NOW, message_id=11)
+        await checkins.record_send(session, vault, queued.id, SendOutcome.SENT, NOW, message_id=11)
     return queued
 
 
@@ -164,7 +164,7 @@ async def test_blocked_client_becomes_unreachable(database: Database, vault: Vau
     async with transaction(database.sessions) as session:
         await checkins.claim_due(session, vault, known=INSTRUMENTS, now=NOW, limit=5, lease=LEASE)
     async with transaction(database.sessions) as session:
-        await checkins.record_send(session, queued.id, SendOutcome.BLOCKED, NOW)
+        await checkins.record_send(session, vault, queued.id, SendOutcome.BLOCKED, NOW)
     async with database.sessions() as session:
         client = await session.get(Client, made.client.id)
         row = await session.get(CheckIn, queued.id)

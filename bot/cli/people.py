@@ -11,8 +11,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.cli.common import CliError, Env, add_json, emit, jsonable, now, uuid_arg, with_session
+from bot.cli.schedule import template_rules
 from bot.settings import Settings
-from store import checkins, people, settings_kv
+from store import checkins, people, plans, settings_kv
 from store.vault import Vault
 
 
@@ -120,22 +121,33 @@ def cmd_therapist_list(env: Env, args: argparse.Namespace) -> None:
 
 
 def cmd_client_invite(env: Env, args: argparse.Namespace) -> None:
+    name = args.schedule or env.loaded.config.checkins.default_template
+    template = env.loaded.templates.get(name) if name else None
+    if name and template is None:
+        known = ", ".join(sorted(env.loaded.templates)) or "none are defined"
+        raise CliError(f"no schedule template named {name!r} in the config; known: {known}")
+
     async def work(session: AsyncSession, vault: Vault) -> dict[str, Any]:
+        at = now()
         client, invite = await people.invite_client(
             session,
             vault,
             therapist_id=args.therapist,
             label=args.label,
             timezone=args.timezone or env.loaded.config.practice.timezone,
-            schedule_template=args.schedule,
-            now=now(),
+            schedule_template=name,
+            now=at,
             invite_ttl=env.loaded.config.invites.ttl,
         )
+        if template is not None:
+            rules = template_rules(template, client, at)
+            await plans.set_schedule(session, client, rules, template=template.name, now=at)
         link = await _link(session, env.settings, invite.token)
         return {
             "client_id": str(client.id),
             "therapist_id": str(client.therapist_id),
             "timezone": client.timezone,
+            "template": name,
             "link": link,
             "token": invite.token,
             "expires_at": invite.expires_at.isoformat(),
