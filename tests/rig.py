@@ -41,6 +41,10 @@ class Clock:
     def advance(self, delta: timedelta) -> None:
         self.offset += delta
 
+    def set(self, moment: datetime) -> None:
+        """From now on the clock reads `moment` (and runs on from there)."""
+        self.offset = moment - datetime.now(UTC)
+
 
 @dataclass
 class Rig:
