@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import cast
 
 from telegram import BotCommand, BotCommandScopeDefault, Update
@@ -183,6 +183,7 @@ async def _post_init(
         planner=Planner(quiet=loaded.quiet, window=config.checkins.window),
         reminder_delay=config.checkins.reminder_delay,
         consent_version=services.texts.consent_version,
+        lease=timedelta(seconds=settings.dispatch_lease),
     )
     job_queue = app.job_queue
     if job_queue is None:

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     webhook_listen: str = "0.0.0.0"
     webhook_port: int = Field(default=8443, ge=1, le=65535)
     dispatch_interval: float = Field(default=5.0, gt=0, le=300)
+    # How long a claimed check-in stays reserved for this process before another may take it
+    # over (a crashed process's claims are freed after this).
+    dispatch_lease: float = Field(default=300, ge=1, le=3600)
     log_level: str = "INFO"
 
     @field_validator("telegram_api_url")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -109,6 +110,7 @@ class Dispatcher:
 
     async def _checkins(self, report: TickReport) -> None:
         while True:
+            claim = uuid.uuid4()
             async with transaction(self._sessions) as session:
                 claimed = await checkins.claim_due(
                     session,
@@ -117,16 +119,22 @@ class Dispatcher:
                     now=self._clock(),
                     limit=self._batch,
                     lease=self._lease,
+                    claim=claim,
                     consent_version=self._consent_version,
                 )
             for start in range(0, len(claimed), self._chunk):
-                await self._send_chunk(claimed[start : start + self._chunk], report)
+                await self._send_chunk(claimed[start : start + self._chunk], claim, report)
             if len(claimed) < self._batch:
                 return
 
-    async def _send_chunk(self, chunk: list[Outgoing], report: TickReport) -> None:
+    async def _send_chunk(
+        self, chunk: list[Outgoing], claim: uuid.UUID, report: TickReport
+    ) -> None:
         async with transaction(self._sessions) as session:
-            await checkins.mark_attempting(session, [o.checkin_id for o in chunk], self._clock())
+            held = await checkins.mark_attempting(
+                session, [o.checkin_id for o in chunk], claim, self._clock()
+            )
+        chunk = [o for o in chunk if o.checkin_id in held]
         results = await asyncio.gather(*(self._messenger.send_checkin(o) for o in chunk))
         async with transaction(self._sessions) as session:
             now = self._clock()

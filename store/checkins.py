@@ -148,6 +148,7 @@ async def claim_due(
     now: datetime,
     limit: int,
     lease: timedelta,
+    claim: uuid.UUID | None = None,
     consent_version: Callable[[str], str] | None = None,
 ) -> list[Outgoing]:
     """Claim due check-ins for sending; close the ones whose answer window has passed.
@@ -191,6 +192,7 @@ async def claim_due(
             None,
             now + lease,
         )
+        checkin.claim = claim
         current = consent_version(client.language) if consent_version else None
         claimed.append(
             Outgoing(
@@ -209,14 +211,25 @@ async def claim_due(
 
 
 async def mark_attempting(
-    session: AsyncSession, checkin_ids: Sequence[uuid.UUID], now: datetime
-) -> None:
-    """Record that these sends are about to happen (commit this before sending)."""
-    await session.execute(
+    session: AsyncSession, checkin_ids: Sequence[uuid.UUID], claim: uuid.UUID | None, now: datetime
+) -> set[uuid.UUID]:
+    """Record that these sends are about to happen; commit this before sending.
+
+    Returns the ids still held by `claim`: a claim whose lease ran out may have been freed and
+    taken by another process meanwhile, and those must not be sent from here.
+    """
+    result = await session.execute(
         update(CheckIn)
-        .where(CheckIn.id.in_(checkin_ids), CheckIn.state == CheckInState.SENDING)
+        .where(
+            CheckIn.id.in_(checkin_ids),
+            CheckIn.state == CheckInState.SENDING,
+            CheckIn.sending_at.is_(None),
+            CheckIn.claim == claim if claim is not None else CheckIn.claim.is_(None),
+        )
         .values(sending_at=now)
+        .returning(CheckIn.id)
     )
+    return set(result.scalars().all())
 
 
 async def reap(session: AsyncSession, now: datetime) -> tuple[int, int]:
@@ -231,7 +244,7 @@ async def reap(session: AsyncSession, now: datetime) -> tuple[int, int]:
     ).all()
     retried = unconfirmed = 0
     for checkin in stuck:
-        checkin.lease_until = None
+        checkin.lease_until, checkin.claim = None, None
         if checkin.sending_at is None:
             checkin.state = CheckInState.DUE
             retried += 1

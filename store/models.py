@@ -223,6 +223,7 @@ class CheckIn(Base):
     message_id: Mapped[int | None] = mapped_column(BigInteger)
     comment_enc: Mapped[bytes | None]
     lease_until: Mapped[datetime | None]
+    claim: Mapped[uuid.UUID | None]  # which dispatch pass holds it while `sending`
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     due_at: Mapped[datetime]
     expires_at: Mapped[datetime]

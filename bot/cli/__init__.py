@@ -15,14 +15,14 @@ from pydantic import ValidationError
 
 from bot import config as practice_config
 from bot import logs
-from bot.cli import keys, people, schedule, setup
+from bot.cli import admin, keys, people, schedule, setup
 from bot.cli.common import CliError, Env
 from bot.settings import MissingToken, Settings
 from store import checkins
 from store import people as store_people
 from store.crypto import CryptoError
 
-COMMAND_MODULES = (setup, people, schedule, keys)
+COMMAND_MODULES = (setup, people, schedule, keys, admin)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -39,7 +39,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(2)
     try:
         settings = Settings()
-        env = Env(settings, practice_config.load(settings.resolved_config))
+        # A command may opt out of loading the config first (`config check` reads it itself).
+        config_file = settings.resolved_config if getattr(args, "needs_config", True) else None
+        env = Env(settings, practice_config.load(config_file))
         logs.configure(settings.log_level)
         args.handler(env, args)
     except ValidationError as exc:

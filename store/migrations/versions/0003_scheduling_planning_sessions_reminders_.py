@@ -28,6 +28,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_session_log_client_id'), ['client_id'], unique=False)
 
     with op.batch_alter_table('checkin', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('claim', sa.Uuid(), nullable=True))
         batch_op.add_column(sa.Column('reminder_at', sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('reminded_at', sa.DateTime(timezone=True), nullable=True))
         batch_op.create_index(batch_op.f('ix_checkin_reminder_at'), ['reminder_at'], unique=False)
@@ -59,6 +60,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_checkin_reminder_at'))
         batch_op.drop_column('reminded_at')
         batch_op.drop_column('reminder_at')
+        batch_op.drop_column('claim')
 
     with op.batch_alter_table('session_log', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_session_log_client_id'))
