@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -183,3 +183,13 @@ async def first_question(rig: Rig, user: FakeUser) -> BotMessage:
     return await rig.fake.wait_for(
         lambda: next((m for m in reversed(user.messages) if "1/" in m.content), None), timeout=10
     )
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:  # noqa: ASYNC109
+    """Wait until an async check (usually a database read) holds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not await check():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {check.__name__}")
+        await asyncio.sleep(0.05)
