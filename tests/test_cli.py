@@ -7,6 +7,7 @@ import os
 import stat
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -142,3 +143,89 @@ def test_checkin_for_a_client_who_has_not_joined_is_refused(tmp_path: Path) -> N
     assert "is invited: only clients who joined" in result.stderr
     bad = rapport(tmp_path, "checkin", "send", "--client", "nonsense")
     assert bad.returncode == 2 and "is not an id" in bad.stderr
+
+
+SCHEDULE_CONFIG = """
+[practice]
+timezone = "Europe/Berlin"
+
+[quiet_hours]
+start = "21:00"
+end = "08:00"
+
+[templates.weekly]
+[[templates.weekly.rules]]
+kind = "weekly"
+weekdays = ["tuesday"]
+at = "09:00"
+instruments = ["alliance"]
+
+[templates.after-session]
+[[templates.after-session.rules]]
+kind = "after_session"
+after_hours = 24
+instruments = ["alliance"]
+comment = true
+"""
+
+
+def test_schedule_show_set_and_sessions(tmp_path: Path) -> None:
+    (tmp_path / "rapport.toml").write_text(SCHEDULE_CONFIG)
+    rapport(tmp_path, "init")
+    therapist = ok_json(rapport(tmp_path, "therapist", "add", "--name", "Therapist Ada", "--json"))
+    client = ok_json(
+        rapport(
+            tmp_path,
+            "client",
+            "invite",
+            "--therapist",
+            str(therapist["therapist_id"]),
+            "--schedule",
+            "weekly",
+            "--json",
+        )
+    )
+    cid = str(client["client_id"])
+    shown = ok_json(rapport(tmp_path, "schedule", "show", "--client", cid, "--json"))
+    assert shown["template"] == "weekly" and shown["quiet_hours"] == "21:00-08:00"
+    assert len(shown["next"]) == 5  # type: ignore[arg-type]
+    for due in shown["next"]:  # type: ignore[union-attr]
+        local = datetime.fromisoformat(due["local"])
+        assert (local.strftime("%A %H:%M"), local.utcoffset() is not None) == (
+            "Tuesday 09:00",
+            True,
+        )
+        assert datetime.fromisoformat(due["utc"]) == local
+
+    ok_json(
+        rapport(
+            tmp_path, "schedule", "set", "--client", cid, "--template", "after-session", "--json"
+        )
+    )
+    empty = ok_json(rapport(tmp_path, "schedule", "show", "--client", cid, "--json"))
+    assert empty["next"] == []  # after-session rules need a session first
+    ok_json(
+        rapport(
+            tmp_path,
+            "session",
+            "recurring",
+            "--client",
+            cid,
+            "--weekday",
+            "thursday",
+            "--at",
+            "10:00",
+            "--json",
+        )
+    )
+    after = ok_json(rapport(tmp_path, "schedule", "show", "--client", cid, "--json"))
+    first = datetime.fromisoformat(after["next"][0]["local"])  # type: ignore[index]
+    assert first.strftime("%A %H:%M") == "Friday 10:00"  # 24 h after a Thursday 10:00 session
+
+    bad = rapport(tmp_path, "schedule", "set", "--client", cid, "--template", "nightly")
+    assert bad.returncode == 1 and "no template named 'nightly'" in bad.stderr
+    wrong = rapport(tmp_path, "schedule", "quiet", "--client", cid, "--hours", "late")
+    assert wrong.returncode == 1 and "HH:MM-HH:MM" in wrong.stderr
+    ok_json(
+        rapport(tmp_path, "session", "add", "--client", cid, "--at", "2026-03-03T10:00", "--json")
+    )
