@@ -1,0 +1,112 @@
+"""The trend chart sent with an alert: alliance with the client's usual band and the cutoff,
+wellbeing below it, missed check-ins marked. Rendered to PNG bytes in a worker thread, since
+matplotlib is slow and not async."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display; must precede pyplot
+import matplotlib.dates as mdates
+import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+LAST = 12
+
+
+@dataclass(frozen=True)
+class Point:
+    """One check-in on the chart; both scores None and `missed` for a missed one."""
+
+    at: datetime
+    alliance: float | None = None
+    wellbeing: float | None = None
+    missed: bool = False
+
+
+@dataclass(frozen=True)
+class Trend:
+    points: Sequence[Point]
+    alliance_max: float = 40
+    cutoff: float | None = 36
+    baseline: float | None = None  # the client's usual alliance total
+    band: float | None = None  # one SD (or its floor) around the baseline
+    wellbeing_cutoff: float | None = 52  # WHO-5 percent (raw 13 x 4)
+
+
+def render(trend: Trend) -> bytes:
+    points = list(trend.points)[-LAST:]
+    figure: Figure = plt.figure(figsize=(6.4, 4.2), dpi=110)
+    try:
+        top, bottom = figure.subplots(2, 1, sharex=True, height_ratios=(3, 2))
+        times = [p.at for p in points]
+        _alliance(top, trend, points)
+        _wellbeing(bottom, trend, points)
+        for axis in (top, bottom):
+            for point in points:
+                if point.missed:
+                    axis.axvline(point.at, color="#999999", linestyle=":", linewidth=1)
+        if times:
+            bottom.xaxis.set_major_formatter(mdates.DateFormatter("%d %b"))  # type: ignore[no-untyped-call]
+        figure.autofmt_xdate()
+        figure.tight_layout()
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png")
+        return buffer.getvalue()
+    finally:
+        plt.close(figure)
+
+
+async def render_async(trend: Trend) -> bytes:
+    return await asyncio.to_thread(render, trend)
+
+
+def _alliance(axis: Axes, trend: Trend, points: list[Point]) -> None:
+    scored = [(p.at, p.alliance) for p in points if p.alliance is not None]
+    if trend.baseline is not None and trend.band is not None:
+        axis.axhspan(
+            trend.baseline - trend.band,
+            trend.baseline + trend.band,
+            color="#cfe3f7",
+            label="usual range",
+        )
+    if trend.cutoff is not None:
+        axis.axhline(trend.cutoff, color="#c0392b", linestyle="--", linewidth=1, label="cutoff")
+    if scored:
+        axis.plot(*zip(*scored, strict=True), marker="o", color="#1f4e79", label="alliance")
+    missed = [p.at for p in points if p.missed]
+    if missed:
+        floor = [trend.alliance_max * 0.02] * len(missed)
+        axis.plot(mdates.date2num(missed), floor, "x", color="#777777", label="missed")
+    axis.set_ylim(0, trend.alliance_max * 1.05)
+    axis.set_ylabel(f"Alliance (0-{trend.alliance_max:g})")
+    axis.legend(loc="lower left", fontsize=7)
+    axis.grid(alpha=0.3)
+
+
+def _wellbeing(axis: Axes, trend: Trend, points: list[Point]) -> None:
+    scored = [(p.at, p.wellbeing) for p in points if p.wellbeing is not None]
+    if trend.wellbeing_cutoff is not None:
+        axis.axhline(trend.wellbeing_cutoff, color="#c0392b", linestyle="--", linewidth=1)
+    if scored:
+        axis.plot(*zip(*scored, strict=True), marker="s", color="#2e7d32")
+    else:
+        axis.text(
+            0.5,
+            0.5,
+            "no wellbeing check-ins",
+            ha="center",
+            va="center",
+            transform=axis.transAxes,
+            color="#777777",
+        )
+    axis.set_ylim(0, 105)
+    axis.set_ylabel("Wellbeing (%)")
+    axis.grid(alpha=0.3)
