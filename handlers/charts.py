@@ -84,7 +84,7 @@ def _alliance(axis: Axes, trend: Trend, points: list[Point]) -> None:
     missed = [p.at for p in points if p.missed]
     if missed:
         floor = [trend.alliance_max * 0.02] * len(missed)
-        axis.plot(mdates.date2num(missed), floor, "x", color="#777777", label="missed")
+        axis.plot(missed, floor, "x", color="#777777", label="missed")  # type: ignore[arg-type]
     axis.set_ylim(0, trend.alliance_max * 1.05)
     axis.set_ylabel(f"Alliance (0-{trend.alliance_max:g})")
     axis.legend(loc="lower left", fontsize=7)
