@@ -134,7 +134,7 @@ WITHDRAWAL_EN = _split(
     """
 doesn't matter | does not matter | nothing matters | whatever | no point
 what's the point | whats the point | pointless | why bother | give up | giving up
-gave up | don't care | do not care | can't be bothered | nothing to say | nothing to add
+gave up | given up | don't care | do not care | can't be bothered | nothing to say | nothing to add
 never mind | nevermind | same as always | nothing changes | nothing will change
 won't change anything | doesn't make a difference | not worth it
 """
@@ -181,14 +181,16 @@ class DetectorSettings:
     # low_alliance. Cutoff None = the instrument's own (`alliance`: 36 of 40, after the SRS
     # concern level of <= 36, Duncan & Miller). An item at or below min + fraction * range is
     # low (0.5: the scale's midpoint, 5 of 0-10; no published item cutoff exists for the SRS,
-    # so this is the plainest reading of "below the middle of the scale"). While a client stays
-    # low the rule repeats only when the total falls below the lowest since it went low, unless
-    # low_alliance_repeat is true (the SRS protocol discusses every low score in session; a
-    # Telegram alert every week for the same known low score is alert fatigue).
+    # so this is the plainest reading of "below the middle of the scale"). The rule alerts when
+    # a client comes into the low range: it stays quiet while any of the last
+    # `low_alliance_quiet` check-ins with this instrument was low (0: alert at every low
+    # score). A further fall is alliance_drop's to report. (The SRS protocol discusses every
+    # low score in session; a Telegram alert every week for the same known low score is alert
+    # fatigue. The 3 is a judgement, not a published figure.)
     low_alliance: bool = True
     low_alliance_cutoff: float | None = None
     low_alliance_item_fraction: float | None = 0.5
-    low_alliance_repeat: bool = False
+    low_alliance_quiet: int = 3
 
     # alliance_drop. Stiles et al. 2004 and Gumz et al. 2012: a V-shaped drop below the client's
     # own mean of >= 1 SD (warn) or >= 2 SD (high), using the larger of the client's SD and a
@@ -225,6 +227,10 @@ class DetectorSettings:
     negations: Mapping[str, tuple[str, ...]] = field(
         default_factory=lambda: _phrases(en=NEGATIONS_EN)
     )
+    # Withdrawal markers count in a brief comment (a minimal response, 3RS) of up to this many
+    # words, or beside another sign of rupture (low or falling scores, tension, a missed or
+    # abandoned check-in lately). Confrontation markers always count.
+    withdrawal_brief_words: int = 8
 
     # disengagement: Greenspace alerts after N missed in a row, mPower after 3 missed days; 2
     # weekly check-ins is two weeks without word. It fires when the run reaches N (warn) and 2N
@@ -235,14 +241,15 @@ class DetectorSettings:
 
     # wellbeing_low: WHO-5 raw < 13 (cutoff None = the instrument's `cutoff`, in raw points:
     # 12 for who5). Optionally any item at or below `wellbeing_low_item` (WHO-5: 0-1 suggests
-    # screening; off by default). Repeats only on entering the low range unless
-    # wellbeing_low_repeat. wellbeing_drop: a fall from the previous WHO-5 of at least
+    # screening; off by default). Like low_alliance it alerts on coming into the low range:
+    # quiet while any of the last `wellbeing_low_quiet` WHO-5 scores was low (0: every time).
+    # wellbeing_drop: a fall from the previous WHO-5 of at least
     # `wellbeing_drop_points` on the scaled (percent) score; None = the instrument's
     # reliable_change (who5: 10 percentage points, Topp et al. 2015).
     wellbeing_low: bool = True
     wellbeing_cutoff: float | None = None
     wellbeing_low_item: int | None = None
-    wellbeing_low_repeat: bool = False
+    wellbeing_low_quiet: int = 3
     wellbeing_drop: bool = True
     wellbeing_drop_points: float | None = None
 
@@ -280,6 +287,9 @@ def _problems(s: DetectorSettings) -> Iterable[str]:
     yield from positive_int("drop_min_baseline", s.drop_min_baseline)
     yield from positive_int("drop_baseline_window", s.drop_baseline_window)
     yield from positive_int("missed_in_a_row", s.missed_in_a_row)
+    for name in ("low_alliance_quiet", "wellbeing_low_quiet", "withdrawal_brief_words"):
+        if getattr(s, name) < 0:
+            yield f"{name} must be 0 or more, not {getattr(s, name)}"
     if s.withdrawal_lookback < 0:
         yield f"withdrawal_lookback must be 0 or more, not {s.withdrawal_lookback}"
     if s.drop_baseline_window < s.drop_min_baseline:
@@ -336,9 +346,8 @@ def parse_settings(
             hint = f"; did you mean {near[0]!r}?" if near else ""
             problems.append(f"{source}: detectors.{key}: unknown setting{hint}")
             continue
-        default = getattr(base, key)
         try:
-            changes[key] = _convert(key, value, default)
+            changes[key] = _convert(key, value, str(fields[key].type))
         except ValueError as exc:
             problems.append(f"{source}: detectors.{key}: {exc}")
     if not problems:
@@ -352,7 +361,8 @@ def parse_settings(
     raise SettingsError(problems)
 
 
-def _convert(key: str, value: Any, default: Any) -> Any:
+def _convert(key: str, value: Any, kind: str) -> Any:
+    """A TOML value checked against the field's declared type (a string: postponed)."""
     if key in _PHRASE_FIELDS:
         if not isinstance(value, Mapping):
             raise ValueError('must be a table of languages, e.g. { en = ["waste of time"] }')
@@ -366,17 +376,20 @@ def _convert(key: str, value: Any, default: Any) -> Any:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ValueError('must be a list of instrument ids, e.g. ["alliance"]')
         return tuple(value)
-    if isinstance(default, bool):
+    if kind == "bool":
         if not isinstance(value, bool):
             raise ValueError("must be true or false")
         return value
-    if isinstance(default, str):
+    if kind == "str":
         if not isinstance(value, str) or not value:
             raise ValueError("must be a text")
         return value
+    optional = kind.endswith("| None")
+    if optional and value is False:
+        return None  # TOML has no null: false switches an optional threshold off
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError("must be a number")
-    if isinstance(default, int) and not isinstance(value, int):
+        raise ValueError("must be a number" + (", or false for none" if optional else ""))
+    if kind.startswith("int") and not isinstance(value, int):
         raise ValueError("must be a whole number")
     return value
 
@@ -392,9 +405,10 @@ def detect(
 ) -> list[Flag]:
     """Flags for the latest check-in of a chronological history (oldest first).
 
-    Call it after each completed, missed or abandoned check-in. Answers to instruments that are
-    not in `instruments` are ignored. The result is in a fixed rule order (RULES), at most one
-    flag per rule and instrument.
+    Call it after each completed, missed or abandoned check-in. `language` picks the phrase
+    lists for the comment (English where the settings have none for it). Answers to instruments
+    that are not in `instruments` are ignored. The result has at most one flag per rule (the
+    store keeps one open alert per client and rule), in the order of RULES.
     """
     if not history:
         return []
@@ -404,9 +418,10 @@ def detect(
     flags: list[Flag] = []
     if settings.risk:
         flags.extend(_risk(view, comment, settings, language))
+    answered = latest.by_instrument
     for inst_id in settings.alliance_instruments:
         inst = instruments.get(inst_id)
-        if inst is None:
+        if inst is None or inst_id not in answered:
             continue
         if settings.low_alliance and (flag := _low_alliance(view, inst, settings)) is not None:
             flags.append(flag)
@@ -419,20 +434,42 @@ def detect(
             if inst is not None and (flag := _tension(latest, inst, settings)) is not None:
                 flags.append(flag)
                 tension_level = max(tension_level, int(flag.evidence["value"]))
-    markers = _Markers.find(comment, settings, language) if comment else _Markers()
+    markers = _Markers.find(comment, settings, language) if comment else _NO_MARKERS
+    if markers.withdrawal is not None and len(comment.split()) > settings.withdrawal_brief_words:
+        # In a longer comment a resigned phrase is often about something else ("work feels
+        # pointless"); it counts there only beside another sign of rupture.
+        other = {flag.rule for flag in flags} & {LOW_ALLIANCE, ALLIANCE_DROP, TENSION}
+        if not other and not _quiet_before(view, settings):
+            markers = _Markers(markers.confrontation, None)
     if settings.critical_comment and (flag := markers.flag()) is not None:
         flags.append(flag)
     if settings.disengagement and (flag := _disengagement(view, settings)) is not None:
         flags.append(flag)
     for inst_id in settings.wellbeing_instruments:
         inst = instruments.get(inst_id)
-        if inst is None:
+        if inst is None or inst_id not in answered:
             continue
         if settings.wellbeing_low and (flag := _wellbeing_low(view, inst, settings)) is not None:
             flags.append(flag)
         if settings.wellbeing_drop and (flag := _wellbeing_drop(view, inst, settings)) is not None:
             flags.append(flag)
-    return _with_rupture_type(view, flags, markers, tension_level, settings)
+    return _with_rupture_type(view, _one_per_rule(flags), markers, tension_level, settings)
+
+
+def _one_per_rule(flags: list[Flag]) -> list[Flag]:
+    """With several alliance or wellbeing instruments a rule can fire twice: merge those."""
+    if len({flag.rule for flag in flags}) == len(flags):
+        return flags
+    merged: dict[str, Flag] = {}
+    for flag in flags:
+        first = merged.get(flag.rule)
+        if first is None:
+            merged[flag.rule] = flag
+        else:
+            severity = max(first.severity, flag.severity, key=lambda s: s.rank)
+            reason = f"{first.reason}. {flag.reason}"
+            merged[flag.rule] = Flag(flag.rule, severity, reason, evidence=first.evidence)
+    return list(merged.values())
 
 
 def evaluate(
@@ -443,10 +480,7 @@ def evaluate(
     Kept for the store's current call site until it passes the history to `detect`: it runs
     the single-check-in rules low_alliance and risk on a one-record history.
     """
-    record = CheckinRecord(
-        checkin_id="", due_at=datetime.min.replace(tzinfo=UTC), status=Status.COMPLETED
-    )
-    record = dataclasses.replace(record, answers=dict(answers))
+    record = CheckinRecord("", datetime.min.replace(tzinfo=UTC), Status.COMPLETED, dict(answers))
     only = dataclasses.replace(
         DEFAULTS,
         alliance_drop=False,
@@ -462,41 +496,101 @@ def evaluate(
 # --- reading the history --------------------------------------------------------------------
 
 
+class _Spec:
+    """What the detectors need of an instrument, worked out once per Instrument object."""
+
+    def __init__(self, inst: Instrument) -> None:
+        self.inst = inst
+        scored = inst.scored_items
+        self.scored_items = scored
+        self._thresholds: dict[float, tuple[tuple[Item, float], ...]] = {}
+        self.scored = tuple(item.id for item in scored)
+        self.mean = inst.scoring == "mean"
+        self.scale = inst.scale_factor
+        minima = [item.min for item in scored]
+        raw_min = sum(minima) if not self.mean else min(minima, default=0)
+        self.min_total = raw_min * inst.scale_factor
+        self.max_total = inst.max_total
+        self.risk = {
+            item.id: item.risk_threshold for item in inst.items if item.risk_threshold is not None
+        }
+
+    def low_thresholds(self, fraction: float) -> tuple[tuple[Item, float], ...]:
+        """Each scored item with its low-item threshold: min + fraction * range."""
+        found = self._thresholds.get(fraction)
+        if found is None:
+            found = tuple(
+                (item, item.min + fraction * (item.max - item.min)) for item in self.scored_items
+            )
+            self._thresholds[fraction] = found
+        return found
+
+    def total(self, answers: Mapping[str, int]) -> float | None:
+        """As Instrument.total: None unless every scored item is answered."""
+        if not answers or not self.scored:
+            return None
+        try:
+            values = [answers[item] for item in self.scored]
+        except KeyError:
+            return None
+        raw = sum(values) if not self.mean else sum(values) / len(values)
+        return raw * self.scale
+
+
+_SPECS: dict[int, _Spec] = {}
+
+
+def _spec(inst: Instrument) -> _Spec:
+    found = _SPECS.get(id(inst))
+    if found is None or found.inst is not inst:
+        if len(_SPECS) > 256:
+            _SPECS.clear()
+        found = _SPECS[id(inst)] = _Spec(inst)
+    return found
+
+
+_NO_ANSWERS: Mapping[str, int] = {}
+
+
 class _View:
-    """The history with per-record instrument answers and totals computed once per call."""
+    """The history, with totals and baselines worked out once per call."""
 
     def __init__(self, history: Sequence[CheckinRecord], instruments: Mapping[str, Instrument]):
         self.history = history
         self.instruments = instruments
         self.last = len(history) - 1
-        self._answers: dict[int, dict[str, dict[str, int]]] = {}
-        self._totals: dict[tuple[int, str], float | None] = {}
+        self._earlier: dict[tuple[str, int], tuple[list[tuple[int, float]], bool]] = {}
 
-    def answers(self, index: int, inst_id: str) -> dict[str, int]:
-        grouped = self._answers.get(index)
-        if grouped is None:
-            grouped = {}
-            for (inst, item), value in self.history[index].answers.items():
-                grouped.setdefault(inst, {})[item] = value
-            self._answers[index] = grouped
-        return grouped.get(inst_id, {})
+    def answers(self, index: int, inst_id: str) -> Mapping[str, int]:
+        return self.history[index].by_instrument.get(inst_id, _NO_ANSWERS)
 
     def total(self, index: int, inst: Instrument) -> float | None:
-        key = (index, inst.id)
-        if key not in self._totals:
-            answers = self.answers(index, inst.id)
-            self._totals[key] = inst.total(answers) if answers else None
-        return self._totals[key]
+        record = self.history[index]
+        memo = record.memo.get(inst.id)
+        if memo is not None and memo[0] is inst:
+            return memo[1]
+        answers = record.by_instrument.get(inst.id)
+        total = None if answers is None else _spec(inst).total(answers)
+        record.memo[inst.id] = (inst, total)
+        return total
 
     def earlier_totals(self, inst: Instrument, before: int, limit: int) -> list[tuple[int, float]]:
         """Up to `limit` full totals before index `before`, most recent first."""
+        cached = self._earlier.get((inst.id, before))
+        if cached is not None and (len(cached[0]) >= limit or cached[1]):
+            return cached[0][:limit]
         found: list[tuple[int, float]] = []
+        exhausted = True
+        history, inst_id = self.history, inst.id
         for index in range(before - 1, -1, -1):
-            total = self.total(index, inst)
+            memo = history[index].memo.get(inst_id)
+            total = memo[1] if memo is not None and memo[0] is inst else self.total(index, inst)
             if total is not None:
                 found.append((index, total))
                 if len(found) == limit:
+                    exhausted = False
                     break
+        self._earlier[(inst.id, before)] = (found, exhausted)
         return found
 
 
@@ -515,24 +609,20 @@ def _label(inst: Instrument) -> str:
     return _LABELS.get(inst.id, inst.id)
 
 
-def _min_total(inst: Instrument) -> float:
-    minima = [item.min for item in inst.scored_items]
-    raw = sum(minima) if inst.scoring == "sum" else min(minima, default=0)
-    return raw * inst.scale_factor
-
-
 # --- alliance rules -------------------------------------------------------------------------
 
 
 def _low_items(inst: Instrument, answers: Mapping[str, int], fraction: float | None) -> list[Item]:
-    if fraction is None:
+    if fraction is None or not answers:
         return []
     low = [
         item
-        for item in inst.scored_items
-        if item.id in answers and answers[item.id] <= item.min + fraction * (item.max - item.min)
+        for item, threshold in _spec(inst).low_thresholds(fraction)
+        if answers.get(item.id, threshold + 1) <= threshold
     ]
-    return sorted(low, key=lambda item: answers[item.id])
+    if len(low) > 1:
+        low.sort(key=lambda item: answers[item.id])
+    return low
 
 
 def _is_low(
@@ -548,26 +638,44 @@ def _is_low(
     return below or bool(items), total, items
 
 
+def _was_low(view: _View, index: int, inst: Instrument, settings: DetectorSettings) -> bool:
+    """As _is_low(...)[0], without gathering the evidence."""
+    total = view.total(index, inst)
+    cutoff = (
+        settings.low_alliance_cutoff if settings.low_alliance_cutoff is not None else inst.cutoff
+    )
+    if total is not None and cutoff is not None and _raw(inst, total) <= cutoff + _EPSILON:
+        return True
+    fraction = settings.low_alliance_item_fraction
+    if fraction is None:
+        return False
+    answers = view.answers(index, inst.id)
+    return any(
+        answers.get(item.id, threshold + 1) <= threshold
+        for item, threshold in _spec(inst).low_thresholds(fraction)
+    )
+
+
+def _recently_low(view: _View, inst: Instrument, settings: DetectorSettings) -> bool:
+    """A low score among the last few check-ins that asked this instrument."""
+    seen = 0
+    for index in range(view.last - 1, -1, -1):
+        if not view.answers(index, inst.id):
+            continue  # missed, or this instrument was not asked: no news either way
+        if _was_low(view, index, inst, settings):
+            return True
+        seen += 1
+        if seen == settings.low_alliance_quiet:
+            break
+    return False
+
+
 def _low_alliance(view: _View, inst: Instrument, settings: DetectorSettings) -> Flag | None:
     low, total, items = _is_low(view, view.last, inst, settings)
     if not low:
         return None
-    if not settings.low_alliance_repeat:
-        lowest_so_far: float | None = None
-        run = 0
-        for index in range(view.last - 1, -1, -1):
-            if not view.answers(index, inst.id):
-                continue  # missed, or this instrument was not asked: no news either way
-            was_low, earlier, _ = _is_low(view, index, inst, settings)
-            if earlier is None and not was_low:
-                continue  # a partial check-in without low items says nothing about recovery
-            if not was_low:
-                break
-            run += 1
-            if earlier is not None:
-                lowest_so_far = earlier if lowest_so_far is None else min(lowest_so_far, earlier)
-        if run and (total is None or lowest_so_far is None or total >= lowest_so_far):
-            return None
+    if settings.low_alliance_quiet and _recently_low(view, inst, settings):
+        return None
     answers = view.answers(view.last, inst.id)
     cutoff = (
         settings.low_alliance_cutoff if settings.low_alliance_cutoff is not None else inst.cutoff
@@ -576,8 +684,8 @@ def _low_alliance(view: _View, inst: Instrument, settings: DetectorSettings) -> 
     parts: list[str] = []
     if total is not None:
         evidence["total"] = total
-        evidence["max_total"] = inst.max_total
-        text = f"{_label(inst)} {_fmt(total)}/{_fmt(inst.max_total)}"
+        evidence["max_total"] = _spec(inst).max_total
+        text = f"{_label(inst)} {_fmt(total)}/{_fmt(_spec(inst).max_total)}"
         if cutoff is not None and _raw(inst, total) <= cutoff + _EPSILON:
             evidence["cutoff"] = cutoff
             text += f", at or below the cutoff {_fmt(cutoff)}"
@@ -591,9 +699,13 @@ def _low_alliance(view: _View, inst: Instrument, settings: DetectorSettings) -> 
     elif answers:
         given = [item for item in inst.scored_items if item.id in answers]
         lowest = min(given, key=lambda item: answers[item.id])
-        parts.append(f"lowest item '{lowest.id}' at {answers[lowest.id]}")
-        if sum(1 for item in given if answers[item.id] == answers[lowest.id]) == 1:
-            evidence["weak_items"] = lowest.id
+        ties = sum(1 for item in given if answers[item.id] == answers[lowest.id])
+        if ties == len(given) > 1:
+            parts.append(f"every item at {answers[lowest.id]}")
+        else:
+            parts.append(f"lowest item '{lowest.id}' at {answers[lowest.id]}")
+            if ties == 1:
+                evidence["weak_items"] = lowest.id
     return Flag(LOW_ALLIANCE, Severity.WARN, "; ".join(parts), evidence=evidence)
 
 
@@ -612,6 +724,22 @@ def _item_falls(view: _View, inst: Instrument, previous: int) -> list[tuple[str,
     return [(item, before[item], now[item]) for _, item in big[:2]]
 
 
+def _floor(inst: Instrument, settings: DetectorSettings) -> float:
+    spec = _spec(inst)
+    return settings.drop_sd_floor * (spec.max_total - spec.min_total)
+
+
+def _against(
+    total: float, values: Sequence[float], floor: float
+) -> tuple[float, float, float, int]:
+    """(z, mean, sd_used, n): how far `total` is below the mean of `values`, in SD units."""
+    n = len(values)
+    mean = sum(values) / n
+    sd = math.sqrt(sum([(v - mean) ** 2 for v in values]) / (n - 1)) if n > 1 else 0.0
+    used = max(sd, floor)
+    return (mean - total) / used, mean, used, n
+
+
 def _drop_z(
     view: _View, inst: Instrument, index: int, settings: DetectorSettings
 ) -> tuple[float, float, float, int] | None:
@@ -622,26 +750,35 @@ def _drop_z(
     baseline = view.earlier_totals(inst, index, settings.drop_baseline_window)
     if len(baseline) < settings.drop_min_baseline:
         return None
-    values = [value for _, value in baseline]
-    mean = math.fsum(values) / len(values)
-    sd = (
-        math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (len(values) - 1))
-        if len(values) > 1
-        else 0.0
-    )
-    floor = settings.drop_sd_floor * (inst.max_total - _min_total(inst))
-    used = max(sd, floor)
-    return (mean - total) / used, mean, used, len(values)
+    return _against(total, [value for _, value in baseline], _floor(inst, settings))
 
 
 def _alliance_drop(view: _View, inst: Instrument, settings: DetectorSettings) -> Flag | None:
     total = view.total(view.last, inst)
     if total is None:
         return None
+    window = view.earlier_totals(inst, view.last, settings.drop_baseline_window)
+    if not window:
+        return None
+    floor = _floor(inst, settings)
+    scored = None
+    if len(window) >= settings.drop_min_baseline:
+        values = [value for _, value in window]
+        # The SD used is at least the floor, so a fall under warn * floor cannot reach warn.
+        if sum(values) / len(values) - total >= settings.drop_warn_sd * floor - _EPSILON:
+            scored = _against(total, values, floor)
+    prev_index, prev_total = window[0]
+    rc = settings.drop_reliable_change
+    rc = inst.reliable_change if rc is None else rc
+    fall = prev_total - total
+    reliable = rc is not None and fall >= rc - _EPSILON
+    if scored is None and not reliable:
+        return None
+
     severity: Severity | None = None
     parts: list[str] = []
-    evidence: dict[str, float | str] = {"total": total, "max_total": inst.max_total}
-    scored = _drop_z(view, inst, view.last, settings)
+    max_total = _spec(inst).max_total
+    evidence: dict[str, float | str] = {"total": total, "max_total": max_total}
     if scored is not None:
         z, mean, used, n = scored
         evidence.update(baseline_mean=mean, sd_used=used, baseline_n=n, z=round(z, 3))
@@ -650,36 +787,28 @@ def _alliance_drop(view: _View, inst: Instrument, settings: DetectorSettings) ->
         elif z >= settings.drop_warn_sd - _EPSILON:
             severity = Severity.WARN
         if severity is not None:
-            floor = settings.drop_sd_floor * (inst.max_total - _min_total(inst))
             sd_note = f"; SD floor {_fmt(floor)} used" if used <= floor + _EPSILON else ""
             parts.append(
-                f"{_label(inst)} {_fmt(total)}/{_fmt(inst.max_total)}, {z:.1f} SD below this "
+                f"{_label(inst)} {_fmt(total)}/{_fmt(max_total)}, {z:.1f} SD below this "
                 f"client's usual {_fmt(round(mean, 1))} (last {n} check-ins{sd_note})"
             )
-    previous = view.earlier_totals(inst, view.last, 1)
-    rc = settings.drop_reliable_change
-    rc = inst.reliable_change if rc is None else rc
-    if previous and rc is not None:
-        prev_total = previous[0][1]
-        fall = prev_total - total
-        if fall >= rc - _EPSILON:
-            evidence.update(previous_total=prev_total, reliable_change=rc)
-            if severity is None:
-                severity = Severity.WARN
-                parts.append(
-                    f"{_label(inst)} {_fmt(total)}/{_fmt(inst.max_total)}, "
-                    f"down {_fmt(fall)} from {_fmt(prev_total)} last time "
-                    f"(reliable change is {_fmt(rc)})"
-                )
-            else:
-                parts.append(f"down {_fmt(fall)} from {_fmt(prev_total)} last time")
+    if reliable and rc is not None:
+        evidence.update(previous_total=prev_total, reliable_change=rc)
+        if severity is None:
+            severity = Severity.WARN
+            parts.append(
+                f"{_label(inst)} {_fmt(total)}/{_fmt(max_total)}, "
+                f"down {_fmt(fall)} from {_fmt(prev_total)} last time "
+                f"(reliable change is {_fmt(rc)})"
+            )
+        else:
+            parts.append(f"down {_fmt(fall)} from {_fmt(prev_total)} last time")
     if severity is None:
         return None
-    if previous:
-        falls = _item_falls(view, inst, previous[0][0])
-        parts.extend(f"'{item}' fell from {was} to {now}" for item, was, now in falls)
-        if falls:
-            evidence["weak_items"] = ",".join(item for item, _, _ in falls)
+    falls = _item_falls(view, inst, prev_index)
+    parts.extend(f"'{item}' fell from {was} to {now}" for item, was, now in falls)
+    if falls:
+        evidence["weak_items"] = ",".join(item for item, _, _ in falls)
     return Flag(ALLIANCE_DROP, severity, "; ".join(parts), evidence=evidence)
 
 
@@ -776,6 +905,9 @@ class _Markers:
         )
 
 
+_NO_MARKERS = _Markers()
+
+
 # --- disengagement --------------------------------------------------------------------------
 
 
@@ -845,16 +977,16 @@ def _wellbeing_low(view: _View, inst: Instrument, settings: DetectorSettings) ->
     low, total, items = _wellbeing_is_low(view, view.last, inst, settings)
     if not low or total is None:
         return None
-    if not settings.wellbeing_low_repeat:
-        previous = view.earlier_totals(inst, view.last, 1)
-        if previous and _wellbeing_is_low(view, previous[0][0], inst, settings)[0]:
+    if settings.wellbeing_low_quiet:
+        earlier = view.earlier_totals(inst, view.last, settings.wellbeing_low_quiet)
+        if any(_wellbeing_is_low(view, index, inst, settings)[0] for index, _ in earlier):
             return None
     raw = _raw(inst, total)
-    max_raw = _raw(inst, inst.max_total)
+    max_raw = _raw(inst, _spec(inst).max_total)
     cutoff = settings.wellbeing_cutoff if settings.wellbeing_cutoff is not None else inst.cutoff
     text = f"{_label(inst)} raw {_fmt(raw)}/{_fmt(max_raw)}"
     if inst.scale_factor != 1:
-        text += f" ({_fmt(total)}%)" if inst.max_total == 100 else f" (scaled {_fmt(total)})"
+        text += f" ({_fmt(total)}%)" if _spec(inst).max_total == 100 else f" (scaled {_fmt(total)})"
     if cutoff is not None and raw <= cutoff + _EPSILON:
         text += f", at or below {_fmt(cutoff)}"
     if items:
@@ -876,15 +1008,16 @@ def _wellbeing_drop(view: _View, inst: Instrument, settings: DetectorSettings) -
     previous = view.earlier_totals(inst, view.last, 1)
     if not previous:
         return None
-    before = previous[0][1]
+    before_index, before = previous[0]
     fall = before - total
+    when = view.history[before_index].due_at.date().isoformat()
     if fall < points - _EPSILON:
         return None
-    unit, pct = (" percentage points", "%") if inst.max_total == 100 else (" points", "")
+    unit, pct = (" percentage points", "%") if _spec(inst).max_total == 100 else (" points", "")
     return Flag(
         WELLBEING_DROP,
         Severity.WARN,
-        f"{_label(inst)} fell {_fmt(fall)}{unit} since the last check-in "
+        f"{_label(inst)} fell {_fmt(fall)}{unit} since the last one on {when} "
         f"({_fmt(before)}{pct} to {_fmt(total)}{pct}; {_fmt(points)} or more is meaningful)",
         evidence={"total": total, "previous_total": before, "drop": fall},
     )
@@ -897,20 +1030,18 @@ def _risk(view: _View, comment: str, settings: DetectorSettings, language: str) 
     latest = view.history[view.last]
     parts: list[str] = []
     evidence: dict[str, float | str] = {}
-    for (inst_id, item_id), value in sorted(latest.answers.items()):
+    for inst_id, answers in latest.by_instrument.items():
         inst = view.instruments.get(inst_id)
-        if inst is None:
+        risky = None if inst is None else _spec(inst).risk
+        if not risky:
             continue
-        try:
-            item = inst.item(item_id)
-        except KeyError:
-            continue
-        if item.risk_threshold is not None and value >= item.risk_threshold:
-            parts.append(
-                f"'{inst_id}' item '{item_id}' answered {value} "
-                f"(risk threshold {item.risk_threshold})"
-            )
-            evidence[f"{inst_id}.{item_id}"] = value
+        for item_id, threshold in risky.items():
+            value = answers.get(item_id)
+            if value is not None and value >= threshold:
+                parts.append(
+                    f"'{inst_id}' item '{item_id}' answered {value} (risk threshold {threshold})"
+                )
+                evidence[f"{inst_id}.{item_id}"] = value
     if comment:
         phrase = _match(comment, _for_language(settings.risk_phrases, language), frozenset())
         if phrase is None and language != "en":
@@ -936,6 +1067,8 @@ def _with_rupture_type(
     tension: int,
     settings: DetectorSettings,
 ) -> list[Flag]:
+    if not flags:
+        return flags
     rules = {flag.rule for flag in flags}
     if not rules & RUPTURE_RULES:
         return flags
@@ -945,7 +1078,7 @@ def _with_rupture_type(
         rupture = RuptureType.CONFRONTATION
     elif (
         markers.withdrawal is not None
-        or (scores_low and _quiet_before(view, settings))
+        or (scores_low and (_quiet_before(view, settings) or _flat_answers(view, settings)))
         or (DISENGAGEMENT in rules and _fell_before_going_quiet(view, settings))
     ):
         rupture = RuptureType.WITHDRAWAL
@@ -957,7 +1090,7 @@ def _with_rupture_type(
     out = []
     for flag in flags:
         if flag.rule in RUPTURE_RULES:
-            flag = dataclasses.replace(flag, rupture_type=rupture, repair=repair)
+            flag = Flag(flag.rule, flag.severity, flag.reason, rupture, repair, flag.evidence)
         out.append(flag)
     return out
 
@@ -968,6 +1101,22 @@ def _quiet_before(view: _View, settings: DetectorSettings) -> bool:
     return any(_not_completed(view.history[i]) for i in range(start, view.last + 1))
 
 
+def _flat_answers(view: _View, settings: DetectorSettings) -> bool:
+    """Minimal answers: the same value on every alliance item, unlike the check-in before."""
+    for inst_id in settings.alliance_instruments:
+        inst = view.instruments.get(inst_id)
+        if inst is None or view.total(view.last, inst) is None:
+            continue
+        previous = view.earlier_totals(inst, view.last, 1)
+        if previous and _flat(view.answers(view.last, inst_id), inst):
+            return not _flat(view.answers(previous[0][0], inst_id), inst)
+    return False
+
+
+def _flat(answers: Mapping[str, int], inst: Instrument) -> bool:
+    return len({answers[item] for item in _spec(inst).scored}) == 1
+
+
 def _fell_before_going_quiet(view: _View, settings: DetectorSettings) -> bool:
     """The last completed check-in before a run of misses showed a low or falling alliance."""
     for index in range(view.last - 1, -1, -1):
@@ -976,7 +1125,7 @@ def _fell_before_going_quiet(view: _View, settings: DetectorSettings) -> bool:
                 inst = view.instruments.get(inst_id)
                 if inst is None:
                     continue
-                if view.total(index, inst) is not None and _is_low(view, index, inst, settings)[0]:
+                if view.total(index, inst) is not None and _was_low(view, index, inst, settings):
                     return True
                 scored = _drop_z(view, inst, index, settings)
                 if scored is not None and scored[0] >= settings.drop_warn_sd - _EPSILON:

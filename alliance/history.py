@@ -47,6 +47,27 @@ class CheckinRecord:
     answers: Mapping[tuple[str, str], int] = field(default_factory=dict, hash=False)
     comment: str | None = None
 
-    def of(self, instrument_id: str) -> dict[str, int]:
+    # Worked out once per record (the detectors read them again at every later check-in).
+    by_instrument: Mapping[str, Mapping[str, int]] = field(
+        init=False, repr=False, compare=False, hash=False
+    )
+    memo: dict[str, tuple[object, float | None]] = field(
+        init=False, repr=False, compare=False, hash=False
+    )
+
+    def __post_init__(self) -> None:
+        grouped: dict[str, dict[str, int]] = {}
+        for (inst, item), value in self.answers.items():
+            into = grouped.get(inst)
+            if into is None:
+                into = grouped[inst] = {}
+            into[item] = value
+        object.__setattr__(self, "by_instrument", grouped)
+        object.__setattr__(self, "memo", {})  # each instrument's total, for the detectors
+
+    def of(self, instrument_id: str) -> Mapping[str, int]:
         """The answers to one instrument, keyed by item id."""
-        return {item: v for (inst, item), v in self.answers.items() if inst == instrument_id}
+        return self.by_instrument.get(instrument_id, _EMPTY)
+
+
+_EMPTY: Mapping[str, int] = {}
