@@ -740,6 +740,18 @@ def _against(
     return (mean - total) / used, mean, used, n
 
 
+def usual_range(
+    earlier: Sequence[float], inst: Instrument, settings: DetectorSettings = DEFAULTS
+) -> tuple[float, float] | None:
+    """(mean, SD used) of a client's earlier totals, as alliance_drop sees them: the last
+    `drop_baseline_window` of them, the SD floored; None with too few to say."""
+    window = list(earlier)[-settings.drop_baseline_window :]
+    if len(window) < settings.drop_min_baseline:
+        return None
+    _, mean, used, _ = _against(window[-1], window, _floor(inst, settings))
+    return mean, used
+
+
 def _drop_z(
     view: _View, inst: Instrument, index: int, settings: DetectorSettings
 ) -> tuple[float, float, float, int] | None:
@@ -1026,6 +1038,17 @@ def _wellbeing_drop(view: _View, inst: Instrument, settings: DetectorSettings) -
 # --- risk -----------------------------------------------------------------------------------
 
 
+def risk_phrase(
+    comment: str, settings: DetectorSettings = DEFAULTS, language: str = "en"
+) -> str | None:
+    """The risk phrase in a comment, if any, in the client's language or English. Negation is
+    ignored on purpose: "I'm not suicidal" still deserves a look."""
+    phrase = _match(comment, _for_language(settings.risk_phrases, language), frozenset())
+    if phrase is None and language != "en":
+        phrase = _match(comment, settings.risk_phrases.get("en", ()), frozenset())
+    return phrase
+
+
 def _risk(view: _View, comment: str, settings: DetectorSettings, language: str) -> list[Flag]:
     latest = view.history[view.last]
     parts: list[str] = []
@@ -1043,9 +1066,7 @@ def _risk(view: _View, comment: str, settings: DetectorSettings, language: str) 
                 )
                 evidence[f"{inst_id}.{item_id}"] = value
     if comment:
-        phrase = _match(comment, _for_language(settings.risk_phrases, language), frozenset())
-        if phrase is None and language != "en":
-            phrase = _match(comment, settings.risk_phrases.get("en", ()), frozenset())
+        phrase = risk_phrase(comment, settings, language)
         if phrase is not None:
             parts.append(f"the comment contains a risk phrase: '{phrase}'")
             evidence["phrase"] = phrase

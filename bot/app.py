@@ -28,12 +28,15 @@ from telegram.ext import (
 from bot import config as practice_config
 from bot import logs
 from bot.settings import Settings
-from handlers import callbacks, checkin, client, delivery, start
+from handlers import callbacks, checkin, client, delivery, start, therapist
 from handlers.context import BotData, RapportApp, RapportContext, Services
 from handlers.texts import Say, Texts
 from schedules.dispatcher import Dispatcher
 from schedules.planner import Planner
+from schedules.rules import QuietHours, defer_past_quiet
 from store import settings_kv
+from store.alerts import AlertPolicy
+from store.checkins import Detection
 from store.crypto import load_keyring
 from store.db import create_engine, migrate, session_factory, transaction
 from store.vault import Vault
@@ -98,6 +101,9 @@ def _register_handlers(app: RapportApp) -> None:
         app.add_handler(CommandHandler(name, callback, filters=private))
     app.add_handler(CallbackQueryHandler(start.on_consent, pattern=_pattern(callbacks.CONSENT)))
     app.add_handler(CallbackQueryHandler(client.on_erase, pattern=_pattern(callbacks.ERASE)))
+    alert_buttons = f"^[{callbacks.ACKNOWLEDGE}{callbacks.SNOOZE}]:"
+    app.add_handler(CallbackQueryHandler(therapist.on_alert_button, pattern=alert_buttons))
+    app.add_handler(CallbackQueryHandler(therapist.on_history, pattern=_pattern(callbacks.HISTORY)))
     # Check-in buttons, and anything else: on_tap answers unknown data with a plain "closed".
     app.add_handler(CallbackQueryHandler(checkin.on_tap))
     app.add_handler(MessageHandler(private & ~filters.COMMAND, checkin.on_text))
@@ -163,7 +169,14 @@ async def _post_init(
         sessions=sessions,
         vault=load_vault(settings),
         texts=config.make_texts(),
-        risk_phrases=config.safety.phrases(),
+        detection=Detection(
+            settings=loaded.detectors,
+            policy=AlertPolicy(
+                cooldown=timedelta(days=config.alerts.cooldown_days),
+                defer=_after_quiet_hours(config.practice.timezone, loaded.quiet),
+            ),
+        ),
+        alert_detail=config.alerts.detail,
         instruments=loaded.instruments,
         checkin_instruments=list(config.checkins.instruments),
         show_scores=list(config.checkins.show_scores),
@@ -178,11 +191,12 @@ async def _post_init(
         sessions,
         services.vault,
         services.instruments,
-        delivery.Messenger(app.bot, services.texts),
+        delivery.Messenger(app.bot, services.texts, services.alert_detail),
         clock,
         planner=Planner(quiet=loaded.quiet, window=config.checkins.window),
         reminder_delay=config.checkins.reminder_delay,
         consent_version=services.texts.consent_version,
+        detection=services.detection,
         lease=timedelta(seconds=settings.dispatch_lease),
     )
     job_queue = app.job_queue
@@ -210,6 +224,11 @@ async def _post_init(
     app.bot_data.services = services
     await app.bot.set_my_commands(CLIENT_COMMANDS, scope=BotCommandScopeDefault())
     log.info("Rapport is running as @%s", app.bot.username)
+
+
+def _after_quiet_hours(zone: str, quiet: QuietHours | None) -> Callable[[datetime], datetime]:
+    """Non-urgent alerts wait for the end of the practice's quiet hours (practice time)."""
+    return lambda now: defer_past_quiet(now, zone, quiet)
 
 
 async def _post_shutdown(app: RapportApp) -> None:

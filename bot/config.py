@@ -10,12 +10,12 @@ import tomllib
 from datetime import timedelta
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from alliance.detectors import DetectorSettings, SettingsError, parse_settings
 from alliance.instruments import Instrument, InstrumentError, parse_instrument
-from alliance.safety import DEFAULT_RISK_PHRASES
 from handlers.texts import Texts
 from schedules.rules import (
     QuietHours,
@@ -87,20 +87,13 @@ class RetentionSection(_Section):
     warn_days: int = Field(default=14, ge=1, le=90)
 
 
-class SafetySection(_Section):
-    """Risk phrases per language; a language listed here replaces the built-in list."""
+class AlertsSection(_Section):
+    """How alerts reach therapists. `detail`: full (reason, rupture type, repair ideas and
+    chart), scores (no comment phrases, chart), or minimal (a pointer only; nothing clinical
+    passes through Telegram)."""
 
-    risk_phrases: dict[str, list[str]] = Field(default_factory=dict)
-
-    def phrases(self) -> dict[str, tuple[str, ...]]:
-        merged = dict(DEFAULT_RISK_PHRASES)
-        merged.update(
-            {
-                lang: tuple(p for p in words if p.strip())
-                for lang, words in self.risk_phrases.items()
-            }
-        )
-        return merged
+    detail: Literal["full", "scores", "minimal"] = "full"
+    cooldown_days: float = Field(default=7, ge=0, le=90)
 
 
 class PracticeConfig(_Section):
@@ -108,7 +101,9 @@ class PracticeConfig(_Section):
     invites: InvitesSection = Field(default_factory=InvitesSection)
     checkins: CheckinsSection = Field(default_factory=CheckinsSection)
     instruments: InstrumentsSection = Field(default_factory=InstrumentsSection)
-    safety: SafetySection = Field(default_factory=SafetySection)
+    alerts: AlertsSection = Field(default_factory=AlertsSection)
+    # Checked by alliance.detectors.parse_settings (see `load`); keys are DetectorSettings'.
+    detectors: dict[str, Any] = Field(default_factory=dict)
     retention: RetentionSection = Field(default_factory=RetentionSection)
     texts: dict[str, dict[str, str]] = Field(default_factory=dict)
     # Checked by schedules.rules after the rest (see `load`), for its precise messages.
@@ -128,6 +123,7 @@ class Loaded(BaseModel):
     instruments: dict[str, Instrument]
     templates: dict[str, Template]
     quiet: QuietHours | None
+    detectors: DetectorSettings
     source: str
 
 
@@ -167,6 +163,11 @@ def load(path: Path | None) -> Loaded:
         quiet = parse_quiet_hours(config.quiet_hours)
     except RuleError as exc:
         problems += [f"{source}: {problem}" for problem in exc.problems]
+    detectors = DetectorSettings()
+    try:
+        detectors = parse_settings(config.detectors, source)
+    except SettingsError as exc:
+        problems += exc.problems
     default = config.checkins.default_template
     if default is not None and default not in templates and not problems:
         problems.append(
@@ -176,7 +177,12 @@ def load(path: Path | None) -> Loaded:
     if problems:
         raise ConfigError(problems)
     return Loaded(
-        config=config, instruments=instruments, templates=templates, quiet=quiet, source=source
+        config=config,
+        instruments=instruments,
+        templates=templates,
+        quiet=quiet,
+        detectors=detectors,
+        source=source,
     )
 
 

@@ -20,8 +20,11 @@ NO_COMMENT = "n"  # check-in: finish without a comment
 CONSENT = "c"  # invite: agree (1) or not now (0)
 RENEW = "g"  # check-in: agree (1) or not now (0) to a changed consent text
 ERASE = "d"  # client: erase everything (1) or cancel (0)
+ACKNOWLEDGE = "k"  # alert: the therapist has seen it
+SNOOZE = "z"  # alert: remind me tomorrow
+HISTORY = "h"  # client: the therapist's view of the trend and last check-ins
 CHECKIN_ACTIONS = frozenset({ANSWER, SKIP, BACK, NO_COMMENT})
-ACTIONS = CHECKIN_ACTIONS | {CONSENT, RENEW, ERASE}
+ACTIONS = CHECKIN_ACTIONS | {CONSENT, RENEW, ERASE, ACKNOWLEDGE, SNOOZE, HISTORY}
 YES, NO = 1, 0
 _PATTERN = re.compile(r"^([a-z]):([A-Za-z0-9_-]{22}):(\d{1,3}):(-?\d{1,3})$")
 

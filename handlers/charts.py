@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
 
 import matplotlib
 
@@ -18,27 +15,9 @@ import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from store.history import Point, Trend
+
 LAST = 12
-
-
-@dataclass(frozen=True)
-class Point:
-    """One check-in on the chart; both scores None and `missed` for a missed one."""
-
-    at: datetime
-    alliance: float | None = None
-    wellbeing: float | None = None
-    missed: bool = False
-
-
-@dataclass(frozen=True)
-class Trend:
-    points: Sequence[Point]
-    alliance_max: float = 40
-    cutoff: float | None = 36
-    baseline: float | None = None  # the client's usual alliance total
-    band: float | None = None  # one SD (or its floor) around the baseline
-    wellbeing_cutoff: float | None = 52  # WHO-5 percent (raw 13 x 4)
 
 
 def render(trend: Trend) -> bytes:

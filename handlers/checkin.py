@@ -64,6 +64,7 @@ async def on_tap(update: Update, context: RapportContext) -> None:
                 value=tap.value if tap.action == callbacks.ANSWER else None,
                 telegram_user_id=query.from_user.id,
                 now=services.clock(),
+                detection=services.detection,
             )
     if outcome.result == TapResult.REFUSED:
         await query.answer(say("not_yours"))
@@ -120,7 +121,7 @@ async def on_text(update: Update, context: RapportContext) -> None:
             telegram_user_id=user.id,
             text=message.text,
             now=services.clock(),
-            risk_phrases=services.phrases(language or services.texts.default_language),
+            detection=services.detection,
         )
     say = services.say(language or services.texts.language_for(user.language_code))
     if outcome.saved:

@@ -15,6 +15,7 @@ from telegram.ext import Application, ApplicationHandlerStop, CallbackContext, E
 
 from alliance.instruments import Instrument
 from handlers.texts import Say, Texts
+from store.checkins import Detection
 from store.db import transaction
 from store.models import ProcessedUpdate
 from store.vault import Vault
@@ -27,13 +28,14 @@ class Services:
     sessions: async_sessionmaker[AsyncSession]
     vault: Vault
     texts: Texts
-    risk_phrases: Mapping[str, Sequence[str]]
+    detection: Detection
     instruments: Mapping[str, Instrument]
     checkin_instruments: list[str]
     show_scores: Sequence[str]
     checkin_window: timedelta
     invite_ttl: timedelta
     clock: Callable[[], datetime]
+    alert_detail: str = "full"
     bot_username: str | None = None
     kick: Callable[[], None] = field(default=lambda: None)
 
@@ -55,9 +57,6 @@ class Services:
                     )
                 )
         return "\n\n".join(lines)
-
-    def phrases(self, language: str) -> Sequence[str]:
-        return self.risk_phrases.get(language) or self.risk_phrases.get("en", ())
 
 
 class BotData:

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from telegram import Bot, ReplyParameters
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
-from handlers import views
+from handlers import charts, views
 from handlers.texts import Say, Texts
 from store.alerts import PendingAlert
 from store.checkins import Outgoing, Reminder, SendOutcome
@@ -42,9 +42,10 @@ def classify(exc: Exception) -> SendOutcome:
 class Messenger:
     """Sends what the dispatcher hands it, in each recipient's language."""
 
-    def __init__(self, bot: Bot, texts: Texts) -> None:
+    def __init__(self, bot: Bot, texts: Texts, alert_detail: str = "full") -> None:
         self._bot = bot
         self._texts = texts
+        self._detail = alert_detail
 
     async def send_checkin(self, outgoing: Outgoing) -> tuple[SendOutcome, int | None]:
         say = Say(self._texts, outgoing.language)
@@ -62,7 +63,22 @@ class Messenger:
 
     async def send_alert(self, alert: PendingAlert) -> int | None:
         """The message id, or None when the alert must be tried again later."""
-        return await self._send(alert.therapist_chat_id, views.alert_message(alert), "alert")
+        text, markup = views.alert_message(alert, self._detail)
+        try:
+            if alert.trend is not None and alert.trend.points and self._detail != "minimal":
+                chart = await charts.render_async(alert.trend)
+                message = await self._bot.send_photo(
+                    alert.therapist_chat_id, chart, caption=text, reply_markup=markup
+                )
+            else:
+                message = await self._bot.send_message(
+                    alert.therapist_chat_id, text, reply_markup=markup
+                )
+        except Exception as exc:
+            classify(exc)  # re-raises what is not a Telegram delivery problem
+            log.warning("alert delivery failed: %s; it will be retried", type(exc).__name__)
+            return None
+        return message.message_id
 
     async def send_notice(self, notice: PendingNotice) -> bool:
         text = self._texts.get(f"notice_{notice.kind}", None, **notice.values)

@@ -119,6 +119,24 @@ DEFAULTS: dict[str, str] = {
     "notice_stopped": "{label} stopped check-ins.",
     "notice_left": "{label} left Rapport and erased their data.",
     "notice_unreachable": "{label} blocked the bot; their check-ins are stopped.",
+    "notice_reassigned_away": (
+        "{label} is now with another therapist of the practice; you will get no more alerts "
+        "about them."
+    ),
+    "notice_reassigned_to": (
+        "{label} is now your client. Their check-in history and {alerts} unresolved alert(s) "
+        "moved to you; open alerts follow in separate messages."
+    ),
+    "notice_erased": "The practice erased {label}'s data in Rapport; their check-ins have stopped.",
+    "notice_retention_erased": (
+        "{label}'s data was erased: the practice's retention period ended after a long time "
+        "without activity."
+    ),
+    "notice_retention_warning": (
+        "Retention: {label} (client {client}) has shown no activity since {since}. Their data "
+        "will be erased on or after {date}. To keep a copy, export it before then: "
+        "rapport export --client {client}"
+    ),
     "notice_reachable": "{label} unblocked the bot; their check-ins start again.",
     "reminder": "A gentle reminder: your check-in above is still open until {until}.",
 }

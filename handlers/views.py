@@ -11,6 +11,7 @@ from alliance.checkin import Step
 from handlers import callbacks
 from handlers.texts import Say
 from store.alerts import PendingAlert
+from store.history import Trend
 
 _ROW = 6
 
@@ -94,21 +95,63 @@ def erase_confirmation(say: Say, client_id: uuid.UUID) -> Message:
 
 
 SEVERITY_MARK = {"info": "ℹ️", "warn": "⚠️", "high": "❗", "urgent": "🚨"}
+CAPTION_LIMIT = 1024  # Telegram's limit for a photo caption
+COMMENT_RULES = {"critical_comment"}
 
 
-def alert_message(alert: PendingAlert) -> str:
+def alert_message(alert: PendingAlert, detail: str) -> tuple[str, InlineKeyboardMarkup]:
+    """The alert for the therapist. `detail` is the practice's choice of how much clinical
+    content passes through Telegram: full, scores (no comment phrases) or minimal."""
     mark = SEVERITY_MARK.get(alert.severity, "⚠️")
-    if alert.rule == "risk":
-        return (
-            f"{mark} Urgent: a possible risk answer from {alert.client_label}\n"
-            f"{alert.reason}\n\n"
-            "The client was shown the crisis resources. Please follow your practice's risk "
-            "procedure; this alert stays open until you clear it."
-        )
-    return (
-        f"{mark} Possible rupture: {alert.client_label}\n"
-        f"Rule: {alert.rule} ({alert.severity})\n"
-        f"{alert.reason}\n\n"
-        "Consider inviting the client to talk about how the work together feels at the next "
-        "session."
+    who = f"{alert.client_label}" + (
+        " (their therapist could not be reached)" if alert.to_admin else ""
     )
+    if alert.rule == "risk":
+        head = f"{mark} Urgent: a possible risk answer from {who}"
+    else:
+        head = f"{mark} Possible rupture: {who}"
+    lines = [head, f"Rule: {alert.rule} ({alert.severity})"]
+    if detail == "minimal":
+        lines.append("Open History for the details.")
+    elif detail == "scores" and (alert.rule in COMMENT_RULES or "comment" in alert.reason):
+        lines.append("A comment was flagged; open History, or the practice's records.")
+    else:
+        lines.append(alert.reason)
+    if detail != "minimal":
+        if alert.rupture_type:
+            lines.append(f"Suggested type: {alert.rupture_type}")
+        lines += [f"• {idea}" for idea in alert.repair[:2]]
+    if alert.rule == "risk":
+        lines.append(
+            "The client was shown the crisis resources. "
+            "This alert stays open until you acknowledge it."
+        )
+    text = "\n".join(lines)
+    if len(text) > CAPTION_LIMIT:
+        text = text[: CAPTION_LIMIT - 1] + "…"
+    keyboard = [
+        [
+            _button("Acknowledge", callbacks.ACKNOWLEDGE, alert.alert_id),
+            _button("Snooze 1 day", callbacks.SNOOZE, alert.alert_id),
+        ],
+        [_button("History", callbacks.HISTORY, alert.client_id)],
+    ]
+    return text, InlineKeyboardMarkup(keyboard)
+
+
+def history_caption(label: str, trend: Trend) -> str:
+    lines = [f"{label}: the last {len(trend.points)} check-ins"]
+    for point in reversed(trend.points):
+        if point.missed and point.alliance is None and point.wellbeing is None:
+            lines.append(f"{point.at:%d %b}: missed")
+            continue
+        parts = []
+        if point.alliance is not None:
+            parts.append(f"alliance {point.alliance:g}/{trend.alliance_max:g}")
+        if point.wellbeing is not None:
+            parts.append(f"wellbeing {point.wellbeing:g}%")
+        lines.append(f"{point.at:%d %b}: " + (", ".join(parts) or "answered"))
+    if trend.baseline is not None:
+        lines.append(f"Usual alliance: {trend.baseline:.1f}")
+    text = "\n".join(lines)
+    return text if len(text) <= CAPTION_LIMIT else text[: CAPTION_LIMIT - 1] + "…"

@@ -22,7 +22,7 @@ from schedules.planner import Planner
 from schedules.rules import QuietHours, reminder_at
 from store import alerts, checkins, clients, notices
 from store.alerts import PendingAlert
-from store.checkins import Outgoing, Reminder, SendOutcome
+from store.checkins import Detection, Outgoing, Reminder, SendOutcome
 from store.db import transaction
 from store.notices import PendingNotice
 from store.vault import Vault
@@ -67,6 +67,7 @@ class Dispatcher:
         planner: Planner | None = None,
         reminder_delay: timedelta | None = None,
         consent_version: Callable[[str], str] | None = None,
+        detection: Detection | None = None,
         batch: int = 200,
         chunk: int = 20,
         lease: timedelta = timedelta(minutes=5),
@@ -80,6 +81,7 @@ class Dispatcher:
         self._messenger = messenger
         self._clock = clock
         self._consent_version = consent_version
+        self._detection = detection or Detection()
         self._planner = planner
         self._reminder_delay = reminder_delay
         self._batch = batch
@@ -95,7 +97,9 @@ class Dispatcher:
                 now = self._clock()
                 retried, unconfirmed = await checkins.reap(session, now)
                 report.reaped = retried + unconfirmed
-                report.closed = await checkins.close_expired(session, now)
+                report.closed = await checkins.close_expired(
+                    session, self._vault, now, self._instruments, self._detection
+                )
                 await clients.wake_paused(session, self._vault, now)
             if self._planner is not None:
                 async with transaction(self._sessions) as session:
@@ -171,16 +175,21 @@ class Dispatcher:
 
     async def _alerts(self, report: TickReport) -> None:
         async with transaction(self._sessions) as session:
-            pending = await alerts.due_for_delivery(session, self._vault, self._clock())
+            pending = await alerts.due_for_delivery(
+                session,
+                self._vault,
+                self._clock(),
+                known=self._instruments,
+                settings=self._detection.settings,
+            )
         for alert in pending:
             message_id = await self._messenger.send_alert(alert)
             async with transaction(self._sessions) as session:
-                if message_id is None:
-                    await alerts.mark_failed(session, alert.alert_id, self._clock())
-                    report.alerts_failed += 1
-                else:
-                    await alerts.mark_delivered(session, alert.alert_id, message_id, self._clock())
-                    report.alerts_sent += 1
+                await alerts.record_delivery(session, alert.alert_id, message_id, self._clock())
+            if message_id is None:
+                report.alerts_failed += 1
+            else:
+                report.alerts_sent += 1
 
     async def _notices(self, report: TickReport) -> None:
         async with transaction(self._sessions) as session:

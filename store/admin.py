@@ -12,9 +12,10 @@ from __future__ import annotations
 import base64
 import csv
 import io
+import statistics
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -363,14 +364,10 @@ async def erase_with_notice(
     (Interim: a `notice_kind` argument on clients.erase would make this a plain call.)
     """
     therapist_id = client.therapist_id
-    pending_left = (
-        select(Notice.id)
-        .where(
-            Notice.therapist_id == therapist_id,
-            Notice.kind == "left",
-            Notice.delivered_at.is_(None),
-        )
-        .with_for_update()
+    pending_left = select(Notice.id).where(
+        Notice.therapist_id == therapist_id,
+        Notice.kind == "left",
+        Notice.delivered_at.is_(None),
     )
     before = set((await session.scalars(pending_left)).all())
     await clients.erase(session, vault, client, now, actor_kind=actor_kind)
@@ -441,7 +438,7 @@ async def audit_log(
     since: datetime | None = None,
 ) -> list[AuditView]:
     """Audit rows, oldest first. For a client: rows about them, by them, or about one of
-    their check-ins (while the client exists; after erasure only the id remains)."""
+    their check-ins or alerts (while the client exists; after erasure only the id remains)."""
     query = select(AuditEvent).order_by(AuditEvent.at, AuditEvent.id)
     if client_id is not None:
         query = query.where(
@@ -449,6 +446,7 @@ async def audit_log(
                 AuditEvent.target_id == client_id,
                 AuditEvent.actor_id == client_id,
                 AuditEvent.target_id.in_(select(CheckIn.id).where(CheckIn.client_id == client_id)),
+                AuditEvent.target_id.in_(select(Alert.id).where(Alert.client_id == client_id)),
             )
         )
     if since is not None:
@@ -480,9 +478,10 @@ class Stats:
     checkins: dict[str, int]
     alerts_by_rule: dict[str, int]
     open_alerts_by_rule: dict[str, int]
-    # There is no acknowledgement time stored yet (alerts have a state, no acknowledged_at).
+    # From an alert's creation to its acknowledgement, over the alerts acknowledged in the
+    # period (None when there were none).
+    acknowledged: int = 0
     median_hours_to_acknowledge: float | None = None
-    notes: list[str] = field(default_factory=list)
 
 
 async def stats(session: AsyncSession, *, now: datetime) -> Stats:
@@ -516,6 +515,14 @@ async def stats(session: AsyncSession, *, now: datetime) -> Stats:
     }
     alerts = await grouped(Alert.rule, Alert.created_at >= since, table=Alert)
     open_alerts = await grouped(Alert.rule, Alert.state == AlertState.OPEN, table=Alert)
+    acknowledged = (
+        await session.execute(
+            select(Alert.created_at, Alert.acknowledged_at).where(
+                Alert.acknowledged_at >= since, Alert.acknowledged_at <= now
+            )
+        )
+    ).tuples()
+    waits = [(done - raised).total_seconds() / 3600 for raised, done in acknowledged if done]
     return Stats(
         since=since,
         until=now,
@@ -524,9 +531,6 @@ async def stats(session: AsyncSession, *, now: datetime) -> Stats:
         checkins=checkins,
         alerts_by_rule=dict(sorted(alerts.items())),
         open_alerts_by_rule=dict(sorted(open_alerts.items())),
-        median_hours_to_acknowledge=None,
-        notes=[
-            "median time to acknowledgement: not available yet (alerts record their state, "
-            "not when they were acknowledged)"
-        ],
+        acknowledged=len(waits),
+        median_hours_to_acknowledge=round(statistics.median(waits), 1) if waits else None,
     )

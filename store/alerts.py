@@ -1,21 +1,43 @@
-"""Alert rows: raised from detector flags, delivered at least once to the assigned therapist."""
+"""Alert rows: raised from detector flags, delivered at least once to the client's own
+therapist (a practice admin when the therapist cannot be reached), acknowledged or snoozed
+by them.
+
+Few, meaningful alerts: one open alert per client and rule, updated by a worse reading rather
+than repeated; after an acknowledgement, the same rule stays quiet for a cooldown unless it
+gets worse; non-urgent alerts wait for the end of quiet hours, urgent ones never wait.
+"""
 
 from __future__ import annotations
 
+import enum
+import json
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from alliance.detectors import Flag
+from alliance.detectors import DEFAULTS, DetectorSettings, Flag, Severity
+from alliance.instruments import Instrument
+from store import audit
 from store.crypto import DataKey
+from store.history import Trend, trend
 from store.models import Alert, AlertState, Client, Therapist
-from store.outbox import CLAIM_LEASE, RETRY_BACKOFF, retry_at
+from store.outbox import CLAIM_LEASE, retry_at
 from store.people import chat_id
 from store.vault import Vault, seal, unseal
+
+FALLBACK_AFTER_ATTEMPTS = 3
+LIVE = (AlertState.OPEN, AlertState.SNOOZED)
+
+
+@dataclass(frozen=True)
+class AlertPolicy:
+    cooldown: timedelta = timedelta(days=7)
+    # When a non-urgent alert may be delivered (e.g. after the therapist's quiet hours).
+    defer: Callable[[datetime], datetime] = field(default=lambda now: now)
 
 
 @dataclass(frozen=True)
@@ -23,11 +45,25 @@ class PendingAlert:
     """An alert ready to send: to whom, about whom, and why (decrypted for this send only)."""
 
     alert_id: uuid.UUID
+    client_id: uuid.UUID
     therapist_chat_id: int
     client_label: str
     rule: str
     severity: str
     reason: str
+    rupture_type: str | None = None
+    repair: tuple[str, ...] = ()
+    to_admin: bool = False  # the therapist could not be reached
+    trend: Trend | None = None
+
+
+class AlertAction(enum.StrEnum):
+    ACKNOWLEDGE = "acknowledge"
+    SNOOZE = "snooze"
+
+
+def _rank(severity: str) -> int:
+    return Severity(severity).rank
 
 
 async def raise_flags(
@@ -37,41 +73,87 @@ async def raise_flags(
     checkin_id: uuid.UUID | None,
     flags: Sequence[Flag],
     now: datetime,
+    policy: AlertPolicy | None = None,
 ) -> list[Alert]:
-    """One open alert per client and rule: a new flag updates the open one instead of adding."""
+    """Turn flags into alerts; returns the alerts that will be (re)delivered."""
+    policy = policy or AlertPolicy()
     raised = []
     for flag in flags:
-        alert = await session.scalar(
+        live = await session.scalar(
             select(Alert).where(
-                Alert.client_id == client.id,
-                Alert.rule == flag.rule,
-                Alert.state == AlertState.OPEN,
+                Alert.client_id == client.id, Alert.rule == flag.rule, Alert.state.in_(LIVE)
             )
         )
-        if alert is None:
-            alert = Alert(
+        if live is not None and (
+            _rank(flag.severity) < _rank(live.severity)
+            or (live.checkin_id == checkin_id and _rank(flag.severity) == _rank(live.severity))
+        ):
+            continue  # a milder reading, or the same one again, does not change an open alert
+        if live is None:
+            if await _cooling_down(session, client.id, flag, now, policy):
+                continue
+            live = Alert(
                 id=uuid.uuid4(),
                 client_id=client.id,
                 therapist_id=client.therapist_id,
                 rule=flag.rule,
                 created_at=now,
             )
-            session.add(alert)
-        alert.checkin_id, alert.severity, alert.updated_at = checkin_id, flag.severity, now
-        alert.next_delivery_at = now
-        seal(key, alert, "reason_enc", flag.reason)
-        raised.append(alert)
+            session.add(live)
+        live.checkin_id, live.severity, live.updated_at = checkin_id, flag.severity, now
+        live.state, live.snoozed_until = AlertState.OPEN, None
+        urgent = flag.severity == Severity.URGENT
+        live.next_delivery_at = now if urgent else policy.defer(now)
+        seal(key, live, "reason_enc", flag.reason)
+        context = {"rupture_type": flag.rupture_type, "repair": list(flag.repair)}
+        seal(key, live, "context_enc", json.dumps(context))
+        raised.append(live)
     return raised
 
 
+async def _cooling_down(
+    session: AsyncSession, client_id: uuid.UUID, flag: Flag, now: datetime, policy: AlertPolicy
+) -> bool:
+    recent = await session.scalar(
+        select(Alert)
+        .where(
+            Alert.client_id == client_id,
+            Alert.rule == flag.rule,
+            Alert.state == AlertState.ACKNOWLEDGED,
+            Alert.acknowledged_at > now - policy.cooldown,
+        )
+        .order_by(Alert.acknowledged_at.desc())
+        .limit(1)
+    )
+    return recent is not None and _rank(flag.severity) <= _rank(recent.severity)
+
+
+async def _admin_chat(session: AsyncSession, vault: Vault) -> int | None:
+    admins = await session.scalars(
+        select(Therapist).where(
+            Therapist.is_admin.is_(True),
+            Therapist.active.is_(True),
+            Therapist.chat_enc.is_not(None),
+        )
+    )
+    for admin in admins:
+        return await chat_id(session, vault, admin)
+    return None
+
+
 async def due_for_delivery(
-    session: AsyncSession, vault: Vault, now: datetime, limit: int = 50
+    session: AsyncSession,
+    vault: Vault,
+    now: datetime,
+    limit: int = 50,
+    known: Mapping[str, Instrument] | None = None,
+    settings: DetectorSettings = DEFAULTS,
 ) -> list[PendingAlert]:
     """Claim alerts to send; a claim lapses after CLAIM_LEASE, so a crash means a resend."""
     rows = (
         await session.scalars(
             select(Alert)
-            .where(Alert.next_delivery_at <= now)
+            .where(Alert.next_delivery_at <= now, Alert.state.in_(LIVE))
             .order_by(Alert.next_delivery_at)
             .limit(limit)
             .with_for_update(skip_locked=True)
@@ -81,36 +163,89 @@ async def due_for_delivery(
     for alert in rows:
         client = await session.get(Client, alert.client_id)
         therapist = await session.get(Therapist, alert.therapist_id)
-        target = None if therapist is None else await chat_id(session, vault, therapist)
+        target = None
+        if therapist is not None and therapist.active:
+            target = await chat_id(session, vault, therapist)
+        to_admin = target is None or alert.delivery_attempts >= FALLBACK_AFTER_ATTEMPTS
+        if to_admin:
+            target = await _admin_chat(session, vault) or target
         if client is None or target is None:
-            alert.next_delivery_at = retry_at(len(RETRY_BACKOFF), now)
+            alert.next_delivery_at = retry_at(alert.delivery_attempts, now)
             continue
         key = await vault.key(session, client.id)
         alert.next_delivery_at = now + CLAIM_LEASE
+        alert.state = AlertState.OPEN
+        context = json.loads(unseal(key, alert, "context_enc")) if alert.context_enc else {}
         pending.append(
             PendingAlert(
                 alert_id=alert.id,
+                client_id=client.id,
                 therapist_chat_id=target,
                 client_label=unseal(key, client, "label_enc"),
                 rule=alert.rule,
                 severity=alert.severity,
                 reason=unseal(key, alert, "reason_enc"),
+                rupture_type=context.get("rupture_type"),
+                repair=tuple(context.get("repair", ())),
+                to_admin=to_admin,
+                trend=await trend(session, vault, client.id, known, settings) if known else None,
             )
         )
     return pending
 
 
-async def mark_delivered(
-    session: AsyncSession, alert_id: uuid.UUID, message_id: int, now: datetime
+async def record_delivery(
+    session: AsyncSession, alert_id: uuid.UUID, message_id: int | None, now: datetime
 ) -> None:
+    """A delivered alert waits for the therapist; a failed one is tried again later."""
     alert = await session.get(Alert, alert_id)
-    if alert is not None:
+    if alert is None:
+        return
+    if message_id is not None:
         alert.delivered_at, alert.message_id, alert.next_delivery_at = now, message_id, None
-        alert.delivery_attempts += 1
-
-
-async def mark_failed(session: AsyncSession, alert_id: uuid.UUID, now: datetime) -> None:
-    alert = await session.get(Alert, alert_id)
-    if alert is not None:
+    else:
         alert.next_delivery_at = retry_at(alert.delivery_attempts, now)
-        alert.delivery_attempts += 1
+    alert.delivery_attempts += 1
+
+
+async def act(
+    session: AsyncSession,
+    *,
+    alert_id: uuid.UUID,
+    therapist: Therapist,
+    action: AlertAction,
+    now: datetime,
+    snooze: timedelta = timedelta(days=1),
+) -> Alert | None:
+    """Acknowledge or snooze an alert; None (and a refused audit row) unless it is the
+    therapist's own (an admin may act on any)."""
+    alert = await session.get(Alert, alert_id, with_for_update=True)
+    if alert is None or (alert.therapist_id != therapist.id and not therapist.is_admin):
+        audit.record(
+            session,
+            actor_kind="therapist",
+            actor_id=therapist.id,
+            action=f"alert.{action}",
+            target_kind="alert",
+            target_id=alert_id,
+            outcome="refused",
+        )
+        return None
+    if action == AlertAction.ACKNOWLEDGE:
+        alert.state, alert.acknowledged_at, alert.next_delivery_at = (
+            AlertState.ACKNOWLEDGED,
+            now,
+            None,
+        )
+    elif alert.state in LIVE:
+        alert.state, alert.snoozed_until = AlertState.SNOOZED, now + snooze
+        alert.next_delivery_at = now + snooze
+    audit.record(
+        session,
+        actor_kind="therapist",
+        actor_id=therapist.id,
+        action=f"alert.{action}",
+        target_kind="alert",
+        target_id=alert.id,
+    )
+    return alert

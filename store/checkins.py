@@ -16,12 +16,15 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from alliance.checkin import Step, scores, steps
-from alliance.detectors import evaluate
+from alliance.detectors import DEFAULTS, DetectorSettings, detect, risk_phrase
 from alliance.instruments import Instrument
-from alliance.safety import risk_flag, risk_phrase, risky_answer
+from alliance.safety import risk_flag, risky_answer
 from store import alerts, audit, clients
+from store.alerts import AlertPolicy
+from store.history import client_history
 from store.models import (
     OPEN_CHECKIN_STATES,
+    Alert,
     Answer,
     CheckIn,
     CheckInState,
@@ -34,6 +37,14 @@ from store.vault import Vault, seal, unseal
 log = logging.getLogger(__name__)
 
 COMMENT_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class Detection:
+    """How the practice detects and alerts (from its config; defaults from the literature)."""
+
+    settings: DetectorSettings = DEFAULTS
+    policy: AlertPolicy = field(default_factory=AlertPolicy)
 
 
 class ClientUnavailable(Exception):
@@ -161,7 +172,11 @@ async def claim_due(
     rows = (
         await session.scalars(
             select(CheckIn)
-            .where(CheckIn.state == CheckInState.DUE, CheckIn.due_at <= now)
+            .where(
+                CheckIn.state == CheckInState.DUE,
+                CheckIn.due_at <= now,
+                CheckIn.expires_at > now,  # stale ones are close_expired's: missed, never sent
+            )
             .order_by(CheckIn.due_at)
             .limit(limit)
             .with_for_update(skip_locked=True)
@@ -411,6 +426,7 @@ async def record_tap(
     value: int | None,
     telegram_user_id: int,
     now: datetime,
+    detection: Detection = Detection(),
 ) -> TapOutcome:
     """Apply one button press, after checking that it is the owner's, for the step now shown,
     and allowed there. Each answer is stored at once, so a check-in survives a restart."""
@@ -432,7 +448,7 @@ async def record_tap(
         step = plan[checkin.position]
         return TapOutcome(TapResult.NEXT, step, await _answer_value(session, vault, checkin, step))
     if commenting and action == TapAction.NO_COMMENT:
-        return await _complete(session, vault, known, checkin, client, now)
+        return await _complete(session, vault, known, checkin, client, now, detection)
     if commenting or action not in (TapAction.ANSWER, TapAction.SKIP):
         return TapOutcome(TapResult.REFUSED)
     step = plan[position]
@@ -454,8 +470,8 @@ async def record_tap(
     if risk:
         key = await vault.key(session, client.id)
         reason = f"'{step.item.id}' of {step.instrument.id} answered {value} (risk item)"
-        raised = await alerts.raise_flags(
-            session, key, client, checkin.id, [risk_flag(reason)], now
+        raised = await alerts.raise_flags(  # at once, not at the end of the check-in
+            session, key, client, checkin.id, [risk_flag(reason)], now, detection.policy
         )
         alert_ids = [a.id for a in raised]
     if checkin.position < len(plan):
@@ -466,7 +482,7 @@ async def record_tap(
         return TapOutcome(
             TapResult.ASK_COMMENT, alert_ids=alert_ids, risk=risk, comment_position=len(plan)
         )
-    done = await _complete(session, vault, known, checkin, client, now)
+    done = await _complete(session, vault, known, checkin, client, now, detection)
     return TapOutcome(
         done.result, alert_ids=alert_ids + done.alert_ids, risk=risk, scores=done.scores
     )
@@ -537,7 +553,7 @@ async def record_comment(
     telegram_user_id: int,
     text: str,
     now: datetime,
-    risk_phrases: Sequence[str] = (),
+    detection: Detection = Detection(),
 ) -> CommentOutcome:
     """Text from a client is the comment of their check-in that is waiting for one, if any.
 
@@ -565,16 +581,15 @@ async def record_comment(
             cut = text.strip()[:COMMENT_LIMIT]
             key = await vault.key(session, client.id)
             seal(key, checkin, "comment_enc", cut)
-            phrase = risk_phrase(cut, risk_phrases)
+            phrase = risk_phrase(cut, detection.settings, client.language)
             alert_ids = []
             if phrase is not None:
-                reason = f'The comment contains a risk phrase ("{phrase}")'
-                flags = [risk_flag(reason)]
-                alert_ids = [
-                    a.id
-                    for a in await alerts.raise_flags(session, key, client, checkin.id, flags, now)
-                ]
-            done = await _complete(session, vault, known, checkin, client, now)
+                flags = [risk_flag(f"The comment contains a risk phrase ('{phrase}')")]
+                raised = await alerts.raise_flags(
+                    session, key, client, checkin.id, flags, now, detection.policy
+                )
+                alert_ids = [a.id for a in raised]
+            done = await _complete(session, vault, known, checkin, client, now, detection)
             return CommentOutcome(
                 True,
                 len(text.strip()) > COMMENT_LIMIT,
@@ -593,18 +608,34 @@ async def _complete(
     checkin: CheckIn,
     client: Client,
     now: datetime,
+    detection: Detection,
 ) -> TapOutcome:
     checkin.state, checkin.completed_at = CheckInState.COMPLETED, now
     await session.flush()
+    raised = await assess(session, vault, client, checkin.id, known, detection, now)
     used = instruments_of(checkin, known)
     answers = await answers_of(session, vault, checkin)
-    key = await vault.key(session, client.id)
-    raised = await alerts.raise_flags(
-        session, key, client, checkin.id, evaluate(used, answers), now
-    )
     return TapOutcome(
         TapResult.COMPLETED, alert_ids=[a.id for a in raised], scores=scores(used, answers)
     )
+
+
+async def assess(
+    session: AsyncSession,
+    vault: Vault,
+    client: Client,
+    checkin_id: uuid.UUID,
+    known: Mapping[str, Instrument],
+    detection: Detection,
+    now: datetime,
+) -> list[Alert]:
+    """Run the detectors over the client's history after one of their check-ins closed."""
+    history = await client_history(session, vault, client.id)
+    flags = detect(history, known, detection.settings, client.language)
+    if not flags:
+        return []
+    key = await vault.key(session, client.id)
+    return await alerts.raise_flags(session, key, client, checkin_id, flags, now, detection.policy)
 
 
 async def answers_of(
@@ -621,15 +652,33 @@ async def checkin_scores(
     return scores(instruments_of(checkin, known), await answers_of(session, vault, checkin))
 
 
-async def close_expired(session: AsyncSession, now: datetime) -> int:
-    """Close open check-ins past their window: never started is missed, started is expired."""
+async def close_expired(
+    session: AsyncSession,
+    vault: Vault,
+    now: datetime,
+    known: Mapping[str, Instrument],
+    detection: Detection = Detection(),
+) -> int:
+    """Close check-ins past their window: never started is missed, started is expired (also
+    one never sent, e.g. after downtime). Missing check-ins can be a sign too: the detectors
+    run for each client concerned."""
     rows = (
         await session.scalars(
-            select(CheckIn).where(CheckIn.state.in_(OPEN_CHECKIN_STATES), CheckIn.expires_at <= now)
+            select(CheckIn)
+            .where(
+                CheckIn.state.in_((CheckInState.DUE, *OPEN_CHECKIN_STATES)),
+                CheckIn.expires_at <= now,
+            )
+            .with_for_update(skip_locked=True)
         )
     ).all()
     for checkin in rows:
         started = checkin.state == CheckInState.IN_PROGRESS
         checkin.state = CheckInState.EXPIRED if started else CheckInState.MISSED
         checkin.closed_at = now
+    await session.flush()
+    for client_id, checkin_id in {row.client_id: row.id for row in rows}.items():
+        client = await session.get(Client, client_id)
+        if client is not None and client.status == ClientStatus.ACTIVE:
+            await assess(session, vault, client, checkin_id, known, detection, now)
     return len(rows)

@@ -270,8 +270,11 @@ class Alert(Base):
     severity: Mapped[str] = mapped_column(String(16))
     state: Mapped[str] = mapped_column(String(16), default=AlertState.OPEN)
     reason_enc: Mapped[bytes]
+    context_enc: Mapped[bytes | None]  # sealed JSON: suggested rupture type, repair ideas
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    acknowledged_at: Mapped[datetime | None]
+    snoozed_until: Mapped[datetime | None]
     delivered_at: Mapped[datetime | None]
     delivery_attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_delivery_at: Mapped[datetime | None] = mapped_column(index=True)

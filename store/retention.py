@@ -77,10 +77,14 @@ async def last_activity(session: AsyncSession) -> dict[uuid.UUID, datetime]:
             if at is not None and client_id in latest and at > latest[client_id]:
                 latest[client_id] = at
 
-    rows = (await session.execute(select(Client))).scalars().all()
-    for client in rows:
-        latest[client.id] = client.created_at
-        keep((client.id, at) for at in (client.enrolled_at, client.consent_at, client.paused_until))
+    rows = await session.execute(
+        select(
+            Client.id, Client.created_at, Client.enrolled_at, Client.consent_at, Client.paused_until
+        )
+    )
+    for client_id, created_at, *others in rows.tuples().all():
+        latest[client_id] = created_at
+        keep((client_id, at) for at in others)
 
     async def grouped(query: Any) -> None:
         keep((await session.execute(query)).tuples().all())

@@ -49,7 +49,7 @@ def test_known_forgeries_are_refused() -> None:
         good + " ",
         good.upper(),
         good.replace(":7", ":07"),  # a second spelling of the same tap
-        good.replace("a:", "z:", 1),  # an action the bot never issues
+        good.replace("a:", "q:", 1),  # an action the bot never issues
         "a:" + "A" * 21 + ":1:7",  # a short id
         "",
         None,

@@ -110,6 +110,7 @@ async def test_after_downtime_stale_slots_are_missed_not_sent(
     back = MONDAY_0900_BERLIN + timedelta(days=3, hours=2)  # down over Monday and Thursday 09:00
     await _plan(database, back)
     async with transaction(database.sessions) as session:
+        assert await checkins.close_expired(session, vault, back, INSTRUMENTS) == 1
         claimed = await checkins.claim_due(
             session, vault, known=INSTRUMENTS, now=back, limit=10, lease=timedelta(minutes=5)
         )

@@ -132,7 +132,7 @@ async def test_expired_checkin_is_missed_and_closed_to_taps(
     made = await team(database.sessions, vault)
     checkin = await _queue_and_send(database, vault, made.client.id)
     async with transaction(database.sessions) as session:
-        assert await checkins.close_expired(session, NOW + WINDOW) == 1
+        assert await checkins.close_expired(session, vault, NOW + WINDOW, INSTRUMENTS) == 1
     assert (await _tap(database, vault, checkin, 0, 5)).result == TapResult.CLOSED
     async with database.sessions() as session:
         row = await session.get(CheckIn, checkin.id)
@@ -149,7 +149,8 @@ async def test_stale_due_checkin_is_never_sent(database: Database, vault: Vault)
         claimed = await checkins.claim_due(
             session, vault, known=INSTRUMENTS, now=NOW + WINDOW, limit=10, lease=LEASE
         )
-    assert claimed == []
+        assert claimed == []  # past its window: never sent
+        assert await checkins.close_expired(session, vault, NOW + WINDOW, INSTRUMENTS) == 1
     async with database.sessions() as session:
         row = await session.get(CheckIn, queued.id)
     assert row is not None and row.state == CheckInState.MISSED

@@ -436,7 +436,11 @@ def cmd_stats(env: Env, args: argparse.Namespace) -> None:
             f", expired unfinished {checkins['expired']}",
             f"Alerts raised in the last 4 weeks, by rule: {pairs(result['alerts_by_rule'])}",
             f"Open alerts now, by rule: {pairs(result['open_alerts_by_rule'])}",
-            "Median time to acknowledgement: "
-            + (f"{median} h" if median is not None else "not available yet"),
+            "Median time from alert to acknowledgement (last 4 weeks): "
+            + (
+                f"{median} h over {result['acknowledged']} alert(s)"
+                if median is not None
+                else "none acknowledged"
+            ),
         ],
     )

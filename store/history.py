@@ -1,0 +1,112 @@
+"""A client's recent check-ins, decrypted, as the detectors and the trend chart read them."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from alliance.detectors import DEFAULTS, DetectorSettings, usual_range
+from alliance.history import CheckinRecord, Status
+from alliance.instruments import Instrument
+from store.models import Answer, CheckIn, CheckInState
+from store.vault import Vault, unseal
+
+CLOSED = (CheckInState.COMPLETED, CheckInState.MISSED, CheckInState.EXPIRED)
+
+
+async def client_history(
+    session: AsyncSession, vault: Vault, client_id: uuid.UUID, limit: int = 24
+) -> list[CheckinRecord]:
+    """The client's last `limit` closed check-ins, oldest first."""
+    rows = list(
+        (
+            await session.scalars(
+                select(CheckIn)
+                .where(CheckIn.client_id == client_id, CheckIn.state.in_(CLOSED))
+                .order_by(CheckIn.due_at.desc())
+                .limit(limit)
+            )
+        ).all()
+    )
+    rows.reverse()
+    if not rows:
+        return []
+    key = await vault.key(session, client_id)
+    answers: dict[uuid.UUID, dict[tuple[str, str], int]] = defaultdict(dict)
+    for answer in (
+        await session.scalars(select(Answer).where(Answer.checkin_id.in_([r.id for r in rows])))
+    ).all():
+        answers[answer.checkin_id][(answer.instrument, answer.item)] = int(
+            unseal(key, answer, "value_enc")
+        )
+    return [
+        CheckinRecord(
+            checkin_id=str(row.id),
+            due_at=row.due_at,
+            status=Status(row.state),
+            answers=answers.get(row.id, {}),
+            comment=unseal(key, row, "comment_enc") if row.comment_enc else None,
+        )
+        for row in rows
+    ]
+
+
+@dataclass(frozen=True)
+class Point:
+    """One check-in on a trend: both scores None and `missed` for one never answered."""
+
+    at: datetime
+    alliance: float | None = None
+    wellbeing: float | None = None
+    missed: bool = False
+
+
+@dataclass(frozen=True)
+class Trend:
+    points: Sequence[Point]
+    alliance_max: float = 40
+    cutoff: float | None = 36
+    baseline: float | None = None  # the client's usual alliance total before the latest
+    band: float | None = None  # one SD (or its floor) around it
+    wellbeing_cutoff: float | None = 52  # WHO-5 percent (raw 13 x 4)
+
+
+async def trend(
+    session: AsyncSession,
+    vault: Vault,
+    client_id: uuid.UUID,
+    known: Mapping[str, Instrument],
+    settings: DetectorSettings = DEFAULTS,
+    last: int = 12,
+) -> Trend:
+    """The last check-ins' alliance and wellbeing scores, with the client's usual range."""
+    records = await client_history(session, vault, client_id, limit=last)
+    alliance = known.get(settings.alliance_instruments[0])
+    wellbeing = known.get(settings.wellbeing_instruments[0])
+    points = [
+        Point(
+            at=record.due_at,
+            alliance=alliance.total(record.of(alliance.id)) if alliance else None,
+            wellbeing=wellbeing.total(record.of(wellbeing.id)) if wellbeing else None,
+            missed=record.status != Status.COMPLETED,
+        )
+        for record in records
+    ]
+    totals = [p.alliance for p in points if p.alliance is not None]
+    usual = usual_range(totals[:-1], alliance, settings) if alliance and totals else None
+    return Trend(
+        points=points,
+        alliance_max=alliance.max_total if alliance else 40,
+        cutoff=alliance.cutoff if alliance else None,
+        baseline=usual[0] if usual else None,
+        band=usual[1] if usual else None,
+        wellbeing_cutoff=(wellbeing.cutoff + 1) * wellbeing.scale_factor
+        if wellbeing and wellbeing.cutoff is not None
+        else None,
+    )
