@@ -6,6 +6,7 @@ Telegram has no idempotency key, so each failure is sorted by what it says about
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from zoneinfo import ZoneInfo
 
 from telegram import Bot, ReplyParameters
@@ -61,9 +62,10 @@ class Messenger:
             return outcome, None
         return SendOutcome.SENT, message.message_id
 
-    async def send_alert(self, alert: PendingAlert) -> int | None:
-        """The message id, or None when the alert must be tried again later."""
-        text, markup = views.alert_message(alert, self._detail)
+    async def send_alerts(self, group: Sequence[PendingAlert]) -> int | None:
+        """One message for one client's alerts; its id, or None to try again later."""
+        alert = group[0]
+        text, markup = views.alert_message(group, self._detail)
         try:
             if alert.trend is not None and alert.trend.points and self._detail != "minimal":
                 chart = await charts.render_async(alert.trend)

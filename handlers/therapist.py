@@ -28,16 +28,16 @@ async def on_alert_button(update: Update, context: RapportContext) -> None:
     services = context.services
     async with context.unit_of_work(update) as session:
         therapist = await people.find_by_telegram(session, services.vault, query.from_user.id)
-        alert = None
+        acted = None
         if isinstance(therapist, Therapist):
-            alert = await alerts.act(
+            acted = await alerts.act(
                 session,
-                alert_id=tap.ref,
+                client_id=tap.ref,
                 therapist=therapist,
                 action=ACTIONS[tap.action],
                 now=services.clock(),
             )
-    if alert is None:
+    if acted is None:
         log.warning("refused an alert button from someone else")
         await query.answer(REFUSED)
         return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
 from telegram import InlineKeyboardButton as Button
 from telegram import InlineKeyboardMarkup
@@ -95,35 +96,44 @@ def erase_confirmation(say: Say, client_id: uuid.UUID) -> Message:
 
 
 SEVERITY_MARK = {"info": "ℹ️", "warn": "⚠️", "high": "❗", "urgent": "🚨"}
+SEVERITY_ORDER = ["info", "warn", "high", "urgent"]
 CAPTION_LIMIT = 1024  # Telegram's limit for a photo caption
 COMMENT_RULES = {"critical_comment"}
 
 
-def alert_message(alert: PendingAlert, detail: str) -> tuple[str, InlineKeyboardMarkup]:
-    """The alert for the therapist. `detail` is the practice's choice of how much clinical
-    content passes through Telegram: full, scores (no comment phrases) or minimal."""
-    mark = SEVERITY_MARK.get(alert.severity, "⚠️")
-    who = f"{alert.client_label}" + (
-        " (their therapist could not be reached)" if alert.to_admin else ""
+def alert_message(group: Sequence[PendingAlert], detail: str) -> tuple[str, InlineKeyboardMarkup]:
+    """One message for a client's alerts due together. `detail` is the practice's choice of
+    how much clinical content passes through Telegram: full, scores (no comment phrases) or
+    minimal (a pointer only)."""
+    first = max(group, key=lambda a: SEVERITY_ORDER.index(a.severity))
+    mark = SEVERITY_MARK.get(first.severity, "⚠️")
+    who = first.client_label + (" (their therapist could not be reached)" if first.to_admin else "")
+    risky = any(a.rule == "risk" for a in group)
+    head = (
+        f"{mark} Urgent: a possible risk answer from {who}"
+        if risky
+        else (f"{mark} Possible rupture: {who}")
     )
-    if alert.rule == "risk":
-        head = f"{mark} Urgent: a possible risk answer from {who}"
-    else:
-        head = f"{mark} Possible rupture: {who}"
-    lines = [head, f"Rule: {alert.rule} ({alert.severity})"]
+    lines = [head]
+    for alert in group:
+        lines.append(f"\n{alert.rule} ({alert.severity})")
+        if detail == "minimal":
+            continue
+        if detail == "scores" and (alert.rule in COMMENT_RULES or "comment" in alert.reason):
+            lines.append("A comment was flagged; open History.")
+        else:
+            lines.append(alert.reason)
     if detail == "minimal":
-        lines.append("Open History for the details.")
-    elif detail == "scores" and (alert.rule in COMMENT_RULES or "comment" in alert.reason):
-        lines.append("A comment was flagged; open History, or the practice's records.")
+        lines.append("\nOpen History for the details.")
     else:
-        lines.append(alert.reason)
-    if detail != "minimal":
-        if alert.rupture_type:
-            lines.append(f"Suggested type: {alert.rupture_type}")
-        lines += [f"• {idea}" for idea in alert.repair[:2]]
-    if alert.rule == "risk":
+        types = sorted({a.rupture_type for a in group if a.rupture_type})
+        if types:
+            lines.append(f"\nSuggested type: {', '.join(types)}")
+        ideas = list(dict.fromkeys(idea for a in group for idea in a.repair))[:2]
+        lines += [f"• {idea}" for idea in ideas]
+    if risky:
         lines.append(
-            "The client was shown the crisis resources. "
+            "\nThe client was shown the crisis resources. "
             "This alert stays open until you acknowledge it."
         )
     text = "\n".join(lines)
@@ -131,10 +141,10 @@ def alert_message(alert: PendingAlert, detail: str) -> tuple[str, InlineKeyboard
         text = text[: CAPTION_LIMIT - 1] + "…"
     keyboard = [
         [
-            _button("Acknowledge", callbacks.ACKNOWLEDGE, alert.alert_id),
-            _button("Snooze 1 day", callbacks.SNOOZE, alert.alert_id),
+            _button("Acknowledge", callbacks.ACKNOWLEDGE, first.client_id),
+            _button("Snooze 1 day", callbacks.SNOOZE, first.client_id),
         ],
-        [_button("History", callbacks.HISTORY, alert.client_id)],
+        [_button("History", callbacks.HISTORY, first.client_id)],
     ]
     return text, InlineKeyboardMarkup(keyboard)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -35,7 +35,7 @@ class Messenger(Protocol):
 
     async def send_checkin(self, outgoing: Outgoing) -> tuple[SendOutcome, int | None]: ...
 
-    async def send_alert(self, alert: PendingAlert) -> int | None: ...
+    async def send_alerts(self, group: Sequence[PendingAlert]) -> int | None: ...
 
     async def send_notice(self, notice: PendingNotice) -> bool: ...
 
@@ -182,14 +182,18 @@ class Dispatcher:
                 known=self._instruments,
                 settings=self._detection.settings,
             )
-        for alert in pending:
-            message_id = await self._messenger.send_alert(alert)
+        groups: dict[tuple[uuid.UUID, int], list[PendingAlert]] = {}
+        for alert in pending:  # one message per client and recipient: fewer, fuller alerts
+            groups.setdefault((alert.client_id, alert.therapist_chat_id), []).append(alert)
+        for group in groups.values():
+            message_id = await self._messenger.send_alerts(group)
             async with transaction(self._sessions) as session:
-                await alerts.record_delivery(session, alert.alert_id, message_id, self._clock())
+                for alert in group:
+                    await alerts.record_delivery(session, alert.alert_id, message_id, self._clock())
             if message_id is None:
-                report.alerts_failed += 1
+                report.alerts_failed += len(group)
             else:
-                report.alerts_sent += 1
+                report.alerts_sent += len(group)
 
     async def _notices(self, report: TickReport) -> None:
         async with transaction(self._sessions) as session:

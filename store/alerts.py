@@ -211,41 +211,47 @@ async def record_delivery(
 async def act(
     session: AsyncSession,
     *,
-    alert_id: uuid.UUID,
+    client_id: uuid.UUID,
     therapist: Therapist,
     action: AlertAction,
     now: datetime,
     snooze: timedelta = timedelta(days=1),
-) -> Alert | None:
-    """Acknowledge or snooze an alert; None (and a refused audit row) unless it is the
-    therapist's own (an admin may act on any)."""
-    alert = await session.get(Alert, alert_id, with_for_update=True)
-    if alert is None or (alert.therapist_id != therapist.id and not therapist.is_admin):
+) -> list[Alert] | None:
+    """Acknowledge or snooze a client's open alerts (one message carries them all). None, and a
+    refused audit row, unless the client is the therapist's own (an admin may act on any)."""
+    client = await session.get(Client, client_id)
+    if client is None or (client.therapist_id != therapist.id and not therapist.is_admin):
         audit.record(
             session,
             actor_kind="therapist",
             actor_id=therapist.id,
             action=f"alert.{action}",
-            target_kind="alert",
-            target_id=alert_id,
+            target_kind="client",
+            target_id=client_id,
             outcome="refused",
         )
-        return None
-    if action == AlertAction.ACKNOWLEDGE:
-        alert.state, alert.acknowledged_at, alert.next_delivery_at = (
-            AlertState.ACKNOWLEDGED,
-            now,
-            None,
+        return []
+    live = (
+        await session.scalars(
+            select(Alert)
+            .where(Alert.client_id == client_id, Alert.state.in_(LIVE))
+            .with_for_update()
         )
-    elif alert.state in LIVE:
-        alert.state, alert.snoozed_until = AlertState.SNOOZED, now + snooze
-        alert.next_delivery_at = now + snooze
+    ).all()
+    for alert in live:
+        if action == AlertAction.ACKNOWLEDGE:
+            alert.state, alert.acknowledged_at = AlertState.ACKNOWLEDGED, now
+            alert.next_delivery_at = None
+        else:
+            alert.state, alert.snoozed_until = AlertState.SNOOZED, now + snooze
+            alert.next_delivery_at = now + snooze
     audit.record(
         session,
         actor_kind="therapist",
         actor_id=therapist.id,
         action=f"alert.{action}",
-        target_kind="alert",
-        target_id=alert.id,
+        target_kind="client",
+        target_id=client_id,
+        detail=f"{len(live)} alerts",
     )
-    return alert
+    return list(live)

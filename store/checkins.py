@@ -281,7 +281,11 @@ async def record_send(
     reminder_at: datetime | None = None,
 ) -> None:
     checkin = await session.get(CheckIn, checkin_id)
-    if checkin is None or checkin.state != CheckInState.SENDING:
+    if checkin is None:
+        return
+    if checkin.state != CheckInState.SENDING:
+        if outcome == SendOutcome.SENT and checkin.message_id is None:
+            checkin.message_id = message_id  # the client tapped before this was recorded
         return
     checkin.lease_until = None
     if outcome in (SendOutcome.SENT, SendOutcome.UNKNOWN):
@@ -410,8 +414,12 @@ async def _owned_open_checkin(
             detail="not the owner",
         )
         return None, None, TapResult.REFUSED
-    if checkin.state not in OPEN_CHECKIN_STATES or checkin.expires_at <= now:
+    # A tap can overtake the record of its own send: the button proves the message arrived.
+    arrived = checkin.state == CheckInState.SENDING and checkin.sending_at is not None
+    if (checkin.state not in OPEN_CHECKIN_STATES and not arrived) or checkin.expires_at <= now:
         return None, None, TapResult.CLOSED
+    if arrived:
+        checkin.state, checkin.sent_at, checkin.lease_until = CheckInState.SENT, now, None
     return checkin, client, None
 
 

@@ -9,6 +9,7 @@ import json
 import shutil
 import tempfile
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
@@ -84,7 +85,7 @@ class Recorder:
         self.sent.append(outgoing.checkin_id)
         return SendOutcome.SENT, len(self.sent)
 
-    async def send_alert(self, alert: PendingAlert) -> int | None:
+    async def send_alerts(self, group: Sequence[PendingAlert]) -> int | None:
         return 1
 
     async def send_notice(self, notice: PendingNotice) -> bool:

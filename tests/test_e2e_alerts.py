@@ -1,0 +1,113 @@
+"""Alerts through the real bot: a client's falling answers give their therapist one message
+with a chart (and nobody else anything); Acknowledge, Snooze and History work; a forged
+button from another therapist changes nothing; a second bad check-in updates the open alert."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from store.models import Alert, AlertState, AuditEvent
+from tests.botapi import BotMessage, FakeUser
+from tests.rig import Rig, eventually, join, link
+
+
+async def _answer(rig: Rig, client: FakeUser, client_id: uuid.UUID, values: list[str]) -> None:
+    """One whole check-in: the four alliance answers, the tension answer, no comment."""
+    await rig.send_checkin(client_id)
+    before = len(client.messages)
+    question = await rig.fake.wait_for(
+        lambda: next((m for m in client.messages[before:] if "1/5" in m.content), None),
+        timeout=10,
+    )
+    shown = question.message_id
+    for value in [*values, "No comment"]:
+        client.press_button(shown, value)
+        await client.wait_for_message(predicate=lambda m, shown=shown: m.message_id == shown)
+    rig.clock.advance(timedelta(days=7))
+
+
+async def _alerts(rig: Rig) -> list[Alert]:
+    async with rig.services.sessions() as session:
+        return list((await session.scalars(select(Alert).order_by(Alert.rule))).all())
+
+
+async def test_falling_answers_alert_the_therapist_once_with_a_chart(rig: Rig) -> None:
+    therapist_id, t_token = await rig.add_therapist("Therapist Ada")
+    other_id, o_token = await rig.add_therapist("Therapist Bo")
+    client_id, c_token = await rig.invite(therapist_id, label="Client Kim")
+    therapist, other, client = rig.fake.user(5201), rig.fake.user(5202), rig.fake.user(6201)
+    await link(therapist, t_token)
+    await link(other, o_token)
+    await join(client, c_token)
+
+    for _ in range(3):  # the usual: at the ceiling
+        await _answer(rig, client, client_id, ["10", "10", "10", "10", "No"])
+    assert len(therapist.messages) == 1  # no alert for a steady client
+    await _answer(rig, client, client_id, ["8", "5", "8", "8", "A little"])
+
+    alert = await therapist.wait_for_message(contains="Possible rupture", timeout=15)
+    assert alert.photo is not None and alert.photo.startswith(b"\x89PNG")  # the trend chart
+    assert "Client Kim" in alert.content
+    assert "alliance_drop" in alert.content and "low_alliance" in alert.content
+    assert alert.buttons == ["Acknowledge", "Snooze 1 day", "History"]
+    assert sum("Possible rupture" in m.content for m in therapist.messages) == 1  # one message
+    assert len(other.messages) == 1  # the other therapist: only their own link confirmation
+    assert {a.rule for a in await _alerts(rig)} >= {"alliance_drop", "low_alliance", "tension"}
+
+    # Another therapist forges the buttons: refused, audited, nothing changes.
+    other.press(alert.message_id, alert.button_data[0])
+    forged_history = other.press(alert.message_id, alert.button_data[2])
+    await rig.fake.wait_for(lambda: rig.fake.presses[forged_history.query_id].answered)
+    assert rig.fake.presses[forged_history.query_id].answer.get("text") == (
+        "This is not one of your clients."
+    )
+    assert all(a.state == AlertState.OPEN for a in await _alerts(rig))
+    async with rig.services.sessions() as session:
+        refused = (
+            await session.scalars(select(AuditEvent).where(AuditEvent.outcome == "refused"))
+        ).all()
+    assert {(r.action, r.actor_id) for r in refused} == {
+        ("alert.acknowledge", other_id),
+        ("history.read", other_id),
+    }
+
+    therapist.press_button(alert, "History")
+    history = await therapist.wait_for_message(contains="the last 4 check-ins")
+    assert history.photo is not None and "alliance 29/40" in history.content
+
+    therapist.press_button(alert, "Snooze 1 day")
+    await therapist.wait_for_message(contains="Snoozed")
+    assert all(a.state == AlertState.SNOOZED for a in await _alerts(rig))
+    rig.clock.advance(timedelta(days=1, minutes=1))
+    again = await therapist.wait_for_message(contains="Possible rupture", timeout=15)
+    again_alert: BotMessage = again
+    therapist.press_button(again_alert, "Acknowledge")
+    await therapist.wait_for_message(contains="Acknowledged")
+    assert all(a.state == AlertState.ACKNOWLEDGED for a in await _alerts(rig))
+
+
+async def test_a_worse_check_in_updates_the_open_alert(rig: Rig) -> None:
+    therapist_id, t_token = await rig.add_therapist()
+    client_id, c_token = await rig.invite(therapist_id, label="Client Lee")
+    therapist, client = rig.fake.user(5211), rig.fake.user(6211)
+    await link(therapist, t_token)
+    await join(client, c_token)
+    for values in (["10", "9", "9", "10"], ["10", "10", "10", "10"], ["10", "10", "9", "10"]):
+        await _answer(rig, client, client_id, [*values, "No"])  # usual: 38-40
+    await _answer(rig, client, client_id, ["10", "9", "9", "9", "No"])  # 37: 1 SD below
+    await therapist.wait_for_message(contains="alliance_drop (warn)", timeout=15)
+    [first] = [a for a in await _alerts(rig) if a.rule == "alliance_drop"]
+
+    await _answer(rig, client, client_id, ["9", "8", "8", "8", "No"])  # 33: far below
+
+    async def updated() -> bool:
+        rows = [a for a in await _alerts(rig) if a.rule == "alliance_drop"]
+        return len(rows) == 1 and rows[0].severity == "high"
+
+    await eventually(updated)
+    rows = [a for a in await _alerts(rig) if a.rule == "alliance_drop"]
+    assert [a.id for a in rows] == [first.id]  # the same alert, now high, not a second one
+    await therapist.wait_for_message(contains="alliance_drop (high)", timeout=15)
