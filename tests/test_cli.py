@@ -229,3 +229,20 @@ def test_schedule_show_set_and_sessions(tmp_path: Path) -> None:
     ok_json(
         rapport(tmp_path, "session", "add", "--client", cid, "--at", "2026-03-03T10:00", "--json")
     )
+
+
+def test_backtest_command_prints_flags_and_a_summary(tmp_path: Path) -> None:
+    sample = Path(__file__).parent / "data" / "backtest_sample.csv"
+    result = rapport(tmp_path, "backtest", str(sample))
+    assert result.returncode == 0, result.stderr
+    rows = result.stdout.splitlines()
+    assert rows[0].startswith("client,checkin,")
+    assert any(",risk,urgent," in row for row in rows) and len(rows) == 11
+    assert "15 check-ins" in result.stderr and "10 flags" in result.stderr
+
+    broken = tmp_path / "broken.csv"
+    broken.write_text(sample.read_text().replace("2024-03-06T17:30:00+00:00", "yesterday", 1))
+    failed = rapport(tmp_path, "backtest", str(broken))
+    assert failed.returncode == 1 and "line " in failed.stderr and failed.stdout == ""
+    skipped = rapport(tmp_path, "backtest", str(broken), "--skip-bad-rows", "--format", "json")
+    assert skipped.returncode == 0 and "skipped line" in skipped.stderr
