@@ -9,8 +9,9 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import cast
+from zoneinfo import ZoneInfo
 
 from telegram import BotCommand, BotCommandScopeDefault, Update
 from telegram.error import TelegramError
@@ -33,7 +34,7 @@ from handlers.context import BotData, RapportApp, RapportContext, Services
 from handlers.texts import Say, Texts
 from schedules.dispatcher import Dispatcher
 from schedules.planner import Planner
-from schedules.rules import QuietHours, defer_past_quiet
+from schedules.rules import QuietHours, defer_past_quiet, resolve_local
 from store import settings_kv
 from store.alerts import AlertPolicy
 from store.checkins import Detection
@@ -173,7 +174,9 @@ async def _post_init(
             settings=loaded.detectors,
             policy=AlertPolicy(
                 cooldown=timedelta(days=config.alerts.cooldown_days),
-                defer=_after_quiet_hours(config.practice.timezone, loaded.quiet),
+                defer=non_urgent_delivery(
+                    config.practice.timezone, loaded.quiet, config.alerts.digest_at
+                ),
             ),
         ),
         alert_detail=config.alerts.detail,
@@ -226,9 +229,25 @@ async def _post_init(
     log.info("Rapport is running as @%s", app.bot.username)
 
 
-def _after_quiet_hours(zone: str, quiet: QuietHours | None) -> Callable[[datetime], datetime]:
-    """Non-urgent alerts wait for the end of the practice's quiet hours (practice time)."""
-    return lambda now: defer_past_quiet(now, zone, quiet)
+def non_urgent_delivery(
+    zone: str, quiet: QuietHours | None, digest_at: time | None
+) -> Callable[[datetime], datetime]:
+    """When a non-urgent alert goes out: after the practice's quiet hours, or, with a daily
+    digest, at the next digest time (all of that day's alerts arrive together)."""
+    tz = ZoneInfo(zone)
+
+    def when(now: datetime) -> datetime:
+        if digest_at is not None:
+            day = now.astimezone(tz).date()
+            at = resolve_local(datetime.combine(day, digest_at), tz)
+            now = (
+                at
+                if at > now
+                else resolve_local(datetime.combine(day + timedelta(days=1), digest_at), tz)
+            )
+        return defer_past_quiet(now, zone, quiet)
+
+    return when
 
 
 async def _post_shutdown(app: RapportApp) -> None:

@@ -7,7 +7,7 @@ on a file with problems.
 from __future__ import annotations
 
 import tomllib
-from datetime import timedelta
+from datetime import time, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -94,6 +94,9 @@ class AlertsSection(_Section):
 
     detail: Literal["full", "scores", "minimal"] = "full"
     cooldown_days: float = Field(default=7, ge=0, le=90)
+    # A daily digest: non-urgent alerts wait for this local time (practice zone); urgent ones
+    # never wait. Unset: each alert goes out at once (after quiet hours).
+    digest_at: time | None = None
 
 
 class PracticeConfig(_Section):
