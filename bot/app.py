@@ -40,6 +40,7 @@ from store.alerts import AlertPolicy
 from store.checkins import Detection
 from store.crypto import load_keyring
 from store.db import create_engine, migrate, session_factory, transaction
+from store.retention import run_retention
 from store.vault import Vault
 
 log = logging.getLogger(__name__)
@@ -218,6 +219,25 @@ async def _post_init(
         first=0.5,
         name="dispatch",
         job_kwargs=job_kwargs,
+    )
+
+    async def retention(_context: RapportContext) -> None:
+        async with transaction(sessions) as session:
+            report = await run_retention(
+                session,
+                services.vault,
+                now=clock(),
+                inactive_days=config.retention.inactive_days,
+                warn_days=config.retention.warn_days,
+            )
+        if report.warned and not report.admins_told:
+            log.warning("retention: clients are due for erasure but no admin could be told")
+        if report.warned or report.erased:
+            log.info("retention: %d warned, %d erased", len(report.warned), len(report.erased))
+            kick()
+
+    job_queue.run_repeating(
+        retention, interval=timedelta(days=1), first=60, name="retention", job_kwargs=job_kwargs
     )
 
     def kick() -> None:

@@ -13,7 +13,7 @@ from telegram.constants import ChatType
 from handlers import callbacks, views
 from handlers.context import RapportContext
 from handlers.texts import Say
-from store import clients, people
+from store import audit, clients, people
 from store.clients import PAUSE_MAX_DAYS
 from store.models import Client, ClientStatus
 
@@ -140,6 +140,16 @@ async def on_erase(update: Update, context: RapportContext) -> None:
             query.from_user.id
         )
         say = services.say(client.language if client is not None and owner else None)
+        if client is not None and not owner:
+            audit.record(
+                session,
+                actor_kind="telegram",
+                action="client.erase",
+                target_kind="client",
+                target_id=client.id,
+                outcome="refused",
+                detail="not the owner",
+            )
         if client is not None and owner and tap.value == callbacks.YES:
             await clients.erase(
                 session,

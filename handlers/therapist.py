@@ -29,7 +29,16 @@ async def on_alert_button(update: Update, context: RapportContext) -> None:
     async with context.unit_of_work(update) as session:
         therapist = await people.find_by_telegram(session, services.vault, query.from_user.id)
         acted = None
-        if isinstance(therapist, Therapist):
+        if not isinstance(therapist, Therapist):
+            audit.record(
+                session,
+                actor_kind="telegram",
+                action=f"alert.{ACTIONS[tap.action]}",
+                target_kind="client",
+                target_id=tap.ref,
+                outcome="refused",
+            )
+        else:
             acted = await alerts.act(
                 session,
                 client_id=tap.ref,

@@ -232,7 +232,7 @@ def record_export(
     audit.record(
         session,
         actor_kind=actor_kind,
-        actor_id=actor_id or client.id,
+        actor_id=actor_id if actor_kind != "client" else client.id,
         action="client.export",
         target_kind="client",
         target_id=client.id,

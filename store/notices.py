@@ -75,7 +75,8 @@ async def record_delivery(
     if notice is None:
         return
     if delivered:
-        notice.delivered_at, notice.next_delivery_at = now, None
-    else:
+        # Delivered notices are not kept: one about an erased client names them.
+        await session.delete(notice)
+        return
         notice.next_delivery_at = retry_at(notice.delivery_attempts, now)
     notice.delivery_attempts += 1
