@@ -16,7 +16,6 @@ from zoneinfo import ZoneInfo
 from telegram import BotCommand, BotCommandScopeDefault, Update
 from telegram.error import TelegramError
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     CallbackQueryHandler,
     ChatMemberHandler,
@@ -28,6 +27,7 @@ from telegram.ext import (
 
 from bot import config as practice_config
 from bot import logs
+from bot.ratelimit import RapportRateLimiter
 from bot.settings import Settings
 from handlers import callbacks, checkin, client, delivery, start, therapist
 from handlers.context import BotData, RapportApp, RapportContext, Services
@@ -35,7 +35,7 @@ from handlers.texts import Say, Texts
 from schedules.dispatcher import Dispatcher
 from schedules.planner import Planner
 from schedules.rules import QuietHours, defer_past_quiet, resolve_local
-from store import settings_kv
+from store import settings_kv, updates
 from store.alerts import AlertPolicy
 from store.checkins import Detection
 from store.crypto import load_keyring
@@ -85,7 +85,7 @@ def build_application(
         .base_url(f"{api}/bot")
         .base_file_url(f"{api}/file/bot")
         .context_types(ContextTypes(context=RapportContext, bot_data=BotData))
-        .rate_limiter(AIORateLimiter(max_retries=3))
+        .rate_limiter(RapportRateLimiter(max_retries=3))
         .post_init(lambda app: _post_init(app, settings, loaded, clock))
         .post_shutdown(_post_shutdown)
         .build()
@@ -223,6 +223,7 @@ async def _post_init(
 
     async def retention(_context: RapportContext) -> None:
         async with transaction(sessions) as session:
+            await updates.prune(session, clock() - timedelta(days=2))
             report = await run_retention(
                 session,
                 services.vault,
@@ -241,7 +242,9 @@ async def _post_init(
     )
 
     def kick() -> None:
-        job_queue.run_once(tick, 0, name="dispatch-now")
+        """Run a tick soon; a kick while one is already waiting adds nothing."""
+        if not job_queue.get_jobs_by_name("dispatch-now"):
+            job_queue.run_once(tick, 0, name="dispatch-now")
 
     services.kick = kick
     app.bot_data.services = services
