@@ -59,6 +59,7 @@ from telegram.ext import AIORateLimiter, Application, CallbackQueryHandler, Cont
 from alliance.checkin import steps
 from bot import config as practice_config
 from bot.app import build_application, running
+from bot.ratelimit import RapportRateLimiter
 from bot.settings import Settings
 from handlers import callbacks, views
 from handlers.context import RapportApp
@@ -252,10 +253,10 @@ async def rapport_rig(
     )
     await initialise(settings)
     clock = Clock()
-    limiter: Callable[..., AIORateLimiter] = AIORateLimiter
+    limiter: Callable[..., AIORateLimiter] = RapportRateLimiter
     if not overall_limit:
-        limiter = partial(AIORateLimiter, overall_max_rate=0)
-    with mock.patch("bot.app.AIORateLimiter", limiter):
+        limiter = partial(RapportRateLimiter, overall_max_rate=0)
+    with mock.patch("bot.app.RapportRateLimiter", limiter):
         app = build_application(settings, practice_config.load(None), clock=clock)
     overall = getattr(app.bot.rate_limiter, "_base_limiter", None)
     if not isinstance(app.bot.rate_limiter, AIORateLimiter) or (overall is None) == overall_limit:
