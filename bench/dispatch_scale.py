@@ -894,7 +894,7 @@ def _settings(values: Sequence[str]) -> list[tuple[int, int]]:
 async def cmd_fanout(args: argparse.Namespace) -> None:
     settings = _settings(args.setting or ["200x20"])
     print(f"$ {command_line('bench.dispatch_scale')}\n\nMachine: {machine()}\n")
-    _print_what_if(args)
+    _apply_what_ifs(args)
     print("| database | clients | batch | chunk | ticks | seconds | check-ins/s | setup s |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     rates: dict[tuple[str, int, int], list[float]] = {}
@@ -931,7 +931,8 @@ async def cmd_fanout(args: argparse.Namespace) -> None:
             print(f"- {db}, batch {batch} x chunk {chunk}: {statistics.median(values):,.0f}")
 
 
-def _print_what_if(args: argparse.Namespace) -> None:
+def _apply_what_ifs(args: argparse.Namespace) -> None:
+    """Apply the --what-if prototypes to this process, and say so in the output."""
     apply_what_ifs(args.what_if or ())
     for name in args.what_if or ():
         print(f"WHAT-IF (not the code as it is): {name}: {WHAT_IFS[name]}\n")
@@ -1004,7 +1005,7 @@ async def serve_fake(first_chat: int, count: int) -> None:
 
 async def cmd_ratelimit(args: argparse.Namespace) -> None:
     print(f"$ {command_line('bench.dispatch_scale')}\n\nMachine: {machine()}\n")
-    _print_what_if(args)
+    _apply_what_ifs(args)
     print(
         "| database | limit/s | clients | batch x chunk | seconds | msg/s (whole fan-out) | "
         "% of limit | msg/s (fake: first to last send) | not sent |"

@@ -527,7 +527,11 @@ async def measure(kind: str, args: argparse.Namespace) -> tuple[list[IdleResult]
             rss_kb=proc_status_kb("VmRSS"),
             busy_ticks=busy_ticks,
         )
-        print(f"\nIdle ticks of the bot's Dispatcher in this process (load average {load:.1f}):\n")
+        rss = (result.rss_kb or 0) / 1024
+        print(
+            f"\nIdle ticks of the bot's Dispatcher in this process (load average {load:.1f}; "
+            f"this process's VmRSS {rss:.0f} MB, the bulk load included):\n"
+        )
         print(IDLE_HEADER)
         print(result.row())
         print_statements(result)
