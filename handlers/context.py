@@ -15,9 +15,9 @@ from telegram.ext import Application, ApplicationHandlerStop, CallbackContext, E
 
 from alliance.instruments import Instrument
 from handlers.texts import Say, Texts
+from store import updates
 from store.checkins import Detection
 from store.db import transaction
-from store.models import ProcessedUpdate
 from store.vault import Vault
 
 
@@ -85,11 +85,8 @@ class RapportContext(
         twice (after a restart) changes the database once; the second delivery stops here.
         """
         async with transaction(self.services.sessions) as session:
-            if await session.get(ProcessedUpdate, update.update_id) is not None:
+            if not await updates.first_time(session, update.update_id, self.services.clock()):
                 raise ApplicationHandlerStop
-            session.add(
-                ProcessedUpdate(update_id=update.update_id, processed_at=self.services.clock())
-            )
             yield session
 
 

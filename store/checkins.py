@@ -654,12 +654,6 @@ async def answers_of(
     return {(row.instrument, row.item): int(unseal(key, row, "value_enc")) for row in rows}
 
 
-async def checkin_scores(
-    session: AsyncSession, vault: Vault, checkin: CheckIn, known: Mapping[str, Instrument]
-) -> dict[str, float | None]:
-    return scores(instruments_of(checkin, known), await answers_of(session, vault, checkin))
-
-
 async def close_expired(
     session: AsyncSession,
     vault: Vault,

@@ -22,3 +22,11 @@ async def test_prune_forgets_only_old_update_ids(database: Database) -> None:
     async with database.sessions() as session:
         left = (await session.scalars(select(ProcessedUpdate.update_id))).all()
     assert left == [2]
+
+
+async def test_an_update_id_is_new_only_once(database: Database) -> None:
+    async with transaction(database.sessions) as session:
+        assert await updates.first_time(session, 42, NOW)
+        assert not await updates.first_time(session, 42, NOW)
+    async with transaction(database.sessions) as session:
+        assert not await updates.first_time(session, 42, NOW)  # after commit, too
