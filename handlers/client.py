@@ -15,7 +15,7 @@ from handlers.context import RapportContext
 from handlers.texts import Say
 from store import audit, clients, people
 from store.clients import PAUSE_MAX_DAYS
-from store.models import Client, ClientStatus
+from store.models import Client
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ async def stop(update: Update, context: RapportContext) -> None:
     services = context.services
     async with context.unit_of_work(update) as session:
         client = await session.get(Client, found[0].id)
-        if client is not None and client.status != ClientStatus.STOPPED:
+        if client is not None:
             await clients.stop(session, services.vault, client, services.clock())
     await message.reply_text(found[1]("stopped"))
     services.kick()

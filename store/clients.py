@@ -96,7 +96,10 @@ async def wake_paused(session: AsyncSession, vault: Vault, now: datetime) -> int
 
 
 async def stop(session: AsyncSession, vault: Vault, client: Client, now: datetime) -> None:
-    """Withdraw: no more messages; the data stays until erased or retention ends."""
+    """Withdraw: no more messages; the data stays until erased or retention ends. A second
+    /stop changes nothing (and tells the therapist nothing)."""
+    if client.status == ClientStatus.STOPPED:
+        return
     client.status, client.paused_until = ClientStatus.STOPPED, None
     await _cancel_pending(session, client, now)
     await _tell_therapist(session, vault, client, "stopped", now)
