@@ -130,6 +130,10 @@ class Therapist(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     linked_at: Mapped[datetime | None]
+    # The weekly digest: off while digest_weekday is None; local time in the practice's zone.
+    digest_weekday: Mapped[int | None]
+    digest_time: Mapped[str | None] = mapped_column(String(5))
+    digest_sent_at: Mapped[datetime | None]
 
 
 class Client(Base):
