@@ -29,13 +29,14 @@ from bot import config as practice_config
 from bot import logs
 from bot.ratelimit import RapportRateLimiter
 from bot.settings import Settings
-from handlers import callbacks, checkin, client, delivery, start, therapist
+from handlers import callbacks, caseload, checkin, client, delivery, digest, planning, start
+from handlers import therapist as therapist_handlers
 from handlers.context import BotData, RapportApp, RapportContext, Services
 from handlers.texts import Say, Texts
 from schedules.dispatcher import Dispatcher
 from schedules.planner import Planner
 from schedules.rules import QuietHours, defer_past_quiet, resolve_local
-from store import settings_kv, updates
+from store import people, settings_kv, updates
 from store.alerts import AlertPolicy
 from store.checkins import Detection
 from store.crypto import load_keyring
@@ -54,6 +55,9 @@ CLIENT_COMMANDS = [
     BotCommand("delete", "Erase everything stored about you"),
     BotCommand("privacy", "How your data is handled"),
 ]
+
+
+DIGEST_INTERVAL = timedelta(minutes=5)
 
 
 def utcnow() -> datetime:
@@ -103,9 +107,10 @@ def _register_handlers(app: RapportApp) -> None:
         app.add_handler(CommandHandler(name, callback, filters=private))
     app.add_handler(CallbackQueryHandler(start.on_consent, pattern=_pattern(callbacks.CONSENT)))
     app.add_handler(CallbackQueryHandler(client.on_erase, pattern=_pattern(callbacks.ERASE)))
-    alert_buttons = f"^[{callbacks.ACKNOWLEDGE}{callbacks.SNOOZE}]:"
-    app.add_handler(CallbackQueryHandler(therapist.on_alert_button, pattern=alert_buttons))
-    app.add_handler(CallbackQueryHandler(therapist.on_history, pattern=_pattern(callbacks.HISTORY)))
+    for name, command in THERAPIST_COMMAND_HANDLERS.items():
+        app.add_handler(CommandHandler(name, command, filters=private))
+    for action, pressed in THERAPIST_BUTTON_HANDLERS.items():
+        app.add_handler(CallbackQueryHandler(pressed, pattern=_pattern(action)))
     # Check-in buttons, and anything else: on_tap answers unknown data with a plain "closed".
     app.add_handler(CallbackQueryHandler(checkin.on_tap))
     app.add_handler(MessageHandler(private & ~filters.COMMAND, checkin.on_text))
@@ -126,6 +131,8 @@ CLIENT_COMMAND_HANDLERS = {
     "mydata": client.mydata,
     "delete": client.delete,
 }
+THERAPIST_COMMAND_HANDLERS = {**caseload.HANDLERS, **planning.HANDLERS}
+THERAPIST_BUTTON_HANDLERS = {**caseload.BUTTONS, **planning.BUTTONS}
 
 
 @asynccontextmanager
@@ -188,6 +195,10 @@ async def _post_init(
         invite_ttl=config.invites.ttl,
         clock=clock,
         bot_username=app.bot.username,
+        timezone=config.practice.timezone,
+        quiet=loaded.quiet,
+        templates=loaded.templates,
+        default_template=config.checkins.default_template,
     )
     async with transaction(sessions) as session:
         await settings_kv.put(session, settings_kv.BOT_USERNAME, app.bot.username)
@@ -240,6 +251,9 @@ async def _post_init(
     job_queue.run_repeating(
         retention, interval=timedelta(days=1), first=60, name="retention", job_kwargs=job_kwargs
     )
+    job_queue.run_repeating(
+        digest.send_due, interval=DIGEST_INTERVAL, first=30, name="digest", job_kwargs=job_kwargs
+    )
 
     def kick() -> None:
         """Run a tick soon; a kick while one is already waiting adds nothing."""
@@ -249,7 +263,19 @@ async def _post_init(
     services.kick = kick
     app.bot_data.services = services
     await app.bot.set_my_commands(CLIENT_COMMANDS, scope=BotCommandScopeDefault())
+    await _therapist_menus(app, services)
     log.info("Rapport is running as @%s", app.bot.username)
+
+
+async def _therapist_menus(app: RapportApp, services: Services) -> None:
+    """Therapists' own command menus: set for active therapists, removed for deactivated ones."""
+    async with transaction(services.sessions) as session:
+        chats = await people.therapist_chats(session, services.vault)
+    for chat, active in chats:
+        try:
+            await therapist_handlers.register_commands(app.bot, chat, active)
+        except TelegramError as exc:
+            log.warning("could not set a therapist's command menu: %s", type(exc).__name__)
 
 
 def non_urgent_delivery(

@@ -22,9 +22,13 @@ RENEW = "g"  # check-in: agree (1) or not now (0) to a changed consent text
 ERASE = "d"  # client: erase everything (1) or cancel (0)
 ACKNOWLEDGE = "k"  # alert: the therapist has seen it
 SNOOZE = "z"  # alert: remind me tomorrow
-HISTORY = "h"  # client: the therapist's view of the trend and last check-ins
+HISTORY = "h"  # client: the therapist's view of the trend and check-ins (position: page)
+PICK = "p"  # client: picked from a therapist's list (position: which command)
+TEMPLATE = "t"  # client: follow another schedule template (position: its index)
+PAUSE = "u"  # client: the therapist pauses check-ins (value: days; 0 resumes)
 CHECKIN_ACTIONS = frozenset({ANSWER, SKIP, BACK, NO_COMMENT})
-ACTIONS = CHECKIN_ACTIONS | {CONSENT, RENEW, ERASE, ACKNOWLEDGE, SNOOZE, HISTORY}
+THERAPIST_ACTIONS = frozenset({ACKNOWLEDGE, SNOOZE, HISTORY, PICK, TEMPLATE, PAUSE})
+ACTIONS = CHECKIN_ACTIONS | THERAPIST_ACTIONS | {CONSENT, RENEW, ERASE}
 YES, NO = 1, 0
 _PATTERN = re.compile(r"^([a-z]):([A-Za-z0-9_-]{22}):(\d{1,3}):(-?\d{1,3})$")
 

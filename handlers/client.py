@@ -10,19 +10,21 @@ from datetime import timedelta
 from telegram import ChatMember, Update
 from telegram.constants import ChatType
 
-from handlers import callbacks, views
+from handlers import callbacks, therapist_views, views
 from handlers.context import RapportContext
 from handlers.texts import Say
 from store import audit, clients, people
 from store.clients import PAUSE_MAX_DAYS
-from store.models import Client
+from store.models import Client, Therapist
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PAUSE_DAYS = 14
 
 
-async def _me(update: Update, context: RapportContext) -> tuple[Client, Say] | None:
+async def _me(
+    update: Update, context: RapportContext, therapist_reply: str | None = None
+) -> tuple[Client, Say] | None:
     """The client behind this update and their language; None (after a reply) for others."""
     message, user = update.effective_message, update.effective_user
     if message is None or user is None or message.chat.type != ChatType.PRIVATE:
@@ -33,12 +35,17 @@ async def _me(update: Update, context: RapportContext) -> tuple[Client, Say] | N
     if isinstance(known, Client):
         return known, services.say(known.language)
     say = services.say(services.texts.language_for(user.language_code))
-    await message.reply_text(say("clients_only" if known else "invitation_only"))
+    if isinstance(known, Therapist) and known.active:
+        await message.reply_text(
+            say("clients_only") if therapist_reply is None else therapist_reply
+        )
+    else:
+        await message.reply_text(say("clients_only" if known else "invitation_only"))
     return None
 
 
 async def help_command(update: Update, context: RapportContext) -> None:
-    found = await _me(update, context)
+    found = await _me(update, context, therapist_reply=therapist_views.HELP)
     if found and update.effective_message:
         await update.effective_message.reply_text(found[1]("help"))
 

@@ -15,6 +15,7 @@ from telegram.ext import Application, ApplicationHandlerStop, CallbackContext, E
 
 from alliance.instruments import Instrument
 from handlers.texts import Say, Texts
+from schedules.rules import QuietHours, Template
 from store import updates
 from store.checkins import Detection
 from store.db import transaction
@@ -37,6 +38,10 @@ class Services:
     clock: Callable[[], datetime]
     alert_detail: str = "full"
     bot_username: str | None = None
+    timezone: str = "UTC"  # the practice's
+    quiet: QuietHours | None = None  # the practice's default quiet hours
+    templates: Mapping[str, Template] = field(default_factory=dict)
+    default_template: str | None = None
     kick: Callable[[], None] = field(default=lambda: None)
 
     def say(self, language: str | None) -> Say:

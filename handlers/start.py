@@ -8,7 +8,7 @@ import logging
 from telegram import Update
 from telegram.constants import ChatType
 
-from handlers import callbacks, views
+from handlers import callbacks, therapist, views
 from handlers.context import RapportContext
 from store import people
 from store.models import Client
@@ -47,6 +47,7 @@ async def start(update: Update, context: RapportContext) -> None:
     elif linked is not None:
         log.info("a therapist linked their Telegram account")
         await message.reply_text(say("therapist_linked"))
+        await therapist.register_commands(context.bot, message.chat.id)
     else:
         text, markup = views.consent_offer(say, invite.id)
         await message.reply_text(text, reply_markup=markup)

@@ -68,8 +68,7 @@ DEFAULTS: dict[str, str] = {
         "This chat is not watched in real time. {crisis}"
     ),
     "therapist_help": (
-        "You receive alerts about your clients here. Your practice manages clients with the "
-        "`rapport` command."
+        "You receive alerts about your clients here. Send /help to see what you can do."
     ),
     "clients_only": "That command is for clients.",
     "checkin_closed": "This check-in is closed.",
@@ -96,6 +95,10 @@ DEFAULTS: dict[str, str] = {
         "Please give the number of days as a whole number from 1 to {max}, e.g. /pause 7."
     ),
     "resumed": "Welcome back! Check-ins are on again.",
+    "paused_by_therapist": (
+        "Your therapist paused your check-ins until {until}. You don't need to do anything."
+    ),
+    "resumed_by_therapist": "Your therapist started your check-ins again.",
     "not_paused": "Check-ins are already on.",
     "stopped": (
         "Check-ins are stopped; you won't get any more messages. Your data is kept until you "

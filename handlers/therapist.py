@@ -1,104 +1,178 @@
-"""A therapist's buttons on alerts: Acknowledge, Snooze 1 day, History. Every press is checked
-against the alert's or client's therapist; anything else is refused and audited."""
+"""A therapist's Telegram: commands and buttons about their own clients.
+
+Every command and button runs through `command` or `button`: they find the therapist behind
+the update inside the update's one transaction, hand the work what it needs (`Ask`), and send
+the `Reply` after the commit. Clients reached by a therapist always come from
+`store.caseload.owned` or `find_by_label`, which refuse (and audit) anyone else's.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
-from telegram import Update
+from sqlalchemy.ext.asyncio import AsyncSession
+from telegram import Bot, BotCommandScopeChat, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatType
+from telegram.error import BadRequest
 
-from handlers import callbacks, charts, views
-from handlers.context import RapportContext
-from store import alerts, audit, clients, history, people
-from store.alerts import AlertAction
+from handlers import callbacks, charts
+from handlers import therapist_views as views
+from handlers.context import RapportContext, Services
+from handlers.views import CAPTION_LIMIT
+from store import caseload, people
+from store.history import Trend
 from store.models import Client, Therapist
 
 log = logging.getLogger(__name__)
 
-REFUSED = "This is not one of your clients."
-ACTIONS = {callbacks.ACKNOWLEDGE: AlertAction.ACKNOWLEDGE, callbacks.SNOOZE: AlertAction.SNOOZE}
+Handler = Callable[[Update, RapportContext], Coroutine[Any, Any, None]]
 
 
-async def on_alert_button(update: Update, context: RapportContext) -> None:
-    query = update.callback_query
-    tap = callbacks.decode(query.data if query else None)
-    if query is None or tap is None or tap.action not in ACTIONS:
-        return
-    services = context.services
-    async with context.unit_of_work(update) as session:
-        therapist = await people.find_by_telegram(session, services.vault, query.from_user.id)
-        acted = None
-        if not isinstance(therapist, Therapist):
-            audit.record(
-                session,
-                actor_kind="telegram",
-                action=f"alert.{ACTIONS[tap.action]}",
-                target_kind="client",
-                target_id=tap.ref,
-                outcome="refused",
-            )
+@dataclass
+class Ask:
+    """What a therapist's command or button hands its work."""
+
+    session: AsyncSession
+    therapist: Therapist
+    services: Services
+    now: datetime
+    args: list[str] = field(default_factory=list)
+    tap: callbacks.Tap | None = None
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.args)
+
+
+@dataclass
+class Reply:
+    """What to show once the transaction has committed."""
+
+    text: str = ""
+    markup: InlineKeyboardMarkup | None = None
+    chart: Trend | None = None  # sent first, as a picture
+    chart_caption: str = ""
+    more: list[Reply] = field(default_factory=list)  # further messages, in order
+    to_client: tuple[int, str] | None = None  # (chat, text): the client is told too
+    edit: bool = False  # a button: replace the pressed message's text and buttons
+    drop_buttons: bool = False  # a button: remove the pressed message's buttons
+    toast: str | None = None  # a button: the short answer on the button itself
+
+
+Work = Callable[[Ask], Awaitable[Reply | None]]
+
+
+def command(work: Work) -> Handler:
+    """A therapist's command in their private chat; anyone else gets a plain refusal."""
+
+    async def handle(update: Update, context: RapportContext) -> None:
+        message, user = update.effective_message, update.effective_user
+        if message is None or user is None or message.chat.type != ChatType.PRIVATE:
+            return
+        services = context.services
+        reply = None
+        async with context.unit_of_work(update) as session:
+            known = await people.find_by_telegram(session, services.vault, user.id)
+            if _is_therapist(known):
+                assert isinstance(known, Therapist)
+                ask = Ask(session, known, services, services.clock(), list(context.args or []))
+                reply = await work(ask)
+        if reply is None:
+            say = services.say(services.texts.language_for(user.language_code))
+            await message.reply_text(views.THERAPISTS_ONLY if known else say("invitation_only"))
+            return
+        await _send(context.bot, message.chat.id, reply)
+
+    return handle
+
+
+def button(action: str, work: Work) -> Handler:
+    """A therapist's button. Data that does not decode, a presser who is not an active
+    therapist, or work that returns None (not their client) gets "not one of your clients"
+    and changes nothing; the refusal is audited as `action`."""
+
+    async def handle(update: Update, context: RapportContext) -> None:
+        query = update.callback_query
+        tap = callbacks.decode(query.data if query else None)
+        if query is None or tap is None:
+            return
+        services = context.services
+        reply = None
+        async with context.unit_of_work(update) as session:
+            known = await people.find_by_telegram(session, services.vault, query.from_user.id)
+            if _is_therapist(known):
+                assert isinstance(known, Therapist)
+                ask = Ask(session, known, services, services.clock(), tap=tap)
+                reply = await work(ask)
+            else:
+                caseload.refuse(session, None, action, tap.ref)
+        if reply is None:
+            log.warning("refused a therapist button (%s)", action)
+            await query.answer(views.REFUSED)
+            return
+        await query.answer(reply.toast)
+        message = query.message
+        if not isinstance(message, Message):
+            return
+        if reply.edit:
+            await _edit(message, reply)
+        elif reply.drop_buttons:
+            await message.edit_reply_markup(reply_markup=None)
+        if not reply.edit and (reply.text or reply.chart or reply.more):
+            await _send(context.bot, message.chat.id, reply)
+
+    return handle
+
+
+def _is_therapist(known: Therapist | Client | None) -> bool:
+    return isinstance(known, Therapist) and known.active
+
+
+async def _send(bot: Bot, chat_id: int, reply: Reply) -> None:
+    if reply.chart is not None and reply.chart.points:
+        picture = await charts.render_async(reply.chart)
+        await bot.send_photo(chat_id, picture, caption=reply.chart_caption or None)
+    if reply.text:
+        await bot.send_message(chat_id, reply.text, reply_markup=reply.markup)
+    for more in reply.more:
+        await _send(bot, chat_id, more)
+    if reply.to_client is not None:
+        try:
+            await bot.send_message(*reply.to_client)
+        except Exception:
+            log.warning("could not tell the client about a change their therapist made")
+
+
+async def _edit(message: Message, reply: Reply) -> None:
+    try:
+        if message.photo:
+            await message.edit_caption(reply.text[:CAPTION_LIMIT], reply_markup=reply.markup)
         else:
-            acted = await alerts.act(
-                session,
-                client_id=tap.ref,
-                therapist=therapist,
-                action=ACTIONS[tap.action],
-                now=services.clock(),
-            )
-    if acted is None:
-        log.warning("refused an alert button from someone else")
-        await query.answer(REFUSED)
-        return
-    done = "Acknowledged" if tap.action == callbacks.ACKNOWLEDGE else "Snoozed until tomorrow"
-    await query.answer(done)
-    await query.edit_message_reply_markup(reply_markup=None)
-    if query.message is not None:
-        await context.bot.send_message(query.message.chat.id, f"{done}.")
+            await message.edit_text(reply.text, reply_markup=reply.markup)
+    except BadRequest as exc:
+        if "not modified" not in str(exc).lower():
+            raise
 
 
-async def on_history(update: Update, context: RapportContext) -> None:
-    query = update.callback_query
-    tap = callbacks.decode(query.data if query else None)
-    if query is None or tap is None or query.message is None:
-        return
-    services = context.services
-    async with context.unit_of_work(update) as session:
-        therapist = await people.find_by_telegram(session, services.vault, query.from_user.id)
-        client = await session.get(Client, tap.ref)
-        allowed = (
-            isinstance(therapist, Therapist)
-            and client is not None
-            and (client.therapist_id == therapist.id or therapist.is_admin)
-        )
-        audit.record(
-            session,
-            actor_kind="therapist" if isinstance(therapist, Therapist) else "telegram",
-            actor_id=therapist.id if isinstance(therapist, Therapist) else None,
-            action="history.read",
-            target_kind="client",
-            target_id=tap.ref,
-            outcome="ok" if allowed else "refused",
-        )
-        if allowed and client is not None:
-            label = await clients.label(session, services.vault, client)
-            trend = await history.trend(
-                session,
-                services.vault,
-                client.id,
-                services.instruments,
-                services.detection.settings,
-            )
-    if not allowed:
-        log.warning("refused a history request for someone else's client")
-        await query.answer(REFUSED)
-        return
-    await query.answer()
-    chat = query.message.chat.id
-    if query.message.chat.type != ChatType.PRIVATE:
-        return
-    caption = views.history_caption(label, trend)
-    if trend.points:
-        await context.bot.send_photo(chat, await charts.render_async(trend), caption=caption)
+async def register_commands(bot: Bot, chat_id: int, active: bool = True) -> None:
+    """Show the therapist commands in this therapist's menu only (clients see their own)."""
+    scope = BotCommandScopeChat(chat_id)
+    if active:
+        await bot.set_my_commands(views.THERAPIST_COMMANDS, scope=scope)
     else:
-        await context.bot.send_message(chat, caption)
+        await bot.delete_my_commands(scope=scope)
+
+
+async def pick(ask: Ask, command_name: str) -> Reply:
+    """The therapist's clients as buttons that run `command_name` for the one tapped."""
+    pairs = [
+        (client.id, label)
+        for client, label in await caseload.labelled(
+            ask.session, ask.services.vault, ask.therapist.id
+        )
+    ]
+    return Reply(*views.choose_client(pairs, command_name))

@@ -12,7 +12,6 @@ from alliance.checkin import Step
 from handlers import callbacks
 from handlers.texts import Say
 from store.alerts import PendingAlert
-from store.history import Trend
 
 _ROW = 6
 
@@ -147,21 +146,3 @@ def alert_message(group: Sequence[PendingAlert], detail: str) -> tuple[str, Inli
         [_button("History", callbacks.HISTORY, first.client_id)],
     ]
     return text, InlineKeyboardMarkup(keyboard)
-
-
-def history_caption(label: str, trend: Trend) -> str:
-    lines = [f"{label}: the last {len(trend.points)} check-ins"]
-    for point in reversed(trend.points):
-        if point.missed and point.alliance is None and point.wellbeing is None:
-            lines.append(f"{point.at:%d %b}: missed")
-            continue
-        parts = []
-        if point.alliance is not None:
-            parts.append(f"alliance {point.alliance:g}/{trend.alliance_max:g}")
-        if point.wellbeing is not None:
-            parts.append(f"wellbeing {point.wellbeing:g}%")
-        lines.append(f"{point.at:%d %b}: " + (", ".join(parts) or "answered"))
-    if trend.baseline is not None:
-        lines.append(f"Usual alliance: {trend.baseline:.1f}")
-    text = "\n".join(lines)
-    return text if len(text) <= CAPTION_LIMIT else text[: CAPTION_LIMIT - 1] + "…"

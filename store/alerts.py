@@ -172,26 +172,54 @@ async def due_for_delivery(
         if client is None or target is None:
             alert.next_delivery_at = retry_at(alert.delivery_attempts, now)
             continue
-        key = await vault.key(session, client.id)
         alert.next_delivery_at = now + CLAIM_LEASE
         alert.state = AlertState.OPEN
-        context = json.loads(unseal(key, alert, "context_enc")) if alert.context_enc else {}
-        pending.append(
-            PendingAlert(
-                alert_id=alert.id,
-                client_id=client.id,
-                therapist_chat_id=target,
-                client_label=unseal(key, client, "label_enc"),
-                rule=alert.rule,
-                severity=alert.severity,
-                reason=unseal(key, alert, "reason_enc"),
-                rupture_type=context.get("rupture_type"),
-                repair=tuple(context.get("repair", ())),
-                to_admin=to_admin,
-                trend=await trend(session, vault, client.id, known, settings) if known else None,
-            )
-        )
+        shown = await trend(session, vault, client.id, known, settings) if known else None
+        pending.append(await _pending(session, vault, alert, client, target, to_admin, shown))
     return pending
+
+
+async def _pending(
+    session: AsyncSession,
+    vault: Vault,
+    alert: Alert,
+    client: Client,
+    target: int,
+    to_admin: bool,
+    shown: Trend | None,
+) -> PendingAlert:
+    key = await vault.key(session, client.id)
+    context = json.loads(unseal(key, alert, "context_enc")) if alert.context_enc else {}
+    return PendingAlert(
+        alert_id=alert.id,
+        client_id=client.id,
+        therapist_chat_id=target,
+        client_label=unseal(key, client, "label_enc"),
+        rule=alert.rule,
+        severity=alert.severity,
+        reason=unseal(key, alert, "reason_enc"),
+        rupture_type=context.get("rupture_type"),
+        repair=tuple(context.get("repair", ())),
+        to_admin=to_admin,
+        trend=shown,
+    )
+
+
+async def live_for(
+    session: AsyncSession, vault: Vault, therapist: Therapist, chat: int
+) -> list[PendingAlert]:
+    """The open and snoozed alerts about the therapist's own clients, oldest first, as they
+    would be delivered to `chat` (without charts)."""
+    rows = await session.execute(
+        select(Alert, Client)
+        .join(Client, Client.id == Alert.client_id)
+        .where(Client.therapist_id == therapist.id, Alert.state.in_(LIVE))
+        .order_by(Alert.created_at, Alert.id)
+    )
+    return [
+        await _pending(session, vault, alert, client, chat, False, None)
+        for alert, client in rows.tuples().all()
+    ]
 
 
 async def record_delivery(
@@ -230,7 +258,7 @@ async def act(
             target_id=client_id,
             outcome="refused",
         )
-        return []
+        return None
     live = (
         await session.scalars(
             select(Alert)

@@ -67,20 +67,51 @@ async def _cancel_pending(session: AsyncSession, client: Client, now: datetime) 
 
 
 async def pause(
-    session: AsyncSession, vault: Vault, client: Client, until: datetime, now: datetime
+    session: AsyncSession,
+    vault: Vault,
+    client: Client,
+    until: datetime,
+    now: datetime,
+    by_therapist: uuid.UUID | None = None,
 ) -> None:
-    """No check-ins until `until`; check-ins already on the client's phone stay answerable."""
+    """No check-ins until `until`; check-ins already on the client's phone stay answerable.
+    A pause the therapist made is audited as theirs and needs no notice to them."""
     client.status, client.paused_until = ClientStatus.PAUSED, until
+    if by_therapist is not None:
+        _audit_therapist(session, by_therapist, client, "paused")
+        return
     await _tell_therapist(session, vault, client, "paused", now, until=f"{until:%Y-%m-%d}")
 
 
-async def resume(session: AsyncSession, vault: Vault, client: Client, now: datetime) -> bool:
+async def resume(
+    session: AsyncSession,
+    vault: Vault,
+    client: Client,
+    now: datetime,
+    by_therapist: uuid.UUID | None = None,
+) -> bool:
     if client.status != ClientStatus.PAUSED:
         return False
     # Planning restarts now: the paused time leaves no missed check-ins behind.
     client.status, client.paused_until, client.planned_until = ClientStatus.ACTIVE, None, now
+    if by_therapist is not None:
+        _audit_therapist(session, by_therapist, client, "resumed")
+        return True
     await _tell_therapist(session, vault, client, "resumed", now)
     return True
+
+
+def _audit_therapist(
+    session: AsyncSession, therapist_id: uuid.UUID, client: Client, kind: str
+) -> None:
+    audit.record(
+        session,
+        actor_kind="therapist",
+        actor_id=therapist_id,
+        action=f"client.{kind}",
+        target_kind="client",
+        target_id=client.id,
+    )
 
 
 async def wake_paused(session: AsyncSession, vault: Vault, now: datetime) -> int:

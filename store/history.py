@@ -21,15 +21,16 @@ CLOSED = (CheckInState.COMPLETED, CheckInState.MISSED, CheckInState.EXPIRED)
 
 
 async def client_history(
-    session: AsyncSession, vault: Vault, client_id: uuid.UUID, limit: int = 24
+    session: AsyncSession, vault: Vault, client_id: uuid.UUID, limit: int = 24, skip: int = 0
 ) -> list[CheckinRecord]:
-    """The client's last `limit` closed check-ins, oldest first."""
+    """The client's last `limit` closed check-ins (before the latest `skip`), oldest first."""
     rows = list(
         (
             await session.scalars(
                 select(CheckIn)
                 .where(CheckIn.client_id == client_id, CheckIn.state.in_(CLOSED))
-                .order_by(CheckIn.due_at.desc())
+                .order_by(CheckIn.due_at.desc(), CheckIn.id)
+                .offset(skip)
                 .limit(limit)
             )
         ).all()

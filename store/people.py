@@ -62,6 +62,11 @@ class Linked:
     therapist_id: uuid.UUID
 
 
+def invite_link(bot_username: str, token: str) -> str:
+    """The deep link that opens the bot with the invite token (Telegram's /start payload)."""
+    return f"https://t.me/{bot_username}?start={token}"
+
+
 def token_hash(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
@@ -326,6 +331,17 @@ async def redeem_invite(
         target_id=person.id,
     )
     return linked
+
+
+async def therapist_chats(session: AsyncSession, vault: Vault) -> list[tuple[int, bool]]:
+    """(chat, active) for every therapist who linked Telegram."""
+    rows = await session.scalars(select(Therapist).where(Therapist.chat_enc.is_not(None)))
+    out = []
+    for therapist in rows.all():
+        chat = await chat_id(session, vault, therapist)
+        if chat is not None:
+            out.append((chat, therapist.active))
+    return out
 
 
 async def chat_id(session: AsyncSession, vault: Vault, person: Therapist | Client) -> int | None:

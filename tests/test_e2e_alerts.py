@@ -75,8 +75,11 @@ async def test_falling_answers_alert_the_therapist_once_with_a_chart(rig: Rig) -
     }
 
     therapist.press_button(alert, "History")
-    history = await therapist.wait_for_message(contains="the last 4 check-ins")
-    assert history.photo is not None and "alliance 29/40" in history.content
+    table = await therapist.wait_for_message(contains="check-ins 1-4")  # after the chart
+    assert "alliance 29/40 · tension: A little" in table.content
+    chart = therapist.messages[-2]
+    assert chart.photo is not None and chart.photo.startswith(b"\x89PNG")
+    assert "Client Kim: the last 4 check-ins" in chart.content
 
     therapist.press_button(alert, "Snooze 1 day")
     await therapist.wait_for_message(contains="Snoozed")

@@ -11,9 +11,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.cli.common import CliError, Env, add_json, emit, jsonable, now, uuid_arg, with_session
-from bot.cli.schedule import template_rules
 from bot.settings import Settings
-from store import checkins, people, plans, settings_kv
+from schedules import manage
+from store import checkins, people, settings_kv
 from store.vault import Vault
 
 
@@ -59,7 +59,7 @@ def register(sub: Any) -> None:
 
 async def _link(session: AsyncSession, settings: Settings, token: str) -> str | None:
     username = settings.bot_username or await settings_kv.get(session, settings_kv.BOT_USERNAME)
-    return f"https://t.me/{username}?start={token}" if username else None
+    return people.invite_link(username, token) if username else None
 
 
 def _link_lines(link: str | None, token: str, expires: datetime) -> list[str]:
@@ -140,8 +140,7 @@ def cmd_client_invite(env: Env, args: argparse.Namespace) -> None:
             invite_ttl=env.loaded.config.invites.ttl,
         )
         if template is not None:
-            rules = template_rules(template, client, at)
-            await plans.set_schedule(session, client, rules, template=template.name, now=at)
+            await manage.apply_template(session, client, template, at)
         link = await _link(session, env.settings, invite.token)
         return {
             "client_id": str(client.id),

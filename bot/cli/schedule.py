@@ -5,23 +5,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.cli.common import CliError, Env, add_json, emit, now, uuid_arg, with_session
+from schedules import manage
 from schedules.planner import session_rule
 from schedules.rules import (
     WEEKDAYS,
     QuietHours,
     RuleError,
-    Template,
-    next_occurrences,
-    rule_from_spec,
 )
-from store import plans
 from store.models import Client
 from store.people import NotFound
 from store.vault import Vault
@@ -70,37 +67,20 @@ async def _client(session: AsyncSession, client_id: Any) -> Client:
     return client
 
 
-def template_rules(template: Template, client: Client, at: datetime) -> list[tuple[str, str]]:
-    """(kind, spec) for each rule; fortnightly rules start on the client's local date."""
-    anchor = at.astimezone(ZoneInfo(client.timezone)).date()
-    return [(rule.kind, json.dumps(rule.to_spec())) for rule in template.rules_for(anchor)]
-
-
 def cmd_show(env: Env, args: argparse.Namespace) -> None:
     async def work(session: AsyncSession, _vault: Vault) -> dict[str, Any]:
         client = await _client(session, args.client)
-        zone = ZoneInfo(client.timezone)
-        rules = [
-            rule_from_spec(row.kind, json.loads(row.spec))
-            for row in await plans.active_schedules(session, client.id)
-        ]
-        quiet = QuietHours.parse(client.quiet_hours) if client.quiet_hours else env.loaded.quiet
-        start = now()
-        sessions = await plans.sessions_between(
-            session, client.id, datetime(1970, 1, 1, tzinfo=UTC), start
-        )
-        if client.session_rule:
-            sessions += next_occurrences(session_rule(client.session_rule), zone, start, 10)
-        due = sorted(
-            {t for rule in rules for t in next_occurrences(rule, zone, start, 5, sessions, quiet)}
-        )[:5]
+        plan = await manage.upcoming(session, client, env.loaded.quiet, now())
+        zone = ZoneInfo(plan.timezone)
         return {
             "client_id": str(client.id),
-            "timezone": client.timezone,
-            "template": client.schedule_template,
-            "quiet_hours": str(quiet) if quiet else None,
-            "rules": [{"kind": rule.kind, **rule.to_spec()} for rule in rules],
-            "next": [{"local": t.astimezone(zone).isoformat(), "utc": t.isoformat()} for t in due],
+            "timezone": plan.timezone,
+            "template": plan.template,
+            "quiet_hours": str(plan.quiet) if plan.quiet else None,
+            "rules": [{"kind": rule.kind, **rule.to_spec()} for rule in plan.rules],
+            "next": [
+                {"local": t.astimezone(zone).isoformat(), "utc": t.isoformat()} for t in plan.due
+            ],
         }
 
     result = asyncio.run(with_session(env, work))
@@ -123,11 +103,8 @@ def cmd_set(env: Env, args: argparse.Namespace) -> None:
 
     async def work(session: AsyncSession, _vault: Vault) -> dict[str, Any]:
         client = await _client(session, args.client)
-        at = now()
-        rows = await plans.set_schedule(
-            session, client, template_rules(template, client, at), template=template.name, now=at
-        )
-        return {"client_id": str(client.id), "template": template.name, "rules": len(rows)}
+        rules = await manage.apply_template(session, client, template, now())
+        return {"client_id": str(client.id), "template": template.name, "rules": rules}
 
     result = asyncio.run(with_session(env, work))
     emit(
@@ -164,9 +141,7 @@ def cmd_session_add(env: Env, args: argparse.Namespace) -> None:
     async def work(session: AsyncSession, _vault: Vault) -> dict[str, Any]:
         client = await _client(session, args.client)
         at = _parse_when(args.at, client.timezone)
-        await plans.add_session(session, client, at, now())
-        if client.planned_until is not None and at < client.planned_until:
-            client.planned_until = at  # plan the check-ins that follow this session
+        await manage.log_session(session, client, at, now())
         return {"client_id": str(client.id), "session_at": at.isoformat()}
 
     result = asyncio.run(with_session(env, work))
@@ -199,12 +174,7 @@ def cmd_session_recurring(env: Env, args: argparse.Namespace) -> None:
 
 
 def _parse_when(text: str | None, zone: str) -> datetime:
-    if text is None:
-        return now()
     try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise CliError(f"--at: {text!r} is not an ISO date-time such as 2026-03-03T10:00") from None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=ZoneInfo(zone))
-    return value.astimezone(UTC)
+        return manage.parse_when(text, zone, now())
+    except ValueError as exc:
+        raise CliError(f"--at: {exc}") from None

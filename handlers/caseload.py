@@ -1,0 +1,174 @@
+"""A therapist looks at their clients: /clients, /alerts, /history, the alert buttons and the
+client list's buttons."""
+
+from __future__ import annotations
+
+from handlers import callbacks, planning, views
+from handlers import therapist_views as tviews
+from handlers.therapist import Ask, Reply, button, command, pick
+from store import alerts, audit, caseload, clients, history, people
+from store.alerts import AlertAction
+from store.models import Client
+
+ALERT_ACTIONS = {
+    callbacks.ACKNOWLEDGE: AlertAction.ACKNOWLEDGE,
+    callbacks.SNOOZE: AlertAction.SNOOZE,
+}
+ALERTS_SHOWN = 10
+
+
+async def clients_command(ask: Ask) -> Reply:
+    s = ask.services
+    rows = await caseload.overview(
+        ask.session,
+        s.vault,
+        ask.therapist.id,
+        s.instruments,
+        s.detection.settings,
+        ask.now,
+    )
+    audit.record(
+        ask.session,
+        actor_kind="therapist",
+        actor_id=ask.therapist.id,
+        action="clients.read",
+        target_kind="therapist",
+        target_id=ask.therapist.id,
+        detail=f"{len(rows)} clients",
+    )
+    text, markup = tviews.caseload(rows, s.timezone)
+    return Reply(text, markup)
+
+
+async def open_alerts(ask: Ask) -> Reply:
+    s = ask.services
+    chat = await people.chat_id(ask.session, s.vault, ask.therapist) or 0
+    live = await alerts.live_for(ask.session, s.vault, ask.therapist, chat)
+    if not live:
+        return Reply("No open alerts.")
+    by_client: dict[object, list[alerts.PendingAlert]] = {}
+    for alert in live:
+        by_client.setdefault(alert.client_id, []).append(alert)
+    groups = list(by_client.values())
+    audit.record(
+        ask.session,
+        actor_kind="therapist",
+        actor_id=ask.therapist.id,
+        action="alerts.read",
+        target_kind="therapist",
+        target_id=ask.therapist.id,
+        detail=f"{len(live)} alerts",
+    )
+    messages = [Reply(*views.alert_message(group, s.alert_detail)) for group in groups]
+    head = f"{len(live)} open alert(s) about {len(groups)} client(s):"
+    if len(groups) > ALERTS_SHOWN:
+        head += f" the oldest {ALERTS_SHOWN} follow; acknowledge them to see the rest."
+    return Reply(head, more=messages[:ALERTS_SHOWN])
+
+
+async def history_of(ask: Ask, client: Client, page: int, *, chart: bool) -> Reply:
+    """A page of the client's check-ins (the chart too on a first look). Audited as a read."""
+    s = ask.services
+    records = await history.client_history(
+        ask.session, s.vault, client.id, limit=tviews.PAGE_SIZE + 1, skip=page * tviews.PAGE_SIZE
+    )
+    older = len(records) > tviews.PAGE_SIZE
+    records = records[-tviews.PAGE_SIZE :]
+    audit.record(
+        ask.session,
+        actor_kind="therapist",
+        actor_id=ask.therapist.id,
+        action="history.read",
+        target_kind="client",
+        target_id=client.id,
+        detail=f"page {page}",
+    )
+    label = await clients.label(ask.session, s.vault, client)
+    text, markup = tviews.history_page(
+        label,
+        client.id,
+        records,
+        page,
+        older,
+        s.instruments,
+        s.timezone,
+        show_comments=s.alert_detail == "full",
+    )
+    trend = None
+    if chart:
+        trend = await history.trend(
+            ask.session, s.vault, client.id, s.instruments, s.detection.settings
+        )
+    caption = tviews.chart_caption(label, trend) if trend else ""
+    return Reply(text, markup, chart=trend, chart_caption=caption)
+
+
+async def history_command(ask: Ask) -> Reply:
+    if not ask.args:
+        return await pick(ask, "history")
+    client, rest = await caseload.find_by_label(
+        ask.session, ask.services.vault, ask.therapist, ask.args, "history.read"
+    )
+    if client is None or rest:
+        return Reply(tviews.not_found(ask.text, "history"))
+    return await history_of(ask, client, 0, chart=True)
+
+
+async def history_button(ask: Ask) -> Reply | None:
+    """History from an alert (page 0: with the chart) or a page turn (edits the page)."""
+    assert ask.tap is not None
+    client = await caseload.owned(
+        ask.session, ask.therapist, ask.tap.ref, "history.read", admin_may=True
+    )
+    if client is None:
+        return None
+    turning = ask.tap.value == tviews.TURN_PAGE
+    reply = await history_of(ask, client, ask.tap.position, chart=not turning)
+    reply.edit = turning
+    return reply
+
+
+async def alert_button(ask: Ask) -> Reply | None:
+    assert ask.tap is not None
+    action = ALERT_ACTIONS[ask.tap.action]
+    acted = await alerts.act(
+        ask.session,
+        client_id=ask.tap.ref,
+        therapist=ask.therapist,
+        action=action,
+        now=ask.now,
+    )
+    if acted is None:
+        return None
+    done = "Acknowledged" if action == AlertAction.ACKNOWLEDGE else "Snoozed until tomorrow"
+    return Reply(f"{done}.", toast=done, drop_buttons=True)
+
+
+async def picked(ask: Ask) -> Reply | None:
+    """A client chosen from a button list: run the command for them."""
+    assert ask.tap is not None
+    command_name = tviews.COMMAND_OF_PICK.get(ask.tap.position)
+    action = {"history": "history.read", "schedule": "schedule.read", "session": "session.add"}
+    if command_name is None:
+        return Reply(tviews.OUT_OF_DATE, toast=tviews.OUT_OF_DATE)
+    client = await caseload.owned(ask.session, ask.therapist, ask.tap.ref, action[command_name])
+    if client is None:
+        return None
+    if command_name == "history":
+        return await history_of(ask, client, 0, chart=True)
+    if command_name == "schedule":
+        return await planning.schedule_of(ask, client)
+    return await planning.session_for(ask, client, "")
+
+
+HANDLERS = {
+    "clients": command(clients_command),
+    "alerts": command(open_alerts),
+    "history": command(history_command),
+}
+BUTTONS = {
+    callbacks.HISTORY: button("history.read", history_button),
+    callbacks.PICK: button("client.pick", picked),
+    callbacks.ACKNOWLEDGE: button("alert.acknowledge", alert_button),
+    callbacks.SNOOZE: button("alert.snooze", alert_button),
+}

@@ -1,0 +1,240 @@
+"""A therapist changes things: /invite, /session, /schedule (template and pause buttons) and
+/digest."""
+
+from __future__ import annotations
+
+from datetime import time, timedelta
+from zoneinfo import ZoneInfo
+
+from handlers import callbacks
+from handlers import therapist_views as views
+from handlers.therapist import Ask, Reply, button, command, pick
+from schedules import manage
+from schedules.rules import WEEKDAYS, Template
+from store import audit, caseload, clients, digests, people
+from store.digests import DigestTime
+from store.models import Client, ClientStatus
+
+LABEL_LIMIT = 64
+
+
+def _templates(ask: Ask) -> list[Template]:
+    return [ask.services.templates[name] for name in sorted(ask.services.templates)]
+
+
+async def _client_named(ask: Ask, action: str) -> tuple[Client | None, list[str]]:
+    return await caseload.find_by_label(
+        ask.session, ask.services.vault, ask.therapist, ask.args, action
+    )
+
+
+# --- /invite --------------------------------------------------------------------------------
+
+
+async def invite(ask: Ask) -> Reply:
+    s = ask.services
+    taken = await caseload.labelled(ask.session, s.vault, ask.therapist.id)
+    label = " ".join(ask.args)[:LABEL_LIMIT] or f"Client {len(taken) + 1}"
+    if any(caseload.same_label(label, text) for _, text in taken):
+        return Reply(f"You already have a client called {label!r}; choose another label.")
+    client, issued = await people.invite_client(
+        ask.session,
+        s.vault,
+        therapist_id=ask.therapist.id,
+        label=label,
+        timezone=s.timezone,
+        schedule_template=s.default_template,
+        now=ask.now,
+        invite_ttl=s.invite_ttl,
+        actor_kind="therapist",
+        actor_id=ask.therapist.id,
+    )
+    template = s.templates.get(s.default_template or "")
+    if template is not None:
+        await manage.apply_template(
+            ask.session,
+            client,
+            template,
+            ask.now,
+            actor_kind="therapist",
+            actor_id=ask.therapist.id,
+        )
+    link = (
+        people.invite_link(s.bot_username, issued.token)
+        if s.bot_username
+        else f"/start {issued.token}"
+    )
+    return Reply(
+        *views.invite_message(
+            label,
+            client.id,
+            link,
+            issued.expires_at,
+            s.timezone,
+            _templates(ask),
+            client.schedule_template,
+        )
+    )
+
+
+# --- /schedule and its buttons --------------------------------------------------------------
+
+
+async def schedule(ask: Ask) -> Reply:
+    if not ask.args:
+        return await pick(ask, "schedule")
+    client, rest = await _client_named(ask, "schedule.read")
+    if client is None or rest:
+        return Reply(views.not_found(ask.text, "schedule"))
+    return await schedule_of(ask, client)
+
+
+async def schedule_of(ask: Ask, client: Client) -> Reply:
+    s = ask.services
+    plan = await manage.upcoming(ask.session, client, s.quiet, ask.now)
+    audit.record(
+        ask.session,
+        actor_kind="therapist",
+        actor_id=ask.therapist.id,
+        action="schedule.read",
+        target_kind="client",
+        target_id=client.id,
+    )
+    label = await clients.label(ask.session, s.vault, client)
+    return Reply(
+        *views.schedule_message(
+            label, client.id, client.status, client.paused_until, plan, _templates(ask)
+        )
+    )
+
+
+async def choose_template(ask: Ask) -> Reply | None:
+    assert ask.tap is not None
+    client = await caseload.owned(ask.session, ask.therapist, ask.tap.ref, "schedule.set")
+    if client is None:
+        return None
+    templates = _templates(ask)
+    index = ask.tap.position
+    if index >= len(templates) or views.template_check(templates[index].name) != ask.tap.value:
+        return Reply(toast=views.OUT_OF_DATE)
+    template = templates[index]
+    await manage.apply_template(
+        ask.session, client, template, ask.now, actor_kind="therapist", actor_id=ask.therapist.id
+    )
+    reply = await schedule_of(ask, client)
+    reply.edit, reply.toast = True, f"Now: {template.name}"
+    return reply
+
+
+async def pause_or_resume(ask: Ask) -> Reply | None:
+    assert ask.tap is not None
+    s = ask.services
+    client = await caseload.owned(ask.session, ask.therapist, ask.tap.ref, "client.pause")
+    if client is None:
+        return None
+    days = ask.tap.value
+    chat = await people.chat_id(ask.session, s.vault, client)
+    say = s.say(client.language)
+    told: str | None = None
+    if days == 0:
+        if await clients.resume(ask.session, s.vault, client, ask.now, ask.therapist.id):
+            told = say("resumed_by_therapist")
+    elif days in views.PAUSE_CHOICES and client.status == ClientStatus.ACTIVE:
+        until = ask.now + timedelta(days=days)
+        await clients.pause(ask.session, s.vault, client, until, ask.now, ask.therapist.id)
+        told = say("paused_by_therapist", until=f"{until:%Y-%m-%d}")
+    else:
+        return Reply(toast=views.OUT_OF_DATE)
+    reply = await schedule_of(ask, client)
+    reply.edit = True
+    reply.toast = "Paused" if days else "Resumed"
+    if told is not None and chat is not None:
+        reply.to_client = (chat, told)
+        s.kick()
+    return reply
+
+
+# --- /session -------------------------------------------------------------------------------
+
+
+async def session(ask: Ask) -> Reply:
+    if not ask.args:
+        return await pick(ask, "session")
+    client, rest = await _client_named(ask, "session.add")
+    if client is None:
+        return Reply(views.not_found(ask.text, "session"))
+    return await session_for(ask, client, " ".join(rest))
+
+
+async def session_for(ask: Ask, client: Client, when: str) -> Reply:
+    """Log a session at `when` (now if empty) in the client's time zone."""
+    try:
+        at = manage.parse_when(when, client.timezone, ask.now)
+        manage.check_session_time(at, ask.now)
+    except ValueError as exc:
+        return Reply(f"That time did not work: {exc}.")
+    await manage.log_session(
+        ask.session, client, at, ask.now, actor_kind="therapist", actor_id=ask.therapist.id
+    )
+    ask.services.kick()
+    label = await clients.label(ask.session, ask.services.vault, client)
+    local = at.astimezone(ZoneInfo(client.timezone))
+    return Reply(
+        f"Session with {label} logged for {local:%a %d %b %H:%M} ({client.timezone}). "
+        "Check-ins that follow sessions are planned from it."
+    )
+
+
+# --- /digest --------------------------------------------------------------------------------
+
+
+def parse_digest(words: list[str]) -> DigestTime | None:
+    """'on [weekday] [HH:MM]' (Monday 08:00 unless given) or 'off'; ValueError otherwise."""
+    if not words or words[0].lower() not in ("on", "off"):
+        raise ValueError("use /digest on [weekday] [HH:MM] or /digest off")
+    if words[0].lower() == "off":
+        return None
+    weekday, at = 0, time(8, 0)
+    for word in (w.lower() for w in words[1:]):
+        day = [i for i, name in enumerate(WEEKDAYS) if len(word) >= 3 and name.startswith(word)]
+        if day:
+            weekday = day[0]
+            continue
+        try:
+            at = time.fromisoformat(word if len(word) == 5 else f"0{word}")
+        except ValueError:
+            raise ValueError(f"{word!r} is neither a weekday nor a time such as 08:00") from None
+    return DigestTime(weekday, at)
+
+
+async def digest(ask: Ask) -> Reply:
+    zone = ask.services.timezone
+    if not ask.args:
+        return Reply(views.digest_status(digests.current(ask.therapist), zone))
+    try:
+        when = parse_digest(ask.args)
+    except ValueError as exc:
+        return Reply(f"{exc}.")
+    digests.choose(ask.therapist, when)
+    audit.record(
+        ask.session,
+        actor_kind="therapist",
+        actor_id=ask.therapist.id,
+        action="digest.set",
+        target_kind="therapist",
+        target_id=ask.therapist.id,
+        detail="on" if when else "off",
+    )
+    return Reply(views.digest_status(when, zone))
+
+
+HANDLERS = {
+    "invite": command(invite),
+    "schedule": command(schedule),
+    "session": command(session),
+    "digest": command(digest),
+}
+BUTTONS = {
+    callbacks.TEMPLATE: button("schedule.set", choose_template),
+    callbacks.PAUSE: button("client.pause", pause_or_resume),
+}

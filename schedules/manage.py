@@ -1,0 +1,154 @@
+"""What people change about one client's schedule, and what it will do next.
+
+The command line (`rapport schedule`, `rapport session`) and a therapist's Telegram commands
+(`/schedule`, `/session`) both go through here, so both change and show a schedule the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from schedules.planner import session_rule
+from schedules.rules import QuietHours, Rule, Template, next_occurrences, rule_from_spec
+from store import plans
+from store.models import Client
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# How far from now a logged session may lie: a typo of a year is refused, not planned.
+SESSION_RANGE = timedelta(days=62)
+
+
+@dataclass(frozen=True)
+class Upcoming:
+    """A client's schedule as a person reads it: the rules and the next due times."""
+
+    timezone: str
+    template: str | None
+    quiet: QuietHours | None
+    rules: list[Rule]
+    due: list[datetime]
+
+
+def template_rules(template: Template, client: Client, at: datetime) -> list[tuple[str, str]]:
+    """(kind, spec) for each rule; fortnightly rules start on the client's local date."""
+    anchor = at.astimezone(ZoneInfo(client.timezone)).date()
+    return [(rule.kind, json.dumps(rule.to_spec())) for rule in template.rules_for(anchor)]
+
+
+async def apply_template(
+    session: AsyncSession,
+    client: Client,
+    template: Template,
+    now: datetime,
+    *,
+    actor_kind: str = "admin",
+    actor_id: uuid.UUID | None = None,
+) -> int:
+    """Give the client the template's rules; what the old ones planned is cancelled."""
+    rows = await plans.set_schedule(
+        session,
+        client,
+        template_rules(template, client, now),
+        template=template.name,
+        now=now,
+        actor_kind=actor_kind,
+        actor_id=actor_id,
+    )
+    return len(rows)
+
+
+async def log_session(
+    session: AsyncSession,
+    client: Client,
+    at: datetime,
+    now: datetime,
+    *,
+    actor_kind: str = "admin",
+    actor_id: uuid.UUID | None = None,
+) -> None:
+    """Record a session; check-ins relative to it are planned at the next tick."""
+    await plans.add_session(session, client, at, now, actor_kind=actor_kind, actor_id=actor_id)
+    if client.planned_until is not None and at < client.planned_until:
+        client.planned_until = at
+
+
+async def upcoming(
+    session: AsyncSession,
+    client: Client,
+    practice_quiet: QuietHours | None,
+    now: datetime,
+    count: int = 5,
+) -> Upcoming:
+    zone = ZoneInfo(client.timezone)
+    rules = [
+        rule_from_spec(row.kind, json.loads(row.spec))
+        for row in await plans.active_schedules(session, client.id)
+    ]
+    quiet = QuietHours.parse(client.quiet_hours) if client.quiet_hours else practice_quiet
+    sessions = await plans.sessions_between(session, client.id, EPOCH, now)
+    if client.session_rule:
+        sessions += next_occurrences(session_rule(client.session_rule), zone, now, 10)
+    due = sorted(
+        {t for rule in rules for t in next_occurrences(rule, zone, now, count, sessions, quiet)}
+    )[:count]
+    return Upcoming(client.timezone, client.schedule_template, quiet, rules, due)
+
+
+_RELATIVE = {"today": 0, "yesterday": -1, "tomorrow": 1}
+_CLOCK = re.compile(r"^([01]?\d|2[0-3])[:.]([0-5]\d)$")
+
+
+def parse_when(text: str | None, zone: str, now: datetime) -> datetime:
+    """A session time as a person writes it, in the client's zone unless it has an offset:
+    nothing (now), '14:00', 'yesterday 15:30', 'today', '2026-12-01 10:00', ISO 8601.
+
+    Raises ValueError with a message that says what is accepted.
+    """
+    tz = ZoneInfo(zone)
+    words = (text or "").strip().lower().split()
+    if not words:
+        return now
+    local_today = now.astimezone(tz).date()
+    day: date | None = None
+    if words[0] in _RELATIVE:
+        day = local_today + timedelta(days=_RELATIVE[words.pop(0)])
+    elif _CLOCK.match(words[0]) is None:
+        try:
+            parsed = datetime.fromisoformat(" ".join(words))
+        except ValueError:
+            raise ValueError(_WHEN_HELP) from None
+        if len(words) == 1 and len(words[0]) == len("2026-12-01"):
+            parsed = parsed.replace(hour=12)  # a date alone: midday, as 'today' is
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=tz)
+        return parsed.astimezone(UTC)
+    at = time(12, 0) if day is not None and not words else _clock(words)
+    if day is None:
+        day = local_today
+    if len(words) > 1:
+        raise ValueError(_WHEN_HELP)
+    return datetime.combine(day, at, tzinfo=tz).astimezone(UTC)
+
+
+def _clock(words: list[str]) -> time:
+    match = _CLOCK.match(words[0]) if words else None
+    if match is None:
+        raise ValueError(_WHEN_HELP)
+    return time(int(match.group(1)), int(match.group(2)))
+
+
+def check_session_time(at: datetime, now: datetime) -> None:
+    if abs(at - now) > SESSION_RANGE:
+        raise ValueError(
+            f"that is more than {SESSION_RANGE.days} days from today; give a date close to now"
+        )
+
+
+_WHEN_HELP = "give the time as 14:00, 'yesterday 15:30', 'today' or a date such as 2026-12-01 10:00"
