@@ -251,8 +251,12 @@ async def _post_init(
     job_queue.run_repeating(
         retention, interval=timedelta(days=1), first=60, name="retention", job_kwargs=job_kwargs
     )
+
+    async def digests(context: RapportContext) -> None:
+        await digest.send_due(context.bot, services)
+
     job_queue.run_repeating(
-        digest.send_due, interval=DIGEST_INTERVAL, first=30, name="digest", job_kwargs=job_kwargs
+        digests, interval=DIGEST_INTERVAL, first=30, name="digest", job_kwargs=job_kwargs
     )
 
     def kick() -> None:

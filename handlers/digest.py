@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import logging
 
+from telegram import Bot
 from telegram.error import TelegramError
 
 from handlers import therapist_views as views
-from handlers.context import RapportContext
+from handlers.context import Services
 from store import audit, caseload, digests, people
 from store.db import transaction
 
 log = logging.getLogger(__name__)
 
 
-async def send_due(context: RapportContext) -> None:
-    """Claim the digests due now (each at most once a week), then send them."""
-    services = context.services
+async def send_due(bot: Bot, services: Services) -> int:
+    """Claim the digests due now (each at most once a week), then send them; how many went."""
     now = services.clock()
     since = now - digests.WEEK
     outgoing: list[tuple[int, str]] = []
@@ -43,9 +43,12 @@ async def send_due(context: RapportContext) -> None:
                 target_id=therapist.id,
             )
             outgoing.append((chat, views.digest(rows, raised, since, services.timezone)))
+    sent = 0
     for chat, text in outgoing:
         try:
-            await context.bot.send_message(chat, text)
+            await bot.send_message(chat, text)
+            sent += 1
         except TelegramError as exc:
             # Claimed before sending: a lost digest waits for next week rather than repeating.
             log.warning("a weekly digest was not delivered: %s", type(exc).__name__)
+    return sent

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Bot, BotCommandScopeChat, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatType
-from telegram.error import BadRequest
+from telegram.error import BadRequest, TelegramError
 
 from handlers import callbacks, charts
 from handlers import therapist_views as views
@@ -120,10 +120,11 @@ def button(action: str, work: Work) -> Handler:
             return
         if reply.edit:
             await _edit(message, reply)
-        elif reply.drop_buttons:
+            await _tell_client(context.bot, reply)
+            return
+        if reply.drop_buttons:
             await message.edit_reply_markup(reply_markup=None)
-        if not reply.edit and (reply.text or reply.chart or reply.more):
-            await _send(context.bot, message.chat.id, reply)
+        await _send(context.bot, message.chat.id, reply)
 
     return handle
 
@@ -140,11 +141,16 @@ async def _send(bot: Bot, chat_id: int, reply: Reply) -> None:
         await bot.send_message(chat_id, reply.text, reply_markup=reply.markup)
     for more in reply.more:
         await _send(bot, chat_id, more)
-    if reply.to_client is not None:
-        try:
-            await bot.send_message(*reply.to_client)
-        except Exception:
-            log.warning("could not tell the client about a change their therapist made")
+    await _tell_client(bot, reply)
+
+
+async def _tell_client(bot: Bot, reply: Reply) -> None:
+    if reply.to_client is None:
+        return
+    try:
+        await bot.send_message(*reply.to_client)
+    except TelegramError as exc:
+        log.warning("could not tell a client about their therapist's change: %s", type(exc))
 
 
 async def _edit(message: Message, reply: Reply) -> None:

@@ -193,3 +193,25 @@ async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0
         if loop.time() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {check.__name__}")
         await asyncio.sleep(0.05)
+
+
+async def answer_checkin(
+    rig: Rig,
+    client: FakeUser,
+    client_id: uuid.UUID,
+    values: list[str],
+    then: timedelta = timedelta(days=7),
+) -> None:
+    """One whole alliance check-in through the bot: the answers (button labels), no comment;
+    then the clock moves on by `then`."""
+    await rig.send_checkin(client_id, "alliance")
+    before = len(client.messages)
+    question = await rig.fake.wait_for(
+        lambda: next((m for m in client.messages[before:] if "1/5" in m.content), None),
+        timeout=10,
+    )
+    shown = question.message_id
+    for value in [*values, "No comment"]:
+        client.press_button(shown, value)
+        await client.wait_for_message(predicate=lambda m, shown=shown: m.message_id == shown)
+    rig.clock.advance(then)

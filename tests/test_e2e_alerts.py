@@ -4,29 +4,13 @@ button from another therapist changes nothing; a second bad check-in updates the
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 
 from sqlalchemy import select
 
 from store.models import Alert, AlertState, AuditEvent
-from tests.botapi import BotMessage, FakeUser
-from tests.rig import Rig, eventually, join, link
-
-
-async def _answer(rig: Rig, client: FakeUser, client_id: uuid.UUID, values: list[str]) -> None:
-    """One whole check-in: the four alliance answers, the tension answer, no comment."""
-    await rig.send_checkin(client_id)
-    before = len(client.messages)
-    question = await rig.fake.wait_for(
-        lambda: next((m for m in client.messages[before:] if "1/5" in m.content), None),
-        timeout=10,
-    )
-    shown = question.message_id
-    for value in [*values, "No comment"]:
-        client.press_button(shown, value)
-        await client.wait_for_message(predicate=lambda m, shown=shown: m.message_id == shown)
-    rig.clock.advance(timedelta(days=7))
+from tests.botapi import BotMessage
+from tests.rig import Rig, answer_checkin, eventually, join, link
 
 
 async def _alerts(rig: Rig) -> list[Alert]:
@@ -44,9 +28,9 @@ async def test_falling_answers_alert_the_therapist_once_with_a_chart(rig: Rig) -
     await join(client, c_token)
 
     for _ in range(3):  # the usual: at the ceiling
-        await _answer(rig, client, client_id, ["10", "10", "10", "10", "No"])
+        await answer_checkin(rig, client, client_id, ["10", "10", "10", "10", "No"])
     assert len(therapist.messages) == 1  # no alert for a steady client
-    await _answer(rig, client, client_id, ["8", "5", "8", "8", "A little"])
+    await answer_checkin(rig, client, client_id, ["8", "5", "8", "8", "A little"])
 
     alert = await therapist.wait_for_message(contains="Possible rupture", timeout=15)
     assert alert.photo is not None and alert.photo.startswith(b"\x89PNG")  # the trend chart
@@ -99,12 +83,12 @@ async def test_a_worse_check_in_updates_the_open_alert(rig: Rig) -> None:
     await link(therapist, t_token)
     await join(client, c_token)
     for values in (["10", "9", "9", "10"], ["10", "10", "10", "10"], ["10", "10", "9", "10"]):
-        await _answer(rig, client, client_id, [*values, "No"])  # usual: 38-40
-    await _answer(rig, client, client_id, ["10", "9", "9", "9", "No"])  # 37: 1 SD below
+        await answer_checkin(rig, client, client_id, [*values, "No"])  # usual: 38-40
+    await answer_checkin(rig, client, client_id, ["10", "9", "9", "9", "No"])  # 37: 1 SD below
     await therapist.wait_for_message(contains="alliance_drop (warn)", timeout=15)
     [first] = [a for a in await _alerts(rig) if a.rule == "alliance_drop"]
 
-    await _answer(rig, client, client_id, ["9", "8", "8", "8", "No"])  # 33: far below
+    await answer_checkin(rig, client, client_id, ["9", "8", "8", "8", "No"])  # 33: far below
 
     async def updated() -> bool:
         rows = [a for a in await _alerts(rig) if a.rule == "alliance_drop"]
