@@ -325,3 +325,13 @@ async def test_reassignment_moves_history_and_alert_access(trig: Rig) -> None:
     async with trig.services.sessions() as session:
         owners = set((await session.scalars(select(Alert.therapist_id))).all())
     assert owners == {p.bo_id}
+
+
+async def test_a_deactivated_therapist_is_refused(trig: Rig) -> None:
+    p = await Practice(trig).setup()
+    await trig.cli("client", "reassign", "--client", str(p.lee_id), "--therapist", str(p.ada_id))
+    await trig.cli("therapist", "deactivate", "--therapist", str(p.bo_id))
+    # Deactivation unlinks the account: Bo is a stranger to the bot now.
+    assert (await ask(p.bo, "/clients")).content == DEFAULTS["invitation_only"]
+    listing = await ask(p.ada, "/clients", contains="Your clients")
+    assert listing.buttons == ["Kim", "Lee"]
