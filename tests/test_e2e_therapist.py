@@ -70,6 +70,7 @@ class Practice:
 
     async def setup(self) -> Practice:
         self.ada_id, ada_token = await self.rig.add_therapist("Therapist Ada")
+        self.ada_token = ada_token
         self.bo_id, bo_token = await self.rig.add_therapist("Therapist Bo")
         self.kim_id, kim_token = await self.rig.invite(self.ada_id, label="Kim")
         self.lee_id, lee_token = await self.rig.invite(self.bo_id, label="Lee")
@@ -132,6 +133,12 @@ async def test_menus_and_who_may_use_the_commands(trig: Rig) -> None:
     assert (await ask(stranger, "/history Kim")).content == DEFAULTS["invitation_only"]
     assert "/session" in (await ask(p.ada, "/help")).content
     assert (await ask(p.ada, "/pause")).content == DEFAULTS["clients_only"]
+
+    # The therapist's link, opened again from another account: refused, the link stays Ada's.
+    second = trig.fake.user(7199)
+    assert (await ask(second, f"/start {p.ada_token}")).content == DEFAULTS["invitation_only"]
+    assert (await ask(second, "/clients")).content == DEFAULTS["invitation_only"]
+    assert "Your clients" in (await ask(p.ada, "/clients")).content
 
 
 async def test_clients_shows_only_ones_own_with_scores_and_alerts(trig: Rig) -> None:
