@@ -6,7 +6,7 @@ from __future__ import annotations
 from handlers import callbacks, planning, views
 from handlers import therapist_views as tviews
 from handlers.therapist import Ask, Reply, button, command, pick
-from store import alerts, audit, caseload, clients, history, people
+from store import alerts, caseload, clients, history, people
 from store.alerts import AlertAction
 from store.models import Client
 
@@ -27,15 +27,7 @@ async def clients_command(ask: Ask) -> Reply:
         s.detection.settings,
         ask.now,
     )
-    audit.record(
-        ask.session,
-        actor_kind="therapist",
-        actor_id=ask.therapist.id,
-        action="clients.read",
-        target_kind="therapist",
-        target_id=ask.therapist.id,
-        detail=f"{len(rows)} clients",
-    )
+    ask.audit("clients.read", detail=f"{len(rows)} clients")
     text, markup = tviews.caseload(rows, s.timezone)
     return Reply(text, markup)
 
@@ -50,15 +42,7 @@ async def open_alerts(ask: Ask) -> Reply:
     for alert in live:
         by_client.setdefault(alert.client_id, []).append(alert)
     groups = list(by_client.values())
-    audit.record(
-        ask.session,
-        actor_kind="therapist",
-        actor_id=ask.therapist.id,
-        action="alerts.read",
-        target_kind="therapist",
-        target_id=ask.therapist.id,
-        detail=f"{len(live)} alerts",
-    )
+    ask.audit("alerts.read", detail=f"{len(live)} alerts")
     messages = [Reply(*views.alert_message(group, s.alert_detail)) for group in groups]
     head = f"{len(live)} open alert(s) about {len(groups)} client(s):"
     if len(groups) > ALERTS_SHOWN:
@@ -74,15 +58,7 @@ async def history_of(ask: Ask, client: Client, page: int, *, chart: bool) -> Rep
     )
     older = len(records) > tviews.PAGE_SIZE
     records = records[-tviews.PAGE_SIZE :]
-    audit.record(
-        ask.session,
-        actor_kind="therapist",
-        actor_id=ask.therapist.id,
-        action="history.read",
-        target_kind="client",
-        target_id=client.id,
-        detail=f"page {page}",
-    )
+    ask.audit("history.read", client, detail=f"page {page}")
     label = await clients.label(ask.session, s.vault, client)
     text, markup = tviews.history_page(
         label,

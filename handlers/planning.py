@@ -11,7 +11,7 @@ from handlers import therapist_views as views
 from handlers.therapist import Ask, Reply, button, command, pick
 from schedules import manage
 from schedules.rules import WEEKDAYS, Template
-from store import audit, caseload, clients, digests, people
+from store import caseload, clients, digests, people
 from store.digests import DigestTime
 from store.models import Client, ClientStatus
 
@@ -92,14 +92,7 @@ async def schedule(ask: Ask) -> Reply:
 async def schedule_of(ask: Ask, client: Client) -> Reply:
     s = ask.services
     plan = await manage.upcoming(ask.session, client, s.quiet, ask.now)
-    audit.record(
-        ask.session,
-        actor_kind="therapist",
-        actor_id=ask.therapist.id,
-        action="schedule.read",
-        target_kind="client",
-        target_id=client.id,
-    )
+    ask.audit("schedule.read", client)
     label = await clients.label(ask.session, s.vault, client)
     return Reply(
         *views.schedule_message(
@@ -216,15 +209,7 @@ async def digest(ask: Ask) -> Reply:
     except ValueError as exc:
         return Reply(f"{exc}.")
     digests.choose(ask.therapist, when)
-    audit.record(
-        ask.session,
-        actor_kind="therapist",
-        actor_id=ask.therapist.id,
-        action="digest.set",
-        target_kind="therapist",
-        target_id=ask.therapist.id,
-        detail="on" if when else "off",
-    )
+    ask.audit("digest.set", detail="on" if when else "off")
     return Reply(views.digest_status(when, zone))
 
 

@@ -23,7 +23,7 @@ from handlers import callbacks, charts
 from handlers import therapist_views as views
 from handlers.context import RapportContext, Services
 from handlers.views import CAPTION_LIMIT
-from store import caseload, people
+from store import audit, caseload, people
 from store.history import Trend
 from store.models import Client, Therapist
 
@@ -46,6 +46,18 @@ class Ask:
     @property
     def text(self) -> str:
         return " ".join(self.args)
+
+    def audit(self, action: str, client: Client | None = None, detail: str | None = None) -> None:
+        """An audit row for what the therapist did to a client (or to their own settings)."""
+        audit.record(
+            self.session,
+            actor_kind="therapist",
+            actor_id=self.therapist.id,
+            action=action,
+            target_kind="client" if client else "therapist",
+            target_id=client.id if client else self.therapist.id,
+            detail=detail,
+        )
 
 
 @dataclass
