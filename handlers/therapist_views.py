@@ -72,6 +72,17 @@ def _score(value: float | None, maximum: float | None = None, unit: str = "") ->
     return f"{value:g}/{maximum:g}" if maximum else f"{value:g}{unit}"
 
 
+def _alliance(row: ClientRow) -> str:
+    """The latest alliance total, with the way it moved since the one before."""
+    shown = _score(row.alliance, row.alliance_max)
+    if row.alliance is None or row.alliance_before is None:
+        return shown
+    if row.alliance == row.alliance_before:
+        return f"{shown} (steady)"
+    arrow = "↑" if row.alliance > row.alliance_before else "↓"
+    return f"{shown} ({arrow} from {row.alliance_before:g})"
+
+
 def caseload(rows: Sequence[ClientRow], zone: str) -> Message:
     if not rows:
         return "You have no clients in Rapport yet. /invite makes an invite link.", None
@@ -87,7 +98,7 @@ def caseload(rows: Sequence[ClientRow], zone: str) -> Message:
             "",
             f"• {row.label} - {row.status}{alerts}",
             f"  last check-in {_day(row.last_checkin_at, zone)} · "
-            f"alliance {_score(row.alliance, row.alliance_max)} · "
+            f"alliance {_alliance(row)} · "
             f"wellbeing {_score(row.wellbeing, unit='%')} · {done}",
         ]
     return "\n".join(lines), picker([(r.id, r.label) for r in rows], "history")
@@ -103,10 +114,20 @@ def picker(clients: Sequence[tuple[uuid.UUID, str]], command: str) -> InlineKeyb
     return InlineKeyboardMarkup([buttons[i : i + 2] for i in range(0, len(buttons), 2)])
 
 
+PICK_PROMPT = {
+    "history": "Whose history? (or type /history and their label)",
+    "schedule": "Whose schedule? (or type /schedule and their label)",
+    "session": (
+        "Log a session that starts now with whom? For another time type, e.g., "
+        "/session Kim yesterday 15:00"
+    ),
+}
+
+
 def choose_client(clients: Sequence[tuple[uuid.UUID, str]], command: str) -> Message:
     if not clients:
         return "You have no clients in Rapport yet. /invite makes an invite link.", None
-    return f"Which client? (or type /{command} and their label)", picker(clients, command)
+    return PICK_PROMPT[command], picker(clients, command)
 
 
 def not_found(text: str, command: str) -> str:
@@ -285,7 +306,7 @@ def digest(rows: Sequence[ClientRow], raised: int, since: datetime, zone: str) -
         alerts = f" · ⚠️ {row.open_alerts} open" if row.open_alerts else ""
         lines.append(
             f"• {row.label}: {row.completed}/{row.closed} answered · alliance "
-            f"{_score(row.alliance, row.alliance_max)} · wellbeing "
+            f"{_alliance(row)} · wellbeing "
             f"{_score(row.wellbeing, unit='%')}{alerts}"
         )
     lines.append("\n/clients shows everyone; /alerts the open alerts.")

@@ -37,6 +37,7 @@ class ClientRow:
     status: str
     last_checkin_at: datetime | None
     alliance: float | None
+    alliance_before: float | None  # the one before the latest, for the trend
     alliance_max: float | None
     wellbeing: float | None
     open_alerts: int
@@ -191,16 +192,19 @@ async def overview(
     wellbeing = known.get(settings.wellbeing_instruments[0])
     rows = []
     for client, label in clients:
-        scores = await _last_scores(session, vault, client.id, alliance, wellbeing)
+        last_at, alliances, wellbeings = await _last_scores(
+            session, vault, client.id, alliance, wellbeing
+        )
         rows.append(
             ClientRow(
                 id=client.id,
                 label=label,
                 status=client.status,
-                last_checkin_at=scores[0],
-                alliance=scores[1],
+                last_checkin_at=last_at,
+                alliance=alliances[-1] if alliances else None,
+                alliance_before=alliances[-2] if len(alliances) > 1 else None,
                 alliance_max=alliance.max_total if alliance else None,
-                wellbeing=scores[2],
+                wellbeing=wellbeings[-1] if wellbeings else None,
                 open_alerts=alerts[client.id],
                 completed=completed[client.id],
                 closed=ended[client.id],
@@ -215,16 +219,17 @@ async def _last_scores(
     client_id: uuid.UUID,
     alliance: Instrument | None,
     wellbeing: Instrument | None,
-) -> tuple[datetime | None, float | None, float | None]:
-    """When the last check-in was answered, and the latest alliance and wellbeing totals."""
+) -> tuple[datetime | None, list[float], list[float]]:
+    """When the last check-in was answered, and the recent alliance and wellbeing totals
+    (oldest first)."""
     records = await client_history(session, vault, client_id, limit=12)
     answered = [r for r in records if r.status == Status.COMPLETED]
     last_at = answered[-1].due_at if answered else None
 
-    def latest(instrument: Instrument | None) -> float | None:
+    def totals(instrument: Instrument | None) -> list[float]:
         if instrument is None:
-            return None
-        totals = [instrument.total(r.of(instrument.id)) for r in answered]
-        return next((t for t in reversed(totals) if t is not None), None)
+            return []
+        scores = [instrument.total(r.of(instrument.id)) for r in answered]
+        return [score for score in scores if score is not None]
 
-    return last_at, latest(alliance), latest(wellbeing)
+    return last_at, totals(alliance), totals(wellbeing)

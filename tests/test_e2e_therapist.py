@@ -149,7 +149,7 @@ async def test_clients_shows_only_ones_own_with_scores_and_alerts(trig: Rig) -> 
 
     listing = await ask(p.ada, "/clients", contains="Your clients")
     assert "Kim - active" in listing.content and "Lee" not in listing.content
-    assert "alliance 23/40" in listing.content
+    assert "alliance 23/40 (↓ from 40)" in listing.content
     assert "100% done (4/4)" in listing.content
     assert "open alert(s)" in listing.content
     assert listing.buttons == ["Kim"]
@@ -197,7 +197,7 @@ async def test_history_by_label_with_pages_and_refusals(trig: Rig) -> None:
     assert not any("Kim" in (d or "") for d in details)
 
     # Without a label: a button per client.
-    listing = await ask(p.ada, "/history", contains="Which client?")
+    listing = await ask(p.ada, "/history", contains="Whose history?")
     assert listing.buttons == ["Kim"]
 
 
@@ -266,7 +266,11 @@ async def test_session_and_schedule_with_pause_buttons(trig: Rig) -> None:
     assert at is not None and at.astimezone(UTC) == datetime(2026, 3, 25, 14, 30, tzinfo=UTC)
     assert "did not work" in (await ask(p.ada, "/session Kim someday")).content
     assert (await ask(p.bo, "/session Kim")).content == views.not_found("Kim", "session")
+    picker = await ask(p.ada, "/session", contains="Log a session that starts now")
+    p.ada.press_button(picker, "Kim")
+    await p.ada.wait_for_message(contains="Session with Kim logged for Thu 26 Mar 09:00")
 
+    assert (await ask(p.bo, "/schedule Kim")).content == views.not_found("Kim", "schedule")
     shown = await ask(p.ada, "/schedule Kim", contains="Kim: active")
     assert shown.buttons[-3:] == ["Pause 7 days", "Pause 14 days", "Pause 28 days"]
     forged = shown.button_data[-3] or ""
@@ -283,7 +287,11 @@ async def test_session_and_schedule_with_pause_buttons(trig: Rig) -> None:
     p.ada.press_button(paused, "Resume check-ins")
     await received(trig, p.kim, "Your therapist started your check-ins again")
     await eventually(lambda: _status_is(trig, p.kim_id, ClientStatus.ACTIVE))
-    assert [a for a, _ in await refusals(trig, p.bo_id)] == ["session.add", "client.pause"]
+    assert [a for a, _ in await refusals(trig, p.bo_id)] == [
+        "session.add",
+        "schedule.read",
+        "client.pause",
+    ]
 
 
 async def _status_is(rig: Rig, client_id: uuid.UUID, status: ClientStatus) -> bool:
@@ -304,7 +312,7 @@ async def test_weekly_digest_on_the_chosen_day_once(trig: Rig) -> None:
     assert await digest.send_due(trig.app.bot, trig.services) == 1
     week = p.ada.last_message
     assert "check-ins answered: 1 of 1 (100%)" in week.content
-    assert "• Kim: 1/1 answered · alliance 36/40" in week.content
+    assert "• Kim: 1/1 answered · alliance 36/40 · wellbeing -" in week.content
     assert not any("Your week in" in m.content for m in p.bo.messages)
 
     assert "Your week in Rapport" in week.content
