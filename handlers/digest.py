@@ -46,7 +46,8 @@ async def send_due(bot: Bot, services: Services) -> int:
     sent = 0
     for chat, text in outgoing:
         try:
-            await bot.send_message(chat, text)
+            for piece in views.split_message(text):
+                await bot.send_message(chat, piece)
             sent += 1
         except TelegramError as exc:
             # Claimed before sending: a lost digest waits for next week rather than repeating.

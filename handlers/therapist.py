@@ -150,7 +150,10 @@ async def _send(bot: Bot, chat_id: int, reply: Reply) -> None:
         picture = await charts.render_async(reply.chart)
         await bot.send_photo(chat_id, picture, caption=reply.chart_caption or None)
     if reply.text:
-        await bot.send_message(chat_id, reply.text, reply_markup=reply.markup)
+        *first, last = views.split_message(reply.text)
+        for piece in first:
+            await bot.send_message(chat_id, piece)
+        await bot.send_message(chat_id, last, reply_markup=reply.markup)
     for more in reply.more:
         await _send(bot, chat_id, more)
     await _tell_client(bot, reply)

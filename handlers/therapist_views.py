@@ -54,6 +54,23 @@ PICK_OF_COMMAND = {name: position for position, name in COMMAND_OF_PICK.items()}
 BUTTON_LIST_LIMIT = 40
 
 Message = tuple[str, InlineKeyboardMarkup | None]
+MESSAGE_LIMIT = 4096  # Telegram's, for one text message
+
+
+def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
+    """Text in pieces Telegram accepts, cut between lines (a long caseload, a long digest)."""
+    pieces: list[str] = []
+    current: list[str] = []
+    size = -1
+    for line in text.split("\n"):
+        for part in [line[i : i + limit] for i in range(0, len(line), limit)] or [""]:
+            if current and size + 1 + len(part) > limit:
+                pieces.append("\n".join(current))
+                current, size = [], -1
+            current.append(part)
+            size += 1 + len(part)
+    pieces.append("\n".join(current))
+    return pieces
 
 
 def _button(label: str, action: str, ref: uuid.UUID, position: int = 0, value: int = 0) -> Button:
@@ -101,6 +118,8 @@ def caseload(rows: Sequence[ClientRow], zone: str) -> Message:
             f"alliance {_alliance(row)} · "
             f"wellbeing {_score(row.wellbeing, unit='%')} · {done}",
         ]
+    if len(rows) > BUTTON_LIST_LIMIT:
+        lines += ["", f"Buttons for the first {BUTTON_LIST_LIMIT}; /history LABEL for the others."]
     return "\n".join(lines), picker([(r.id, r.label) for r in rows], "history")
 
 
@@ -127,7 +146,10 @@ PICK_PROMPT = {
 def choose_client(clients: Sequence[tuple[uuid.UUID, str]], command: str) -> Message:
     if not clients:
         return "You have no clients in Rapport yet. /invite makes an invite link.", None
-    return PICK_PROMPT[command], picker(clients, command)
+    text = PICK_PROMPT[command]
+    if len(clients) > BUTTON_LIST_LIMIT:
+        text += f"\nButtons for the first {BUTTON_LIST_LIMIT}; type the label for the others."
+    return text, picker(clients, command)
 
 
 def not_found(text: str, command: str) -> str:

@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from handlers.planning import parse_digest
+from handlers.therapist_views import split_message
 from schedules.manage import check_session_time, parse_when
 from store.caseload import match_label
 from store.digests import DigestTime
@@ -92,3 +93,15 @@ def test_labels_match_whole_ignoring_case_or_by_a_unique_start() -> None:
     assert match_label(candidates, "") is None
     assert match_label(candidates, "Sam") is None
     assert match_label(_clients("Kim", "kim"), "Kim") is None  # indistinguishable
+
+
+@given(st.lists(st.text(alphabet="ab \n", max_size=30), max_size=40), st.integers(5, 50))
+def test_long_messages_are_split_between_lines_and_lose_nothing(
+    lines: list[str], limit: int
+) -> None:
+    text = "\n".join(lines)
+    pieces = split_message(text, limit)
+    assert all(len(piece) <= limit for piece in pieces)
+    assert "".join(pieces).replace("\n", "") == text.replace("\n", "")
+    if all(len(line) <= limit for line in text.split("\n")):
+        assert "\n".join(pieces) == text
