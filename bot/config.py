@@ -12,7 +12,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from alliance.detectors import DetectorSettings, SettingsError, parse_settings
 from alliance.instruments import Instrument, InstrumentError, parse_instrument
@@ -81,10 +88,30 @@ class InstrumentsSection(_Section):
 
 
 class RetentionSection(_Section):
-    """Clients stopped or inactive this long are erased by a daily job; None keeps them."""
+    """Clients stopped or inactive this long are erased by a daily job; 0 (None) keeps them."""
 
-    inactive_days: int | None = Field(default=365, ge=30)
+    inactive_days: int | None = Field(default=365)
     warn_days: int = Field(default=14, ge=1, le=90)
+
+    @field_validator("inactive_days")
+    @classmethod
+    def _off_or_long_enough(cls, days: int | None) -> int | None:
+        if days is None or days == 0:
+            return None
+        if days < 30:
+            raise ValueError(
+                f"{days} days is too short; use at least 30, or 0 to keep data until erased by hand"
+            )
+        return days
+
+    @model_validator(mode="after")
+    def _warning_before_erasure(self) -> RetentionSection:
+        if self.inactive_days is not None and self.warn_days >= self.inactive_days:
+            raise ValueError(
+                f"warn_days ({self.warn_days}) must be shorter than inactive_days "
+                f"({self.inactive_days}); lower warn_days"
+            )
+        return self
 
 
 class AlertsSection(_Section):

@@ -107,6 +107,25 @@ def test_the_example_config_is_valid_and_shows_every_setting() -> None:
     assert every.low_alliance_cutoff == 36 and "de" in every.negations
 
 
+def test_retention_can_be_turned_off_and_must_warn_before_it_erases(tmp_path: Path) -> None:
+    off = tmp_path / "off.toml"
+    off.write_text("[retention]\ninactive_days = 0\n")
+    assert load(off).config.retention.inactive_days is None
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[retention]\ninactive_days = 40\nwarn_days = 60\n")
+    checked = rapport(tmp_path, "config", "check", str(bad))
+    assert checked.returncode == 1
+    assert f"{bad}: retention: warn_days (60) must be shorter than inactive_days (40)" in (
+        checked.stdout
+    )
+    short = tmp_path / "short.toml"
+    short.write_text("[retention]\ninactive_days = 7\n")
+    assert (
+        "retention.inactive_days: 7 days is too short"
+        in rapport(tmp_path, "config", "check", str(short)).stdout
+    )
+
+
 def test_config_check_lists_every_problem_even_when_the_default_file_is_broken(
     tmp_path: Path,
 ) -> None:
