@@ -76,7 +76,13 @@ from handlers.context import RapportApp, RapportContext
 from schedules.dispatcher import Dispatcher
 from store import checkins, people
 from store.checkins import Outgoing, SendOutcome, TapOutcome, TapResult
-from store.db import _sqlite_pragmas, create_engine, session_factory, transaction
+from store.db import (
+    OneTripConnection,
+    _sqlite_pragmas,
+    create_engine,
+    session_factory,
+    transaction,
+)
 from store.models import Answer, CheckIn, CheckInState, ProcessedUpdate
 from store.vault import Vault, seal
 from tests.botapi import FakeBotAPI
@@ -114,7 +120,6 @@ class Samples:
 
     parse: list[int] = field(default_factory=list)
     open: list[int] = field(default_factory=list)
-    find: list[int] = field(default_factory=list)
     record: list[int] = field(default_factory=list)
     commit: list[int] = field(default_factory=list)
     work: list[int] = field(default_factory=list)  # unit of work: entry to after the commit
@@ -205,7 +210,6 @@ def instrumented() -> Iterator[None]:
             (callbacks, "decode", timed("parse", callbacks.decode)),
             (views, "step_message", timed("render", views.step_message)),
             (views, "comment_prompt", timed("render", views.comment_prompt)),
-            (people, "find_by_telegram", timed_async("find", people.find_by_telegram)),
             (checkins, "record_tap", timed_async("record", checkins.record_tap)),
             (CallbackQuery, "answer", no_reply),
             (CallbackQuery, "edit_message_text", no_reply),
@@ -228,7 +232,6 @@ async def tap(app: RapportApp, update: Update, samples: Samples | None) -> None:
         at, took = MARKS.at, MARKS.took
         samples.parse.append(took["parse"])
         samples.open.append(at["opened"] - at["open"])
-        samples.find.append(took["find"])
         samples.record.append(took["record"])
         samples.commit.append(at["committed"] - at["body_done"])
         samples.work.append(at["committed"] - at["open"])
@@ -514,9 +517,10 @@ async def dispatcher_idle(limit: float = 120) -> None:
 # -- engines -------------------------------------------------------------------------------------
 
 
-class InlineSQLite(aiosqlite.Connection):
-    """aiosqlite's interface, but every call runs at once in the event loop's thread instead of
-    a round trip to the worker thread. A what-if for the diagnosis only."""
+class InlineSQLite(OneTripConnection):
+    """Rapport's SQLite connection, but every call runs at once in the event loop's thread
+    instead of a trip to the connection's own thread. A what-if for the diagnosis only: a
+    statement waiting for SQLite's write lock would block the whole bot."""
 
     async def _execute(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         if self._connection is None:
@@ -531,7 +535,7 @@ class InlineSQLite(aiosqlite.Connection):
     async def close(self) -> None:
         self.stop()
 
-    def stop(self) -> None:
+    def stop(self) -> None:  # type: ignore[override]
         self._running = False
         if self._connection is not None:
             self._connection.close()
@@ -541,11 +545,10 @@ class InlineSQLite(aiosqlite.Connection):
 @dataclass(frozen=True)
 class Variant:
     name: str
-    pre_ping: bool = True
-    inline: bool = False
+    connection: str = "shipped"  # or "aiosqlite" (SQLAlchemy's own), or "inline"
 
     def engine(self, url: str, echo: bool = False) -> AsyncEngine:
-        if self.pre_ping and not self.inline:
+        if self.connection == "shipped":
             return create_engine(url, echo=echo)  # exactly what Rapport uses
         path = make_url(url).database
         assert path is not None
@@ -554,16 +557,18 @@ class Variant:
             connection = InlineSQLite(partial(sqlite3.connect, path, check_same_thread=False), 64)
             return await connection._connect()
 
-        extra: dict[str, Any] = {"async_creator": connect} if self.inline else {}
-        engine = sa_create_async_engine(url, pool_pre_ping=self.pre_ping, echo=echo, **extra)
+        extra: dict[str, Any] = {"async_creator": connect} if self.connection == "inline" else {}
+        engine = sa_create_async_engine(url, echo=echo, **extra)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
 
 
 SHIPPED = Variant("as shipped (store.db.create_engine)")
 SQLITE_WHAT_IFS = [
-    Variant("what-if: pool_pre_ping off", pre_ping=False),
-    Variant("what-if: pool_pre_ping off + SQLite inline, no worker thread", False, True),
+    Variant(
+        "what-if: SQLAlchemy's own aiosqlite connection (3-4 trips per statement)", "aiosqlite"
+    ),
+    Variant("what-if: SQLite inline in the event loop's thread, no trips", "inline"),
 ]
 
 
@@ -718,10 +723,9 @@ def detail(title: str, m: Measured) -> list[str]:
         "",
         *HEADER,
         row("**bot's own work**: unit_of_work, from entry to after its commit", s.work),
-        row("... open the unit of work (session, BEGIN, dedup SELECT)", s.open),
-        row("... people.find_by_telegram (and the autoflushed dedup INSERT)", s.find),
-        row("... checkins.record_tap", s.record),
-        row("... commit (flush the answer and the check-in, COMMIT)", s.commit),
+        row("... open the unit of work (session, dedup INSERT)", s.open),
+        row("... checkins.record_tap (check-in SELECT, answer INSERT, check-in UPDATE)", s.record),
+        row("... commit (COMMIT)", s.commit),
         row("parse: callbacks.decode", s.parse),
         row("render: views.step_message / comment_prompt", s.render),
         row("all of on_tap (its two replies stubbed)", s.handler),
@@ -777,7 +781,7 @@ async def sqlite_section(args: argparse.Namespace) -> list[str]:
             settings = placeholder_settings(
                 data_dir, f"sqlite+aiosqlite:///{data_dir / 'rapport.db'}"
             )
-            profile = args.profile and (variant is SHIPPED or variant.inline)
+            profile = args.profile and variant.connection in ("shipped", "inline")
             timed_clients = built if variant is SHIPPED else subset(built, args.what_if_clients)
             measured = await measure(settings, variant, timed_clients, args, profile)
             summary.append(row(f"bot's own work, {variant.name}", measured.samples.work))

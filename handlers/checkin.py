@@ -6,12 +6,13 @@ import logging
 import uuid
 from collections.abc import Awaitable
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import CallbackQuery, Update
 from telegram.constants import ChatType
 from telegram.error import BadRequest
 
 from handlers import callbacks, views
-from handlers.context import RapportContext
+from handlers.context import RapportContext, Services
 from handlers.texts import Say
 from store import checkins, people
 from store.checkins import TapAction, TapOutcome, TapResult
@@ -40,9 +41,8 @@ async def on_tap(update: Update, context: RapportContext) -> None:
         await query.answer(services.say(None)("checkin_closed"))
         return
     async with context.unit_of_work(update) as session:
-        client = await people.find_by_telegram(session, services.vault, query.from_user.id)
-        say = services.say(client.language if isinstance(client, Client) else None)
         if tap.action == callbacks.RENEW:
+            say = services.say(await _language(session, services, query.from_user.id))
             outcome = await checkins.renew_consent(
                 session,
                 services.vault,
@@ -66,6 +66,10 @@ async def on_tap(update: Update, context: RapportContext) -> None:
                 now=services.clock(),
                 detection=services.detection,
             )
+            language = outcome.language
+            if language is None:  # not the owner's press, or a closed check-in
+                language = await _language(session, services, query.from_user.id)
+            say = services.say(language)
     if outcome.result == TapResult.REFUSED:
         await query.answer(say("not_yours"))
         return
@@ -81,6 +85,12 @@ async def on_tap(update: Update, context: RapportContext) -> None:
         await context.bot.send_message(message.chat.id, say("risk_resources"))
     if outcome.alert_ids:
         services.kick()
+
+
+async def _language(session: AsyncSession, services: Services, telegram_user_id: int) -> str | None:
+    """The language of whoever pressed, if they are a client."""
+    known = await people.find_by_telegram(session, services.vault, telegram_user_id)
+    return known.language if isinstance(known, Client) else None
 
 
 async def _show(

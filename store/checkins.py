@@ -9,10 +9,10 @@ import enum
 import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from alliance.checkin import Step, scores, steps
@@ -21,18 +21,21 @@ from alliance.instruments import Instrument
 from alliance.safety import risk_flag, risky_answer
 from store import alerts, audit, clients
 from store.alerts import AlertPolicy
+from store.crypto import DataKey, DecryptionError
 from store.history import client_history
 from store.models import (
     OPEN_CHECKIN_STATES,
     Alert,
     Answer,
+    Base,
     CheckIn,
     CheckInState,
     Client,
     ClientStatus,
+    DataKeyRow,
 )
 from store.people import NotFound
-from store.vault import Vault, seal, unseal
+from store.vault import Vault, seal, seal_column, unseal, unseal_column
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +79,7 @@ class TapOutcome:
     risk: bool = False  # a risk item crossed its threshold: show crisis resources now
     comment_position: int | None = None  # set when the comment prompt is what to show
     scores: dict[str, float | None] = field(default_factory=dict)  # once completed
+    language: str | None = None  # the client's, once the press is known to be theirs
 
 
 class SendOutcome(enum.StrEnum):
@@ -107,7 +111,9 @@ class Outgoing:
     expires_at: datetime | None = None
 
 
-def instruments_of(checkin: CheckIn, known: Mapping[str, Instrument]) -> list[Instrument]:
+def instruments_of(
+    checkin: CheckIn | _OpenCheckin, known: Mapping[str, Instrument]
+) -> list[Instrument]:
     return [known[name] for name in checkin.instruments.split(",") if name]
 
 
@@ -390,6 +396,128 @@ async def renew_consent(
     return TapOutcome(TapResult.NEXT, first)
 
 
+@dataclass(frozen=True)
+class _OpenCheckin:
+    """An open check-in as a tap sees it, with its owner's data key and its answers."""
+
+    id: uuid.UUID
+    client_id: uuid.UUID
+    instruments: str
+    with_comment: bool
+    position: int
+    started_at: datetime | None
+    language: str
+    key: DataKey
+    answers: Mapping[tuple[str, str], tuple[uuid.UUID, bytes]]  # (instrument, item): id, blob
+
+    def plan(self, known: Mapping[str, Instrument]) -> list[Step]:
+        return steps(instruments_of(self, known))
+
+    def answer_id(self, step: Step) -> uuid.UUID | None:
+        stored = self.answers.get((step.instrument.id, step.item.id))
+        return stored[0] if stored else None
+
+    def value(self, step: Step) -> int | None:
+        """The answer already given to `step`, if any (shown as selected after Back)."""
+        stored = self.answers.get((step.instrument.id, step.item.id))
+        if stored is None:
+            return None
+        return int(unseal_column(self.key, Answer, "value_enc", *stored))
+
+
+_CHECKINS, _CLIENTS, _KEYS, _ANSWERS = (
+    Base.metadata.tables[m.__tablename__] for m in (CheckIn, Client, DataKeyRow, Answer)
+)
+_checkin, _client, _key, _answer = _CHECKINS.c, _CLIENTS.c, _KEYS.c, _ANSWERS.c
+_OPEN_CHECKIN = (
+    select(
+        _checkin.client_id,
+        _checkin.instruments,
+        _checkin.with_comment,
+        _checkin.state,
+        _checkin.position,
+        _checkin.sending_at,
+        _checkin.expires_at,
+        _checkin.started_at,
+        _client.telegram_hash,
+        _client.language,
+        _key.id.label("key_id"),
+        _key.kek_id,
+        _key.wrapped,
+        _answer.id.label("answer_id"),
+        _answer.instrument,
+        _answer.item,
+        _answer.value_enc,
+    )
+    .select_from(
+        _CHECKINS.join(_CLIENTS, _client.id == _checkin.client_id)
+        .outerjoin(_KEYS, _key.owner_id == _checkin.client_id)
+        .outerjoin(_ANSWERS, _answer.checkin_id == _checkin.id)
+    )
+    .where(_checkin.id == bindparam("checkin_id"))
+    .with_for_update(of=_CHECKINS)
+)
+"""A check-in (locked on PostgreSQL) with its owner's blind index, language and data key,
+and its answers: one row per answer, or one row with no answer before the first."""
+
+_UPDATE_CHECKIN = update(_CHECKINS).where(_checkin.id == bindparam("checkin_id"))
+_INSERT_ANSWER = insert(_ANSWERS)
+_UPDATE_ANSWER = update(_ANSWERS).where(_answer.id == bindparam("answer_id"))
+_DELETE_ANSWER = delete(_ANSWERS).where(_answer.id == bindparam("answer_id"))
+
+
+async def _open_checkin(
+    session: AsyncSession,
+    vault: Vault,
+    checkin_id: uuid.UUID,
+    telegram_user_id: int,
+    now: datetime,
+) -> _OpenCheckin | TapResult:
+    """The check-in if this user may act on it now, else why not.
+
+    One Core statement rather than ORM loads of the check-in, client, key and answers: this
+    runs on every tap, and each statement costs more than all the rest of a tap's work
+    (docs/performance.md).
+    """
+    rows = (await session.execute(_OPEN_CHECKIN, {"checkin_id": checkin_id})).all()
+    if not rows:
+        return TapResult.CLOSED
+    row = rows[0]
+    if row.telegram_hash != vault.telegram_hash(telegram_user_id):
+        log.warning("refused a check-in button pressed by someone who does not own it")
+        audit.record(
+            session,
+            actor_kind="telegram",
+            action="checkin.tap",
+            target_kind="checkin",
+            target_id=checkin_id,
+            outcome="refused",
+            detail="not the owner",
+        )
+        return TapResult.REFUSED
+    # A tap can overtake the record of its own send: the button proves the message arrived.
+    arrived = row.state == CheckInState.SENDING and row.sending_at is not None
+    if (row.state not in OPEN_CHECKIN_STATES and not arrived) or row.expires_at <= now:
+        return TapResult.CLOSED
+    if row.key_id is None:
+        raise DecryptionError(f"no data key for owner {row.client_id}: it was erased")
+    if arrived:
+        await _set_checkin(
+            session, checkin_id, state=CheckInState.SENT, sent_at=now, lease_until=None
+        )
+    return _OpenCheckin(
+        id=checkin_id,
+        client_id=row.client_id,
+        instruments=row.instruments,
+        with_comment=row.with_comment,
+        position=row.position,
+        started_at=row.started_at,
+        language=row.language,
+        key=vault.unwrap(row.client_id, row.key_id, row.kek_id, row.wrapped),
+        answers={(r.instrument, r.item): (r.answer_id, r.value_enc) for r in rows if r.answer_id},
+    )
+
+
 async def _owned_open_checkin(
     session: AsyncSession,
     vault: Vault,
@@ -397,30 +525,25 @@ async def _owned_open_checkin(
     telegram_user_id: int,
     now: datetime,
 ) -> tuple[CheckIn | None, Client | None, TapResult | None]:
-    """The check-in and its client if this user may act on it now, else why not."""
-    checkin = await session.get(CheckIn, checkin_id, with_for_update=True)
-    if checkin is None:
-        return None, None, TapResult.CLOSED
-    client = await session.get(Client, checkin.client_id)
-    if client is None or client.telegram_hash != vault.telegram_hash(telegram_user_id):
-        log.warning("refused a check-in button pressed by someone who does not own it")
-        audit.record(
-            session,
-            actor_kind="telegram",
-            action="checkin.tap",
-            target_kind="checkin",
-            target_id=checkin.id,
-            outcome="refused",
-            detail="not the owner",
-        )
-        return None, None, TapResult.REFUSED
-    # A tap can overtake the record of its own send: the button proves the message arrived.
-    arrived = checkin.state == CheckInState.SENDING and checkin.sending_at is not None
-    if (checkin.state not in OPEN_CHECKIN_STATES and not arrived) or checkin.expires_at <= now:
-        return None, None, TapResult.CLOSED
-    if arrived:
-        checkin.state, checkin.sent_at, checkin.lease_until = CheckInState.SENT, now, None
+    """The check-in and its client as ORM objects if this user may act on it now, else why
+    not: for the rarer paths that change more than a tap does (consent, completion)."""
+    opened = await _open_checkin(session, vault, checkin_id, telegram_user_id, now)
+    if isinstance(opened, TapResult):
+        return None, None, opened
+    checkin, client = await _loaded(session, opened)
     return checkin, client, None
+
+
+async def _loaded(session: AsyncSession, opened: _OpenCheckin) -> tuple[CheckIn, Client]:
+    checkin = await session.get(CheckIn, opened.id)
+    client = await session.get(Client, opened.client_id)
+    if checkin is None or client is None:  # locked and just read: cannot happen
+        raise RuntimeError("an open check-in vanished inside its own transaction")
+    return checkin, client
+
+
+async def _set_checkin(session: AsyncSession, checkin_id: uuid.UUID, **values: object) -> None:
+    await session.execute(_UPDATE_CHECKIN, {"checkin_id": checkin_id, **values})
 
 
 async def record_tap(
@@ -437,110 +560,108 @@ async def record_tap(
     detection: Detection = Detection(),
 ) -> TapOutcome:
     """Apply one button press, after checking that it is the owner's, for the step now shown,
-    and allowed there. Each answer is stored at once, so a check-in survives a restart."""
-    checkin, client, refusal = await _owned_open_checkin(
-        session, vault, checkin_id, telegram_user_id, now
-    )
-    if checkin is None or client is None:
-        return TapOutcome(refusal or TapResult.CLOSED)
-    plan = steps(instruments_of(checkin, known))
-    if position != checkin.position:
-        if checkin.position >= len(plan):
-            return TapOutcome(TapResult.REPEATED, comment_position=checkin.position)
-        current = plan[checkin.position]
-        selected = await _answer_value(session, vault, checkin, current)
-        return TapOutcome(TapResult.REPEATED, current, selected)
+    and allowed there. Each answer is stored at once, so a check-in survives a restart.
+
+    The outcome carries the client's language once the press is known to be theirs.
+    """
+    opened = await _open_checkin(session, vault, checkin_id, telegram_user_id, now)
+    if isinstance(opened, TapResult):
+        return TapOutcome(opened)
+    language = opened.language
+    plan = opened.plan(known)
+    if position != opened.position:
+        if opened.position >= len(plan):
+            return TapOutcome(
+                TapResult.REPEATED, comment_position=opened.position, language=language
+            )
+        current = plan[opened.position]
+        return TapOutcome(TapResult.REPEATED, current, opened.value(current), language=language)
     commenting = position == len(plan)
     if action == TapAction.BACK and position > 0:
-        checkin.position = position - 1
-        step = plan[checkin.position]
-        return TapOutcome(TapResult.NEXT, step, await _answer_value(session, vault, checkin, step))
+        step = plan[position - 1]
+        await _set_checkin(session, checkin_id, position=step.position)
+        return TapOutcome(TapResult.NEXT, step, opened.value(step), language=language)
     if commenting and action == TapAction.NO_COMMENT:
+        checkin, client = await _loaded(session, opened)
         return await _complete(session, vault, known, checkin, client, now, detection)
     if commenting or action not in (TapAction.ANSWER, TapAction.SKIP):
-        return TapOutcome(TapResult.REFUSED)
+        return TapOutcome(TapResult.REFUSED, language=language)
     step = plan[position]
     risk = False
     if action == TapAction.SKIP:
         if not step.item.skippable:
-            return TapOutcome(TapResult.REFUSED)
-        await _forget_answer(session, checkin, step)
+            return TapOutcome(TapResult.REFUSED, language=language)
+        await _forget_answer(session, opened, step)
     else:
         if value is None or value not in step.item.values:
             log.warning("refused a check-in button with a value outside the item's scale")
-            return TapOutcome(TapResult.REFUSED)
-        await _store_answer(session, vault, checkin, step, value, now)
+            return TapOutcome(TapResult.REFUSED, language=language)
+        await _store_answer(session, opened, step, value, now)
         risk = risky_answer(step.item, value)
-    checkin.position = position + 1
-    checkin.state = CheckInState.IN_PROGRESS
-    checkin.started_at = checkin.started_at or now
+    await _set_checkin(
+        session,
+        checkin_id,
+        position=position + 1,
+        state=CheckInState.IN_PROGRESS,
+        started_at=opened.started_at or now,
+    )
     alert_ids = []
     if risk:
-        key = await vault.key(session, client.id)
+        owner = await session.get(Client, opened.client_id)
+        assert owner is not None  # its check-in is locked
         reason = f"'{step.item.id}' of {step.instrument.id} answered {value} (risk item)"
         raised = await alerts.raise_flags(  # at once, not at the end of the check-in
-            session, key, client, checkin.id, [risk_flag(reason)], now, detection.policy
+            session, opened.key, owner, checkin_id, [risk_flag(reason)], now, detection.policy
         )
         alert_ids = [a.id for a in raised]
-    if checkin.position < len(plan):
-        nxt = plan[checkin.position]
-        selected = await _answer_value(session, vault, checkin, nxt)
-        return TapOutcome(TapResult.NEXT, nxt, selected, alert_ids, risk)
-    if checkin.with_comment:
+    if position + 1 < len(plan):
+        nxt = plan[position + 1]
         return TapOutcome(
-            TapResult.ASK_COMMENT, alert_ids=alert_ids, risk=risk, comment_position=len(plan)
+            TapResult.NEXT, nxt, opened.value(nxt), alert_ids, risk, language=language
         )
+    if opened.with_comment:
+        return TapOutcome(
+            TapResult.ASK_COMMENT,
+            alert_ids=alert_ids,
+            risk=risk,
+            comment_position=len(plan),
+            language=language,
+        )
+    checkin, client = await _loaded(session, opened)
     done = await _complete(session, vault, known, checkin, client, now, detection)
-    return TapOutcome(
-        done.result, alert_ids=alert_ids + done.alert_ids, risk=risk, scores=done.scores
-    )
-
-
-async def _answer_row(session: AsyncSession, checkin: CheckIn, step: Step) -> Answer | None:
-    answer: Answer | None = await session.scalar(
-        select(Answer).where(
-            Answer.checkin_id == checkin.id,
-            Answer.instrument == step.instrument.id,
-            Answer.item == step.item.id,
-        )
-    )
-    return answer
-
-
-async def _answer_value(
-    session: AsyncSession, vault: Vault, checkin: CheckIn, step: Step
-) -> int | None:
-    row = await _answer_row(session, checkin, step)
-    if row is None:
-        return None
-    return int(unseal(await vault.key(session, checkin.client_id), row, "value_enc"))
+    return replace(done, alert_ids=alert_ids + done.alert_ids, risk=risk)
 
 
 async def _store_answer(
-    session: AsyncSession, vault: Vault, checkin: CheckIn, step: Step, value: int, now: datetime
+    session: AsyncSession, opened: _OpenCheckin, step: Step, value: int, now: datetime
 ) -> None:
     """Insert the answer, or replace it when the client went back and answered again."""
-    key = await vault.key(session, checkin.client_id)
-    answer = await _answer_row(session, checkin, step)
-    if answer is None:
-        answer = Answer(
-            id=uuid.uuid4(),
-            checkin_id=checkin.id,
-            client_id=checkin.client_id,
-            instrument=step.instrument.id,
-            item=step.item.id,
+    answer_id = opened.answer_id(step)
+    if answer_id is not None:
+        blob = seal_column(opened.key, Answer, "value_enc", answer_id, str(value))
+        await session.execute(
+            _UPDATE_ANSWER, {"answer_id": answer_id, "value_enc": blob, "answered_at": now}
         )
-        seal(key, answer, "value_enc", str(value))
-        session.add(answer)
-    else:
-        seal(key, answer, "value_enc", str(value))
-    answer.answered_at = now
+        return
+    answer_id = uuid.uuid4()
+    await session.execute(
+        _INSERT_ANSWER,
+        {
+            "id": answer_id,
+            "checkin_id": opened.id,
+            "client_id": opened.client_id,
+            "instrument": step.instrument.id,
+            "item": step.item.id,
+            "value_enc": seal_column(opened.key, Answer, "value_enc", answer_id, str(value)),
+            "answered_at": now,
+        },
+    )
 
 
-async def _forget_answer(session: AsyncSession, checkin: CheckIn, step: Step) -> None:
-    answer = await _answer_row(session, checkin, step)
-    if answer is not None:
-        await session.delete(answer)
+async def _forget_answer(session: AsyncSession, opened: _OpenCheckin, step: Step) -> None:
+    answer_id = opened.answer_id(step)
+    if answer_id is not None:
+        await session.execute(_DELETE_ANSWER, {"answer_id": answer_id})
 
 
 @dataclass(frozen=True)
@@ -624,7 +745,10 @@ async def _complete(
     used = instruments_of(checkin, known)
     answers = await answers_of(session, vault, checkin)
     return TapOutcome(
-        TapResult.COMPLETED, alert_ids=[a.id for a in raised], scores=scores(used, answers)
+        TapResult.COMPLETED,
+        alert_ids=[a.id for a in raised],
+        scores=scores(used, answers),
+        language=client.language,
     )
 
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import aiosqlite
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, event, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -24,13 +27,107 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     """An engine with the settings every Rapport process needs.
 
     SQLite: WAL so readers never block the writer, foreign keys on (erasure relies on
-    cascades), and a busy timeout so the CLI and the bot can share the file.
+    cascades), and a busy timeout so the CLI and the bot can share the file. Each statement
+    is one trip to the connection's thread (`OneTripConnection`), and connections are not
+    pinged on checkout: a local file does not drop connections, and the ping was a statement
+    per transaction. Other databases: `pool_pre_ping`, since a server can drop a connection.
     """
-    kwargs: dict[str, Any] = {"pool_pre_ping": True, "echo": echo}
-    engine = create_async_engine(url, **kwargs)
-    if engine.dialect.name == "sqlite":
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    if make_url(url).get_backend_name() != "sqlite":
+        return create_async_engine(url, pool_pre_ping=True, echo=echo)
+    engine: AsyncEngine
+
+    async def connect() -> OneTripConnection:
+        dialect = engine.sync_engine.dialect
+        args, kwargs = dialect.create_connect_args(engine.url)
+        connection = OneTripConnection(partial(sqlite3.connect, *args, **kwargs), 64)
+        connection._thread.daemon = True  # as SQLAlchemy does for aiosqlite's own connect
+        await connection
+        return connection
+
+    engine = create_async_engine(url, echo=echo, async_creator=connect)
+    event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
+
+
+class OneTripConnection(aiosqlite.Connection):
+    """aiosqlite's connection, with each statement run in one trip to its thread.
+
+    aiosqlite runs every call on the connection's own thread and waits for the answer
+    through the event loop; SQLAlchemy's adapter makes four such calls per SELECT (cursor,
+    execute, fetchall, close) and three per INSERT or UPDATE. Here a statement and the
+    fetching of its rows are one call, and a rollback with no transaction open (the pool's
+    reset after every commit) is none: SQLite would do nothing with it.
+    """
+
+    async def cursor(self) -> OneTripCursor:  # type: ignore[override]
+        return OneTripCursor(self)
+
+    async def rollback(self) -> None:
+        if self._connection is not None and not self._connection.in_transaction:
+            return
+        await super().rollback()
+
+    async def run(
+        self, sql: str, parameters: Any, many: bool
+    ) -> tuple[Any, list[Any], int, int | None]:
+        result = await self._execute(  # type: ignore[no-untyped-call]
+            _run_statement, self._conn, sql, parameters, many
+        )
+        return result  # type: ignore[no-any-return]
+
+
+def _run_statement(
+    connection: sqlite3.Connection, sql: str, parameters: Any, many: bool
+) -> tuple[Any, list[Any], int, int | None]:
+    """On the connection's thread: execute, fetch every row, close."""
+    cursor = connection.cursor()
+    try:
+        if many:
+            cursor.executemany(sql, parameters)
+        elif parameters is None:
+            cursor.execute(sql)
+        else:
+            cursor.execute(sql, parameters)
+        rows = cursor.fetchall() if cursor.description else []
+        return cursor.description, rows, cursor.rowcount, cursor.lastrowid
+    finally:
+        cursor.close()
+
+
+class OneTripCursor:
+    """The part of aiosqlite's cursor that SQLAlchemy's adapter uses, rows fetched up front."""
+
+    def __init__(self, connection: OneTripConnection) -> None:
+        self._connection = connection
+        self._rows: list[Any] = []
+        self.description: Any = None
+        self.rowcount = -1
+        self.lastrowid: int | None = None
+
+    async def execute(self, sql: str, parameters: Any = None) -> OneTripCursor:
+        result = await self._connection.run(sql, parameters, many=False)
+        self.description, self._rows, self.rowcount, self.lastrowid = result
+        return self
+
+    async def executemany(self, sql: str, parameters: Any) -> OneTripCursor:
+        result = await self._connection.run(sql, parameters, many=True)
+        self.description, self._rows, self.rowcount, self.lastrowid = result
+        return self
+
+    async def fetchone(self) -> Any:
+        return self._rows.pop(0) if self._rows else None
+
+    async def fetchmany(self, size: int | None = None) -> list[Any]:
+        count = len(self._rows) if size is None else size
+        taken, self._rows = self._rows[:count], self._rows[count:]
+        return taken
+
+    async def fetchall(self) -> list[Any]:
+        taken, self._rows = self._rows, []
+        return taken
+
+    async def close(self) -> None:
+        self._rows = []
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

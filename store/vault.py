@@ -36,9 +36,19 @@ class Vault:
         row = await session.scalar(select(DataKeyRow).where(DataKeyRow.owner_id == owner_id))
         if row is None:
             raise DecryptionError(f"no data key for owner {owner_id}: it was erased")
-        if row.kek_id not in self.ring.key_ids and self._reload is not None:
+        return self.unwrap(owner_id, row.id, row.kek_id, row.wrapped)
+
+    def unwrap(
+        self, owner_id: uuid.UUID, key_id: uuid.UUID, kek_id: str, wrapped: bytes
+    ) -> DataKey:
+        """The data key from its row's columns, read by the caller (for example in a join).
+
+        Unwrapped again at every use and not cached: unwrapping takes about a microsecond, and
+        a key that is never kept cannot outlive its row (erasure deletes the row).
+        """
+        if kek_id not in self.ring.key_ids and self._reload is not None:
             self.ring = self._reload()
-        return DataKey(row.id, owner_id, self.ring.unwrap(row.id, row.kek_id, row.wrapped))
+        return DataKey(key_id, owner_id, self.ring.unwrap(key_id, kek_id, wrapped))
 
     async def keys(
         self, session: AsyncSession, owner_ids: Collection[uuid.UUID]
@@ -47,13 +57,8 @@ class Vault:
         rows = (
             await session.scalars(select(DataKeyRow).where(DataKeyRow.owner_id.in_(owner_ids)))
         ).all()
-        if any(row.kek_id not in self.ring.key_ids for row in rows) and self._reload is not None:
-            self.ring = self._reload()
         return {
-            row.owner_id: DataKey(
-                row.id, row.owner_id, self.ring.unwrap(row.id, row.kek_id, row.wrapped)
-            )
-            for row in rows
+            row.owner_id: self.unwrap(row.owner_id, row.id, row.kek_id, row.wrapped) for row in rows
         }
 
     async def shred(self, session: AsyncSession, owner_id: uuid.UUID) -> None:
@@ -101,3 +106,17 @@ def unseal(key: DataKey, row: Base, column: str) -> str:
     if not isinstance(blob, bytes):
         raise DecryptionError(f"{row.__tablename__}.{column} is empty")
     return key.open(field_context(key, row, column), blob)
+
+
+def seal_column(
+    key: DataKey, model: type[Base], column: str, row_id: uuid.UUID, value: str
+) -> bytes:
+    """`seal` for a row written without an ORM object (an INSERT or UPDATE statement)."""
+    return key.seal(FieldContext(model.__tablename__, column, row_id, key.owner_id), value)
+
+
+def unseal_column(
+    key: DataKey, model: type[Base], column: str, row_id: uuid.UUID, blob: bytes
+) -> str:
+    """`unseal` for a column read without an ORM object (a statement's row)."""
+    return key.open(FieldContext(model.__tablename__, column, row_id, key.owner_id), blob)
