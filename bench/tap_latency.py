@@ -77,7 +77,7 @@ from schedules.dispatcher import Dispatcher
 from store import checkins, people
 from store.checkins import Outgoing, SendOutcome, TapOutcome, TapResult
 from store.db import (
-    OneTripConnection,
+    BUSY_TIMEOUT_MS,
     _sqlite_pragmas,
     create_engine,
     session_factory,
@@ -92,6 +92,7 @@ THERAPIST_TG = 5_000_001
 CLIENT_TG = 7_000_000
 BATCH = 100  # clients per setup transaction
 FIRST_UPDATE_ID = 600_000_000
+FINISH_UPDATE_ID = 2 * 10**12  # above any tap_updates id
 TARGET_MS = 1.0
 T = TypeVar("T")
 
@@ -130,6 +131,7 @@ class Samples:
 @dataclass
 class Measured:
     samples: Samples
+    finish: Samples  # the completing "No comment" taps
     round_trip: list[int]
     statements: Counter[str]
     driver_calls: float  # calls into aiosqlite per tap
@@ -198,6 +200,10 @@ def timed_async(name: str, fn: Callable[..., Awaitable[T]]) -> Callable[..., Awa
     return wrapper
 
 
+STEPS = (TapResult.NEXT, TapResult.ASK_COMMENT)  # answers to items 1..5
+DONE = (TapResult.COMPLETED,)  # "No comment": the check-in completes
+
+
 async def no_reply(*_args: Any, **_kwargs: Any) -> bool:
     return True
 
@@ -218,7 +224,9 @@ def instrumented() -> Iterator[None]:
         yield
 
 
-async def tap(app: RapportApp, update: Update, samples: Samples | None) -> None:
+async def tap(
+    app: RapportApp, update: Update, samples: Samples | None, expect: tuple[TapResult, ...] = STEPS
+) -> None:
     """One press, through the real on_tap."""
     context = TimedContext.from_update(update, cast(Any, app))
     MARKS.clear()
@@ -226,7 +234,7 @@ async def tap(app: RapportApp, update: Update, samples: Samples | None) -> None:
     await checkin.on_tap(update, context)
     t1 = time.perf_counter_ns()
     outcome = MARKS.outcome
-    if outcome is None or outcome.result not in (TapResult.NEXT, TapResult.ASK_COMMENT):
+    if outcome is None or outcome.result not in expect:
         raise RuntimeError(f"a benchmark tap was not recorded: {outcome}")
     if samples is not None:
         at, took = MARKS.at, MARKS.took
@@ -235,7 +243,7 @@ async def tap(app: RapportApp, update: Update, samples: Samples | None) -> None:
         samples.record.append(took["record"])
         samples.commit.append(at["committed"] - at["body_done"])
         samples.work.append(at["committed"] - at["open"])
-        samples.render.append(took["render"])
+        samples.render.append(took.get("render", 0))  # the closing text is not a view
         samples.handler.append(t1 - t0)
 
 
@@ -420,7 +428,9 @@ async def build(settings: Settings, args: argparse.Namespace) -> Built:
 # -- the taps ------------------------------------------------------------------------------------
 
 
-def tap_update(update_id: int, target: OpenCheckin, position: int, value: int) -> Update:
+def tap_update(
+    update_id: int, target: OpenCheckin, position: int, value: int, action: str = callbacks.ANSWER
+) -> Update:
     """The callback_query update Telegram sends for this button (built outside the timing)."""
     user = {"id": target.telegram_id, "is_bot": False, "first_name": "Client"}
     payload: dict[str, Any] = {
@@ -429,9 +439,7 @@ def tap_update(update_id: int, target: OpenCheckin, position: int, value: int) -
             "id": str(4_382_000_000_000_000_000 + update_id),
             "from": {**user, "language_code": "en"},
             "chat_instance": str(-(10**18) - target.telegram_id),
-            "data": callbacks.encode(
-                callbacks.Tap(callbacks.ANSWER, target.checkin_id, position, value)
-            ),
+            "data": callbacks.encode(callbacks.Tap(action, target.checkin_id, position, value)),
             "message": {
                 "message_id": target.message_id,
                 "date": int(time.time()),
@@ -458,6 +466,18 @@ def tap_updates(
             update_id = FIRST_UPDATE_ID + 1 + len(updates) + rng.randrange(1 << 30) * 1000
             updates.append(tap_update(update_id, target, position, rng.choice(scale)))
     return updates
+
+
+def finish_updates(
+    targets: Sequence[OpenCheckin], position: int, rng: random.Random
+) -> list[Update]:
+    """Every client's "No comment" after the last item: the tap that completes the check-in."""
+    order = list(targets)
+    rng.shuffle(order)
+    return [
+        tap_update(FINISH_UPDATE_ID + i, target, position, 0, callbacks.NO_COMMENT)
+        for i, target in enumerate(order)
+    ]
 
 
 @contextlib.contextmanager
@@ -517,58 +537,31 @@ async def dispatcher_idle(limit: float = 120) -> None:
 # -- engines -------------------------------------------------------------------------------------
 
 
-class InlineSQLite(OneTripConnection):
-    """Rapport's SQLite connection, but every call runs at once in the event loop's thread
-    instead of a trip to the connection's own thread. A what-if for the diagnosis only: a
-    statement waiting for SQLite's write lock would block the whole bot."""
-
-    async def _execute(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        if self._connection is None:
-            raise ValueError("Connection closed")
-        return fn(*args, **kwargs)
-
-    async def _connect(self) -> InlineSQLite:
-        if self._connection is None:
-            self._connection = self._connector()
-        return self
-
-    async def close(self) -> None:
-        self.stop()
-
-    def stop(self) -> None:  # type: ignore[override]
-        self._running = False
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
-
-
 @dataclass(frozen=True)
 class Variant:
+    """An engine for the same code and database: Rapport's, or a what-if for the diagnosis."""
+
     name: str
-    connection: str = "shipped"  # or "aiosqlite" (SQLAlchemy's own), or "inline"
+    own_connection: bool = True  # store.db.create_engine's SQLiteConnection, else aiosqlite's
+    interactive: bool = True  # handlers.context.unit_of_work runs its statements inline
 
     def engine(self, url: str, echo: bool = False) -> AsyncEngine:
-        if self.connection == "shipped":
+        if self.own_connection:
             return create_engine(url, echo=echo)  # exactly what Rapport uses
-        path = make_url(url).database
-        assert path is not None
-
-        async def connect() -> InlineSQLite:
-            connection = InlineSQLite(partial(sqlite3.connect, path, check_same_thread=False), 64)
-            return await connection._connect()
-
-        extra: dict[str, Any] = {"async_creator": connect} if self.connection == "inline" else {}
-        engine = sa_create_async_engine(url, echo=echo, **extra)
+        timeout = {"timeout": BUSY_TIMEOUT_MS / 1000}
+        engine = sa_create_async_engine(url, echo=echo, connect_args=timeout)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
 
 
 SHIPPED = Variant("as shipped (store.db.create_engine)")
 SQLITE_WHAT_IFS = [
+    Variant("what-if: every statement on the connection's thread", interactive=False),
     Variant(
-        "what-if: SQLAlchemy's own aiosqlite connection (3-4 trips per statement)", "aiosqlite"
+        "what-if: SQLAlchemy's own aiosqlite connection (3-4 trips per statement)",
+        own_connection=False,
+        interactive=False,
     ),
-    Variant("what-if: SQLite inline in the event loop's thread, no trips", "inline"),
 ]
 
 
@@ -588,7 +581,12 @@ async def started_bot(
         settings = settings.model_copy(
             update={"bot_token": SecretStr(fake.token), "telegram_api_url": fake.root}
         )
-        with mock.patch("bot.app.create_engine", make):
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(mock.patch("bot.app.create_engine", make))
+            if not variant.interactive:
+                stack.enter_context(
+                    mock.patch("handlers.context.interactive", contextlib.nullcontext)
+                )
             app = build_application(settings, practice_config.load(None))
             async with running(app):
                 await dispatcher_idle()
@@ -607,8 +605,9 @@ async def measure(
         calls = [0]
         warm = tap_updates(built.warmup, values, rng)
         timed_updates = tap_updates(built.timed, values, rng)
+        finishing = finish_updates(built.timed, len(values), rng)
         profiled = tap_updates(built.profiled, values, rng) if profile else []
-        samples = Samples()
+        samples, finish = Samples(), Samples()
         profile_text = None
         with instrumented():
             with count_calls(engine, statements, calls):
@@ -620,6 +619,8 @@ async def measure(
                 await tap(app, update, samples)
             cpu = (time.process_time() - cpu0) / len(timed_updates)
             load_after = os.getloadavg()[0]
+            for update in finishing:
+                await tap(app, update, finish, DONE)
             if profiled:
                 profiler = cProfile.Profile()
                 profiler.enable()
@@ -630,6 +631,7 @@ async def measure(
         counted = max(1, len(warm))
         return Measured(
             samples,
+            finish,
             await round_trips(engine, 2000),
             statements,
             calls[0] / counted,
@@ -729,6 +731,8 @@ def detail(title: str, m: Measured) -> list[str]:
         row("parse: callbacks.decode", s.parse),
         row("render: views.step_message / comment_prompt", s.render),
         row("all of on_tap (its two replies stubbed)", s.handler),
+        row('completion tap ("No comment"): bot\'s own work', m.finish.work),
+        row("... checkins.record_tap (scores; detectors over the history)", m.finish.record),
         row("reference: one `SELECT 1` on an open connection", m.round_trip),
         "",
         f"Target (median of the bot's own work <= {TARGET_MS:g} ms): {verdict} ({median:.3f} ms).",
@@ -781,7 +785,7 @@ async def sqlite_section(args: argparse.Namespace) -> list[str]:
             settings = placeholder_settings(
                 data_dir, f"sqlite+aiosqlite:///{data_dir / 'rapport.db'}"
             )
-            profile = args.profile and variant.connection in ("shipped", "inline")
+            profile = args.profile and variant.own_connection
             timed_clients = built if variant is SHIPPED else subset(built, args.what_if_clients)
             measured = await measure(settings, variant, timed_clients, args, profile)
             summary.append(row(f"bot's own work, {variant.name}", measured.samples.work))

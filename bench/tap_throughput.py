@@ -211,12 +211,65 @@ async def drive(
         profiler.disable()
         print(f"\n## cProfile of the window, {label}\n", file=sys.stderr)
         stats = pstats.Stats(profiler, stream=sys.stderr)
+        print(by_package(stats), file=sys.stderr)
         stats.sort_stats("tottime").print_stats(25)
         stats.sort_stats("cumulative").print_stats(60)
+        stats.sort_stats("cumulative").print_stats("/(store|handlers|alliance|schedules)/", 40)
     end, cpu1 = time.perf_counter(), time.process_time()
     stop.set()
     await asyncio.gather(*tasks)
     return tally, start, end, cpu1 - cpu0
+
+
+PACKAGES = {
+    "rapport store (SQL, sealing)": "/store/",
+    "rapport handlers": "/handlers/",
+    "rapport alliance (scoring, detectors)": "/alliance/",
+    "rapport schedules (dispatcher)": "/schedules/",
+    "rapport bot (rate limiter, app)": "/bot/",
+    "fake Bot API and clients (tests/, bench/, aiohttp, yarl, multidict)": (
+        "/tests/",
+        "/bench/",
+        "/aiohttp/",
+        "/yarl/",
+        "/multidict/",
+    ),
+    "python-telegram-bot": "/telegram/",
+    "httpx, httpcore, h11, anyio": ("/httpx/", "/httpcore/", "/h11/", "/anyio/"),
+    "SQLAlchemy, aiosqlite, greenlet": ("/sqlalchemy/", "/aiosqlite/", "greenlet"),
+    "matplotlib (alert charts)": ("/matplotlib/", "/PIL/", "/numpy/"),
+    "asyncio and selectors (incl. waiting in epoll)": ("/asyncio/", "selectors.py", "epoll"),
+}
+
+
+def by_package(stats: pstats.Stats) -> str:
+    """Own time (tottime) summed by where the code lives: which layer costs what. Time in C
+    functions (builtins, sockets, epoll) goes to the code that called them."""
+    raw: dict[tuple[str, int, str], tuple[Any, ...]] = stats.stats  # type: ignore[attr-defined]
+
+    def group(key: tuple[str, int, str]) -> str:
+        where = f"{key[0]}:{key[2]}"
+        for label, marks in PACKAGES.items():
+            if any(m in where for m in ((marks,) if isinstance(marks, str) else marks)):
+                return label
+        return "other"
+
+    totals: dict[str, float] = dict.fromkeys([*PACKAGES, "other"], 0.0)
+    for key, (_cc, _nc, tottime, _ct, callers) in raw.items():
+        if key[0] != "~" or not callers:
+            totals[group(key)] += tottime
+            continue
+        if "epoll" in key[2] or "select" in key[2]:
+            totals["asyncio and selectors (incl. waiting in epoll)"] += tottime
+            continue
+        called = sum(c[2] for c in callers.values()) or 1.0
+        for caller, (_c, _n, share, _t) in callers.items():
+            totals[group(caller)] += tottime * share / called
+    whole = sum(totals.values()) or 1.0
+    lines = ["| code | own time s | share |", "| --- | ---: | ---: |"]
+    for label, seconds in sorted(totals.items(), key=lambda kv: -kv[1]):
+        lines.append(f"| {label} | {seconds:.2f} | {seconds / whole:.0%} |")
+    return "\n".join(lines)
 
 
 def outcome(

@@ -18,7 +18,7 @@ from handlers.texts import Say, Texts
 from schedules.rules import QuietHours, Template
 from store import updates
 from store.checkins import Detection
-from store.db import transaction
+from store.db import interactive, transaction
 from store.vault import Vault
 
 
@@ -88,11 +88,14 @@ class RapportContext(
 
         The update id is recorded in the same transaction, so an update Telegram delivers
         twice (after a restart) changes the database once; the second delivery stops here.
+        On SQLite its statements run `interactive`ly: in the event loop's thread unless one
+        would wait for a lock.
         """
-        async with transaction(self.services.sessions) as session:
-            if not await updates.first_time(session, update.update_id, self.services.clock()):
-                raise ApplicationHandlerStop
-            yield session
+        with interactive():
+            async with transaction(self.services.sessions) as session:
+                if not await updates.first_time(session, update.update_id, self.services.clock()):
+                    raise ApplicationHandlerStop
+                yield session
 
 
 RapportApp = Application[

@@ -417,6 +417,13 @@ class _OpenCheckin:
         stored = self.answers.get((step.instrument.id, step.item.id))
         return stored[0] if stored else None
 
+    def values(self) -> dict[tuple[str, str], int]:
+        """Every answer given so far, by (instrument, item)."""
+        return {
+            item: int(unseal_column(self.key, Answer, "value_enc", *stored))
+            for item, stored in self.answers.items()
+        }
+
     def value(self, step: Step) -> int | None:
         """The answer already given to `step`, if any (shown as selected after Back)."""
         stored = self.answers.get((step.instrument.id, step.item.id))
@@ -546,6 +553,23 @@ async def _set_checkin(session: AsyncSession, checkin_id: uuid.UUID, **values: o
     await session.execute(_UPDATE_CHECKIN, {"checkin_id": checkin_id, **values})
 
 
+async def _finish(
+    session: AsyncSession,
+    vault: Vault,
+    known: Mapping[str, Instrument],
+    opened: _OpenCheckin,
+    answers: Mapping[tuple[str, str], int],
+    now: datetime,
+    detection: Detection,
+) -> TapOutcome:
+    """The tap that completes a check-in, whose answers the tap has read already."""
+    await _set_checkin(session, opened.id, state=CheckInState.COMPLETED, completed_at=now)
+    client = await session.get(Client, opened.client_id)
+    assert client is not None  # its check-in is locked
+    used = instruments_of(opened, known)
+    return await _complete(session, vault, known, client, opened.id, used, answers, now, detection)
+
+
 async def record_tap(
     session: AsyncSession,
     vault: Vault,
@@ -582,8 +606,7 @@ async def record_tap(
         await _set_checkin(session, checkin_id, position=step.position)
         return TapOutcome(TapResult.NEXT, step, opened.value(step), language=language)
     if commenting and action == TapAction.NO_COMMENT:
-        checkin, client = await _loaded(session, opened)
-        return await _complete(session, vault, known, checkin, client, now, detection)
+        return await _finish(session, vault, known, opened, opened.values(), now, detection)
     if commenting or action not in (TapAction.ANSWER, TapAction.SKIP):
         return TapOutcome(TapResult.REFUSED, language=language)
     step = plan[position]
@@ -627,8 +650,11 @@ async def record_tap(
             comment_position=len(plan),
             language=language,
         )
-    checkin, client = await _loaded(session, opened)
-    done = await _complete(session, vault, known, checkin, client, now, detection)
+    answers = opened.values()  # as stored now: this step's answer replaced, or skipped
+    answers.pop((step.instrument.id, step.item.id), None)
+    if action == TapAction.ANSWER and value is not None:
+        answers[(step.instrument.id, step.item.id)] = value
+    done = await _finish(session, vault, known, opened, answers, now, detection)
     return replace(done, alert_ids=alert_ids + done.alert_ids, risk=risk)
 
 
@@ -718,7 +744,12 @@ async def record_comment(
                     session, key, client, checkin.id, flags, now, detection.policy
                 )
                 alert_ids = [a.id for a in raised]
-            done = await _complete(session, vault, known, checkin, client, now, detection)
+            checkin.state, checkin.completed_at = CheckInState.COMPLETED, now
+            answers = await answers_of(session, vault, checkin)  # flushes the above first
+            used = instruments_of(checkin, known)
+            done = await _complete(
+                session, vault, known, client, checkin.id, used, answers, now, detection
+            )
             return CommentOutcome(
                 True,
                 len(text.strip()) > COMMENT_LIMIT,
@@ -734,16 +765,16 @@ async def _complete(
     session: AsyncSession,
     vault: Vault,
     known: Mapping[str, Instrument],
-    checkin: CheckIn,
     client: Client,
+    checkin_id: uuid.UUID,
+    used: Sequence[Instrument],
+    answers: Mapping[tuple[str, str], int],
     now: datetime,
     detection: Detection,
 ) -> TapOutcome:
-    checkin.state, checkin.completed_at = CheckInState.COMPLETED, now
-    await session.flush()
-    raised = await assess(session, vault, client, checkin.id, known, detection, now)
-    used = instruments_of(checkin, known)
-    answers = await answers_of(session, vault, checkin)
+    """A check-in just closed as completed (the caller wrote that): the detectors over the
+    client's history, and the scores of these answers for the closing message."""
+    raised = await assess(session, vault, client, checkin_id, known, detection, now)
     return TapOutcome(
         TapResult.COMPLETED,
         alert_ids=[a.id for a in raised],

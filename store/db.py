@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import aiosqlite
 from alembic import command
@@ -23,23 +25,27 @@ from sqlalchemy.ext.asyncio import (
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+BUSY_TIMEOUT_MS = 10_000  # how long a SQLite statement waits for another writer's lock
+
+
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     """An engine with the settings every Rapport process needs.
 
     SQLite: WAL so readers never block the writer, foreign keys on (erasure relies on
-    cascades), and a busy timeout so the CLI and the bot can share the file. Each statement
-    is one trip to the connection's thread (`OneTripConnection`), and connections are not
-    pinged on checkout: a local file does not drop connections, and the ping was a statement
-    per transaction. Other databases: `pool_pre_ping`, since a server can drop a connection.
+    cascades), and a busy timeout so the CLI and the bot can share the file. Connections are
+    `SQLiteConnection`s and are not pinged on checkout: a local file does not drop
+    connections, and the ping was a statement per transaction. Other databases:
+    `pool_pre_ping`, since a server can drop a connection.
     """
     if make_url(url).get_backend_name() != "sqlite":
         return create_async_engine(url, pool_pre_ping=True, echo=echo)
     engine: AsyncEngine
 
-    async def connect() -> OneTripConnection:
+    async def connect() -> SQLiteConnection:
         dialect = engine.sync_engine.dialect
         args, kwargs = dialect.create_connect_args(engine.url)
-        connection = OneTripConnection(partial(sqlite3.connect, *args, **kwargs), 64)
+        kwargs["timeout"] = BUSY_TIMEOUT_MS / 1000  # sqlite3's name for the busy timeout
+        connection = SQLiteConnection(partial(sqlite3.connect, *args, **kwargs), 64)
         connection._thread.daemon = True  # as SQLAlchemy does for aiosqlite's own connect
         await connection
         return connection
@@ -49,15 +55,38 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     return engine
 
 
-class OneTripConnection(aiosqlite.Connection):
-    """aiosqlite's connection, with each statement run in one trip to its thread.
+_INTERACTIVE: ContextVar[asyncio.Task[Any] | None] = ContextVar("interactive", default=None)
+
+
+@contextmanager
+def interactive() -> Iterator[None]:
+    """Inside, this task's SQLite statements run in the event loop's own thread.
+
+    For the unit of work of one Telegram update: a few short statements, for each of which a
+    trip to the connection's thread and back costs more than the statement itself
+    (docs/performance.md). A statement that finds another connection holding the write lock
+    goes to the connection's thread after all and waits there, so the event loop never waits
+    for a lock. Tasks started inside (jobs) are not affected. No effect on PostgreSQL.
+    """
+    token = _INTERACTIVE.set(asyncio.current_task())
+    try:
+        yield
+    finally:
+        _INTERACTIVE.reset(token)
+
+
+class SQLiteConnection(aiosqlite.Connection):
+    """aiosqlite's connection with fewer trips to its thread.
 
     aiosqlite runs every call on the connection's own thread and waits for the answer
     through the event loop; SQLAlchemy's adapter makes four such calls per SELECT (cursor,
     execute, fetchall, close) and three per INSERT or UPDATE. Here a statement and the
-    fetching of its rows are one call, and a rollback with no transaction open (the pool's
-    reset after every commit) is none: SQLite would do nothing with it.
+    fetching of its rows are one call; a rollback with no transaction open (the pool's reset
+    after every commit) is none, since SQLite would do nothing with it; and inside
+    `interactive()` calls run in the event loop's thread unless they would wait for a lock.
     """
+
+    _waits = True  # the busy timeout is BUSY_TIMEOUT_MS (set at connect), not 0
 
     async def cursor(self) -> OneTripCursor:  # type: ignore[override]
         return OneTripCursor(self)
@@ -70,10 +99,32 @@ class OneTripConnection(aiosqlite.Connection):
     async def run(
         self, sql: str, parameters: Any, many: bool
     ) -> tuple[Any, list[Any], int, int | None]:
-        result = await self._execute(  # type: ignore[no-untyped-call]
-            _run_statement, self._conn, sql, parameters, many
-        )
-        return result  # type: ignore[no-any-return]
+        result = await self._execute(_run_statement, self._conn, sql, parameters, many)
+        return cast(tuple[Any, list[Any], int, int | None], result)
+
+    async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        connection = self._connection
+        if connection is None or not self._running:
+            raise ValueError("Connection closed")
+        if _INTERACTIVE.get() is asyncio.current_task():
+            if self._waits:
+                connection.execute("PRAGMA busy_timeout=0")
+                self._waits = False
+            try:
+                return fn(*args, **kwargs)
+            except sqlite3.OperationalError as error:
+                if error.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+                    raise
+            # Another connection holds the write lock: wait for it on the connection's
+            # thread (the failed statement changed nothing; it is simply run again).
+        return await super()._execute(self._waiting, fn, *args, **kwargs)  # type: ignore[no-untyped-call]
+
+    def _waiting(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """On the connection's thread: run `fn` with the busy timeout in force."""
+        if not self._waits:
+            self._conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            self._waits = True
+        return fn(*args, **kwargs)
 
 
 def _run_statement(
@@ -97,7 +148,7 @@ def _run_statement(
 class OneTripCursor:
     """The part of aiosqlite's cursor that SQLAlchemy's adapter uses, rows fetched up front."""
 
-    def __init__(self, connection: OneTripConnection) -> None:
+    def __init__(self, connection: SQLiteConnection) -> None:
         self._connection = connection
         self._rows: list[Any] = []
         self.description: Any = None
@@ -134,7 +185,6 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 

@@ -183,3 +183,35 @@ async def test_a_tap_answers_in_the_clients_language_a_refusal_in_the_pressers(
         DEFAULTS["not_yours"],
         "Diese Schaltfläche gehört zu einer anderen Person.",
     ]
+
+
+@pytest.mark.parametrize("with_comment", [True, False])
+async def test_the_closing_scores_count_the_answers_as_finally_given(
+    database: Database, vault: Vault, with_comment: bool
+) -> None:
+    made = await team(database.sessions, vault)
+    async with transaction(database.sessions) as session:
+        checkin = await checkins.queue_now(
+            session,
+            client_id=made.client.id,
+            instruments=["alliance"],
+            now=NOW,
+            window=WINDOW,
+            with_comment=with_comment,
+        )
+        await session.execute(
+            update(CheckIn).where(CheckIn.id == checkin.id).values(state=CheckInState.SENT)
+        )
+    for position, value in enumerate([8, 8, 8, 8]):  # bond, goals, approach, overall
+        await _tap(database, vault, checkin, position, value)
+    await _tap(database, vault, checkin, 4, None, action=TapAction.BACK)  # overall again
+    await _tap(database, vault, checkin, 3, 10)
+    last = await _tap(database, vault, checkin, 4, 0)  # tension: "no"
+    if with_comment:
+        assert last.result == TapResult.ASK_COMMENT
+        last = await _tap(database, vault, checkin, 5, None, action=TapAction.NO_COMMENT)
+    assert last.result == TapResult.COMPLETED
+    assert last.scores == {"alliance": 34}
+    async with database.sessions() as session:
+        row = await session.get(CheckIn, checkin.id)
+    assert row is not None and (row.state, row.completed_at) == (CheckInState.COMPLETED, TAPPED)
