@@ -16,21 +16,19 @@ and records the whole backlog; the loop ticks again only if it did not).
 
 `fanout`: the Dispatcher's messenger is replaced by a no-op one that renders each check-in
 exactly as handlers.delivery.Messenger does (handlers.views.step_message, or the consent
-renewal) and answers (SendOutcome.SENT, a fake message id) at once. The batch and chunk sizes
-(the bot's defaults: 200 and 20) are set per run. A second table shows where the time goes.
+renewal) and answers (SendOutcome.SENT, a fake message id) at once. The batch and chunk
+sizes (default: the bot's own, see schedules/dispatcher.py) can be set per run. A second table
+shows where the time goes.
 
-`ratelimit`: the real Messenger on the Application's ExtBot, whose rate limiter (the
-AIORateLimiter subclass bot/app.py uses, max_retries=3) is built with overall_max_rate=RATE and
-overall_time_period=1, sending over real HTTP to the fake Bot API of tests/botapi, run in a
-separate process. `--rate 0` turns the overall limit off (a diagnostic ceiling).
+`ratelimit`: the real Messenger on the Application's ExtBot, with the bot configured as a
+practice would (RAPPORT_SEND_RATE=RATE: bot/app.py gives its rate limiter overall_max_rate=RATE
+per second, max_retries=3), sending over real HTTP to the fake Bot API of tests/botapi, run in
+a separate process. `--rate 0` turns the overall limit off (a diagnostic ceiling).
 
 `ptb-ceiling`: the same ExtBot settings (builder defaults, the bot's rate limiter class with the
 overall limit off) calling sendMessage with a rendered first question, `--chunk` at a time, to
 the same fake Bot API, without any database work: how fast PTB and its HTTP client alone can
 send on this machine, and the CPU time each side spends per message.
-
-`--what-if NAME` (repeatable) applies a prototype of a suggested fix in this process only (see
-WHAT_IFS below); the output says so. Without it, the code is measured as it is.
 
 Each run gets a fresh database (a SQLite file, or a new PostgreSQL database created and dropped
 in the server at --postgres-url), made by `rapport init`'s code and filled in bulk with SQLAlchemy
@@ -48,7 +46,6 @@ import argparse
 import asyncio
 import contextlib
 import cProfile
-import functools
 import itertools
 import json
 import os
@@ -61,23 +58,21 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from datetime import time as clock_time
-from functools import lru_cache, partial
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 from pydantic import SecretStr
-from sqlalchemy import bindparam, event, func, insert, make_url, select, text, update
+from sqlalchemy import event, func, insert, make_url, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as raw_engine
 from telegram.ext import AIORateLimiter, Application
 
-from alliance.checkin import Step, steps
-from alliance.instruments import Instrument
+from alliance.checkin import steps
 from bot import config as practice_config
 from bot.app import build_application, utcnow
 from bot.cli.setup import initialise
@@ -85,12 +80,12 @@ from bot.settings import Settings
 from handlers import delivery, views
 from handlers.context import RapportApp, Services
 from handlers.texts import Say, Texts
-from schedules.dispatcher import Dispatcher, Messenger, TickReport
+from schedules.dispatcher import Dispatcher, Messenger
 from schedules.planner import HORIZON
 from schedules.rules import Weekly, expires_at, occurrences
 from store import checkins
 from store.checkins import Outgoing, SendOutcome
-from store.crypto import DataKey, FieldContext
+from store.crypto import DataKey
 from store.db import transaction
 from store.models import (
     Base,
@@ -428,12 +423,12 @@ async def states(sessions: async_sessionmaker[AsyncSession]) -> dict[str, int]:
 class Phases:
     """Wall time spent in each step of the fan-out, SQL statements and the process's CPU time.
 
-    While active it wraps store.checkins.claim_due, mark_attempting and record_send (the
+    While active it wraps store.checkins.claim_due, mark_attempting and record_sends (the
     dispatcher calls them through the module, so the wrappers see every call) and listens to
     the engine's statements. `render` is timed by NoopMessenger itself.
     """
 
-    STEPS = ("claim_due", "mark_attempting", "record_send")
+    STEPS = ("claim_due", "mark_attempting", "record_sends")
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
@@ -446,12 +441,9 @@ class Phases:
 
     @contextlib.contextmanager
     def active(self) -> Iterator[Phases]:
-        here = sys.modules[__name__]
         originals = {name: getattr(checkins, name) for name in self.STEPS}
         for name, original in originals.items():
             setattr(checkins, name, self._timed(name, original))
-        prototype = here.record_sends
-        here.record_sends = self._timed("record_send", prototype)  # type: ignore[attr-defined]
         sync = self.engine.sync_engine
         event.listen(sync, "before_cursor_execute", self._before)
         event.listen(sync, "after_cursor_execute", self._after)
@@ -464,7 +456,6 @@ class Phases:
             event.remove(sync, "after_cursor_execute", self._after)
             for name, original in originals.items():
                 setattr(checkins, name, original)
-            here.record_sends = prototype  # type: ignore[attr-defined]
 
     def _timed(self, name: str, original: Callable[..., Any]) -> Callable[..., Any]:
         async def timed(*args: Any, **kwargs: Any) -> Any:
@@ -526,16 +517,15 @@ async def real_bot(
     post_init (engine, keys, services, the Dispatcher and its Messenger, the job that ticks
     it, which is not started here), against the Bot API at `api_root`; and that Dispatcher.
 
-    With `rate`, the application's rate limiter (an AIORateLimiter, as bot/app.py builds it,
-    max_retries=3) gets overall_max_rate=rate, overall_time_period=1 (0: no overall limit).
+    With `rate`, the bot is configured with RAPPORT_SEND_RATE=rate, which bot/app.py gives its
+    rate limiter as overall_max_rate (per second). `rate=0` is not a valid setting: it turns
+    the limiter's overall bucket off (PTB's meaning of 0), a diagnostic ceiling.
     """
-    name, limiter_class = bot_rate_limiter()
-    limiter: Callable[..., AIORateLimiter] = limiter_class
+    update: dict[str, Any] = {"telegram_api_url": api_root}
     if rate is not None:
-        limiter = partial(limiter_class, overall_max_rate=rate, overall_time_period=1)
+        update["send_rate"] = rate  # model_copy does not validate: 0 passes, on purpose
     loaded = practice_config.load(None)
-    with mock.patch(f"bot.app.{name}", limiter):
-        app = build_application(settings.model_copy(update={"telegram_api_url": api_root}), loaded)
+    app = build_application(settings.model_copy(update=update), loaded)
     await app.initialize()
     try:
         assert app.post_init is not None
@@ -593,189 +583,6 @@ def tune(
         dispatcher._messenger = messenger
 
 
-# -- what-ifs: prototypes of suggested fixes, applied only with --what-if ---------------------
-
-WHAT_IFS = {
-    "record-sends": "Dispatcher._send_chunk records the chunk's outcomes with one executemany "
-    "UPDATE (record_sends below) instead of checkins.record_send's SELECT and UPDATE per "
-    "check-in",
-    "cached-consent": "Texts.consent_version is computed once per language "
-    "(functools.lru_cache) instead of hashing the consent text for every claimed check-in",
-    "core-claim": "checkins.claim_due selects only the columns it needs with SQLAlchemy Core, "
-    "writes the claim as one UPDATE ... WHERE id IN (...), and caches the first step per "
-    "instrument list (claim_due_core below), instead of loading ORM objects and flushing one "
-    "UPDATE row per check-in",
-}
-
-
-def apply_what_ifs(names: Collection[str]) -> None:
-    """Patch this process with the chosen prototypes (see WHAT_IFS); never undone."""
-    if "record-sends" in names:
-        Dispatcher._send_chunk = _send_chunk_recorded_at_once  # type: ignore[method-assign]
-    if "cached-consent" in names:
-        Texts.consent_version = functools.lru_cache(maxsize=64)(  # type: ignore[method-assign]
-            Texts.consent_version
-        )
-    if "core-claim" in names:
-        checkins.claim_due = claim_due_core
-
-
-_FIRST_STEPS: dict[tuple[int, str], Step] = {}
-
-
-async def claim_due_core(
-    session: AsyncSession,
-    vault: Vault,
-    *,
-    known: Mapping[str, Instrument],
-    now: datetime,
-    limit: int,
-    lease: timedelta,
-    claim: uuid.UUID | None = None,
-    consent_version: Callable[[str], str] | None = None,
-) -> list[Outgoing]:
-    """checkins.claim_due with the same outcome, in three to five statements per batch."""
-    table, people_table = TABLES["checkin"], TABLES["client"]
-    rows = (
-        await session.execute(
-            select(table.c.id, table.c.client_id, table.c.instruments, table.c.expires_at)
-            .where(table.c.state == CheckInState.DUE, table.c.due_at <= now)
-            .order_by(table.c.due_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-    ).all()
-    if not rows:
-        return []
-    owners = {row.client_id for row in rows}
-    columns = ("id", "status", "chat_enc", "language", "consent_version", "timezone")
-    people = {
-        person.id: person
-        for person in (
-            await session.execute(
-                select(*(people_table.c[name] for name in (*columns, "quiet_hours"))).where(
-                    people_table.c.id.in_(owners)
-                )
-            )
-        ).all()
-    }
-    keys = await vault.keys(session, owners)
-    missed, cancelled, held, claimed = [], [], [], []
-    for row in rows:
-        client, key = people.get(row.client_id), keys.get(row.client_id)
-        if row.expires_at <= now:
-            missed.append(row.id)
-            continue
-        if client is None or key is None or client.status != ClientStatus.ACTIVE:
-            cancelled.append(row.id)
-            continue
-        if not client.chat_enc:
-            cancelled.append(row.id)
-            continue
-        step = _FIRST_STEPS.get((id(known), row.instruments))
-        if step is None:
-            chosen = [known[name] for name in row.instruments.split(",") if name]
-            step = _FIRST_STEPS.setdefault((id(known), row.instruments), steps(chosen)[0])
-        current = consent_version(client.language) if consent_version else None
-        context = FieldContext("client", "chat_enc", client.id, key.owner_id)
-        held.append(row.id)
-        claimed.append(
-            Outgoing(
-                checkin_id=row.id,
-                client_id=client.id,
-                chat_id=int(key.open(context, client.chat_enc)),
-                language=client.language,
-                step=step,
-                renew_consent=current is not None and client.consent_version != current,
-                timezone=client.timezone,
-                quiet_hours=client.quiet_hours,
-                expires_at=row.expires_at,
-            )
-        )
-    for ids, values in (
-        (missed, {"state": CheckInState.MISSED, "closed_at": now}),
-        (cancelled, {"state": CheckInState.CANCELLED, "closed_at": now}),
-        (
-            held,
-            {
-                "state": CheckInState.SENDING,
-                "sending_at": None,
-                "lease_until": now + lease,
-                "claim": claim,
-            },
-        ),
-    ):
-        if ids:
-            await session.execute(update(table).where(table.c.id.in_(ids)).values(**values))
-    return claimed
-
-
-async def record_sends(
-    session: AsyncSession,
-    vault: Vault,
-    results: Sequence[tuple[uuid.UUID, SendOutcome, int | None, datetime | None]],
-    now: datetime,
-) -> None:
-    """What record_send does, for a chunk at once: (check-in id, outcome, message id, reminder
-    time) each. Sent and unknown outcomes are one executemany UPDATE, not sent one UPDATE;
-    blocked and refused (rare, and they touch the client) go through record_send."""
-    table = TABLES["checkin"]
-    sent = [r for r in results if r[1] in (SendOutcome.SENT, SendOutcome.UNKNOWN)]
-    if sent:
-        await session.execute(
-            update(table)
-            .where(table.c.id == bindparam("b_id"), table.c.state == CheckInState.SENDING)
-            .values(
-                state=CheckInState.SENT,
-                sent_at=now,
-                lease_until=None,
-                message_id=bindparam("b_message_id"),
-                reminder_at=bindparam("b_reminder_at"),
-            ),
-            [{"b_id": i, "b_message_id": m, "b_reminder_at": r} for i, _, m, r in sent],
-        )
-    retry = [r[0] for r in results if r[1] == SendOutcome.NOT_SENT]
-    if retry:
-        await session.execute(
-            update(table)
-            .where(table.c.id.in_(retry), table.c.state == CheckInState.SENDING)
-            .values(state=CheckInState.DUE, sending_at=None, lease_until=None)
-        )
-    for checkin_id, outcome, message_id, reminder in results:
-        if outcome in (SendOutcome.BLOCKED, SendOutcome.REJECTED):
-            await checkins.record_send(
-                session, vault, checkin_id, outcome, now, message_id, reminder_at=reminder
-            )
-
-
-async def _send_chunk_recorded_at_once(
-    self: Dispatcher, chunk: list[Outgoing], claim: uuid.UUID, report: TickReport
-) -> None:
-    """Dispatcher._send_chunk with its record loop replaced by one record_sends call."""
-    async with transaction(self._sessions) as session:
-        held = await checkins.mark_attempting(
-            session, [o.checkin_id for o in chunk], claim, self._clock()
-        )
-    chunk = [o for o in chunk if o.checkin_id in held]
-    results = await asyncio.gather(*(self._messenger.send_checkin(o) for o in chunk))
-    async with transaction(self._sessions) as session:
-        now = self._clock()
-        await record_sends(
-            session,
-            self._vault,
-            [
-                (o.checkin_id, outcome, message_id, self._reminder_at(o, now))
-                for o, (outcome, message_id) in zip(chunk, results, strict=True)
-            ],
-            now,
-        )
-    for outcome, _ in results:
-        if outcome == SendOutcome.SENT:
-            report.sent += 1
-        else:
-            report.failed += 1
-
-
 async def run_until_sent(dispatcher: Dispatcher, expected: int) -> tuple[float, int, int, int]:
     """Tick until `expected` check-ins were recorded sent; (seconds, ticks, sent, failed)."""
     started = time.perf_counter()
@@ -813,9 +620,8 @@ class FanoutResult:
         """One markdown row: microseconds per check-in in each step."""
         per = 1e6 / self.sent
         steps = self.phases.seconds
-        rest = self.seconds - sum(steps.values())
         cells = [steps[name] * per for name in ("claim_due", "mark_attempting", "render")]
-        cells += [steps["record_send"] * per, rest * per, self.seconds * per]
+        cells += [steps["record_sends"] * per, self.seconds * per]
         return (
             f"| {self.db} | {self.batch} x {self.chunk} | "
             + " | ".join(f"{cell:,.0f}" for cell in cells)
@@ -825,8 +631,13 @@ class FanoutResult:
 
 
 async def fanout_once(
-    kind: str, args: argparse.Namespace, batch: int, chunk: int, profile: Path | None
+    kind: str,
+    args: argparse.Namespace,
+    batch: int | None,
+    chunk: int | None,
+    profile: Path | None,
 ) -> FanoutResult:
+    """One fan-out; batch and chunk None: the bot's own defaults."""
     loaded = practice_config.load(None)
     async with (
         fresh_database(kind, args.postgres_url) as settings,
@@ -864,8 +675,8 @@ async def fanout_once(
         return FanoutResult(
             db=await server_version(engine),
             clients=args.clients,
-            batch=batch,
-            chunk=chunk,
+            batch=dispatcher._batch,
+            chunk=dispatcher._chunk,
             seconds=seconds,
             ticks=ticks,
             sent=sent,
@@ -883,20 +694,20 @@ def _print_profile(path: Path, lines: int = 35) -> None:
     print("```")
 
 
-def _settings(values: Sequence[str]) -> list[tuple[int, int]]:
-    found = []
+def _settings(values: Sequence[str]) -> list[tuple[int | None, int | None]]:
+    """BATCHxCHUNK values; none given: the bot's defaults."""
+    found: list[tuple[int | None, int | None]] = []
     for value in values:
         batch, _, chunk = value.partition("x")
         found.append((int(batch), int(chunk)))
-    return found
+    return found or [(None, None)]
 
 
 async def cmd_fanout(args: argparse.Namespace) -> None:
-    settings = _settings(args.setting or ["200x20"])
+    settings = _settings(args.setting or [])
     print(f"$ {command_line('bench.dispatch_scale')}\n\nMachine: {machine()}\n")
-    _apply_what_ifs(args)
-    print("| database | clients | batch | chunk | ticks | seconds | check-ins/s | setup s |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| database | clients | batch | chunk | ticks | seconds | check-ins/s | setup s | load |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     rates: dict[tuple[str, int, int], list[float]] = {}
     results = []
     for kind in _kinds(args.db):
@@ -904,38 +715,33 @@ async def cmd_fanout(args: argparse.Namespace) -> None:
             for _ in range(args.repeat):
                 result = await fanout_once(kind, args, batch, chunk, args.profile)
                 results.append(result)
-                rates.setdefault((result.db, batch, chunk), []).append(result.rate)
+                key = (result.db, result.batch, result.chunk)
+                rates.setdefault(key, []).append(result.rate)
                 print(
-                    f"| {result.db} | {result.clients} | {batch} | {chunk} | {result.ticks} | "
-                    f"{result.seconds:.2f} | {result.rate:,.0f} | {result.setup:.1f} |",
+                    f"| {result.db} | {result.clients} | {result.batch} | {result.chunk} | "
+                    f"{result.ticks} | {result.seconds:.2f} | {result.rate:,.0f} | "
+                    f"{result.setup:.1f} | {result.phases.load:.1f} |",
                     flush=True,
                 )
     print(
-        "\nWhere the time goes, in microseconds of wall time per check-in (rest: transaction "
-        "begin/commit with the claim's and the last record's flush, connection checkout and "
-        "pre-ping, the tick's other queries); SQL: statements per check-in and the time spent "
-        "executing them (included in the steps); CPU: this process's CPU time per check-in; "
-        "load: the 1-minute load average when the run started (2 cores; other work on the "
-        "machine slows every number down):\n"
+        "\nWhere the time goes, in microseconds of wall time per check-in spent inside each "
+        "step. The steps overlap: one chunk's sends (and so its rendering) run while the next "
+        "chunk is marked and the previous one recorded, so they add up to more than the total. "
+        "SQL: statements per check-in and the time spent executing them (included in the "
+        "steps); CPU: this process's CPU time per check-in; load: the 1-minute load average "
+        "when the run started (2 cores; other work on the machine slows every number down):\n"
     )
     print(
-        "| database | batch x chunk | claim_due | mark_attempting | render | record_send | rest "
+        "| database | batch x chunk | claim_due | mark_attempting | render | record_sends "
         "| total | SQL statements | SQL execute | CPU | load |"
     )
-    print("| --- | --- |" + " ---: |" * 10)
+    print("| --- | --- |" + " ---: |" * 9)
     for result in results:
         print(result.breakdown())
     if args.repeat > 1 or len(settings) > 1:
         print("\nMedian check-ins/s per setting:\n")
         for (db, batch, chunk), values in rates.items():
             print(f"- {db}, batch {batch} x chunk {chunk}: {statistics.median(values):,.0f}")
-
-
-def _apply_what_ifs(args: argparse.Namespace) -> None:
-    """Apply the --what-if prototypes to this process, and say so in the output."""
-    apply_what_ifs(args.what_if or ())
-    for name in args.what_if or ():
-        print(f"WHAT-IF (not the code as it is): {name}: {WHAT_IFS[name]}\n")
 
 
 def _kinds(db: str) -> list[str]:
@@ -1005,12 +811,12 @@ async def serve_fake(first_chat: int, count: int) -> None:
 
 async def cmd_ratelimit(args: argparse.Namespace) -> None:
     print(f"$ {command_line('bench.dispatch_scale')}\n\nMachine: {machine()}\n")
-    _apply_what_ifs(args)
     print(
         "| database | limit/s | clients | batch x chunk | seconds | msg/s (whole fan-out) | "
-        "% of limit | msg/s (fake: first to last send) | not sent |"
+        "% of limit | msg/s (fake: first to last send) | not sent | bot CPU us/msg | "
+        "fake CPU us/msg | load |"
     )
-    print("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |")
+    print("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for kind in _kinds(args.db):
         await _ratelimit_once(kind, args)
 
@@ -1036,9 +842,14 @@ async def _ratelimit_once(kind: str, args: argparse.Namespace) -> None:
             await analyze(engine)
             db = await server_version(engine)
             tune(dispatcher, batch=args.batch, chunk=args.chunk, messenger=None)
+            load = os.getloadavg()[0]
+            cpu, fake_cpu = time.process_time(), cpu_seconds(fake.process.pid)
             started = time.time()
             seconds, _ticks, sent, failed = await run_until_sent(dispatcher, args.clients)
+            cpu = (time.process_time() - cpu) / args.clients * 1e6
+            fake_cpu = (cpu_seconds(fake.process.pid) - fake_cpu) / args.clients * 1e6
             counted = await states(services.sessions)
+            setting = f"{dispatcher._batch} x {dispatcher._chunk}"
     finally:
         times = await fake.stop()
     in_run = [t for t in times if t >= started]
@@ -1047,9 +858,9 @@ async def _ratelimit_once(kind: str, args: argparse.Namespace) -> None:
     share = f"{100 * sent / seconds / args.rate:.1f}%" if args.rate else "-"
     not_sent = args.clients - counted.get(CheckInState.SENT, 0)
     print(
-        f"| {db} | {limit} | {args.clients} | {args.batch} x {args.chunk} | {seconds:.2f} | "
+        f"| {db} | {limit} | {args.clients} | {setting} | {seconds:.2f} | "
         f"{sent / seconds:,.1f} | {share} | {(len(in_run) - 1) / span:,.1f} | "
-        f"{not_sent + failed} |",
+        f"{not_sent + failed} | {cpu:,.0f} | {fake_cpu:,.0f} | {load:.1f} |",
         flush=True,
     )
 
@@ -1123,13 +934,6 @@ def _common(parser: argparse.ArgumentParser, clients: int) -> None:
         default=os.environ.get("RAPPORT_TEST_POSTGRES_URL", DEFAULT_POSTGRES),
         help="a server where databases may be created and dropped",
     )
-    parser.add_argument(
-        "--what-if",
-        action="append",
-        choices=sorted(WHAT_IFS),
-        help="apply a prototype of a suggested fix (repeatable): "
-        + "; ".join(f"{name}: {text}" for name, text in WHAT_IFS.items()),
-    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -1147,8 +951,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     limited = sub.add_parser("ratelimit", help="fan-out through AIORateLimiter and real HTTP")
     _common(limited, 1500)
     limited.add_argument("--rate", type=float, default=30, help="messages/s; 0: no limit")
-    limited.add_argument("--batch", type=int, default=200)
-    limited.add_argument("--chunk", type=int, default=20)
+    limited.add_argument("--batch", type=int, help="default: the bot's")
+    limited.add_argument("--chunk", type=int, help="default: the bot's")
     ceiling = sub.add_parser("ptb-ceiling", help="sendMessage through PTB alone, no database")
     ceiling.add_argument("--clients", type=int, default=2000)
     ceiling.add_argument(

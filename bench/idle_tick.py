@@ -40,7 +40,6 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -69,13 +68,12 @@ from bot import config as practice_config
 from bot.app import utcnow
 from bot.settings import Settings
 from schedules.dispatcher import Dispatcher, TickReport
-from store import plans
 from store.db import transaction
 from store.models import (
+    EXPIRABLE,
     Alert,
     CheckIn,
     Client,
-    ClientStatus,
     Notice,
     Schedule,
 )
@@ -257,65 +255,17 @@ async def print_plans(engine: AsyncEngine, times: StatementTimes, top: int) -> N
 # -- what-ifs: prototypes of suggested fixes, measured after the code as it is -------------
 
 WHAT_IFS = {
-    "indexes": "three changes for the idle queries: an index on client(paused_until) for "
-    "clients.wake_paused; for close_expired an index on checkin(state, expires_at) on SQLite "
-    "and a partial index on checkin(expires_at) WHERE state IN ('due', 'sent', "
-    "'in_progress') on PostgreSQL; plans.clients_to_plan with a correlated EXISTS on "
-    "schedule instead of IN (...), and `planned_until < before` without `OR planned_until "
-    "IS NULL` (NULLs backfilled by a migration; the bench has none)",
     "idle-probe": "Dispatcher.tick first asks one question, in one statement, whether "
     "anything at all is to be done (every condition of the tick's steps, OR-ed), and "
     "returns at once when not",
 }
 
-
-async def apply_indexes(engine: AsyncEngine) -> None:
-    statements = ["CREATE INDEX IF NOT EXISTS whatif_client_paused ON client (paused_until)"]
-    if engine.dialect.name == "sqlite":
-        statements.append(
-            "CREATE INDEX IF NOT EXISTS whatif_checkin_expiry ON checkin (state, expires_at)"
-        )
-    else:
-        statements += [
-            "CREATE INDEX IF NOT EXISTS whatif_checkin_expiry ON checkin (expires_at) "
-            "WHERE state IN ('due', 'sent', 'in_progress')",
-            "ANALYZE checkin",
-            "ANALYZE client",
-        ]
-    async with engine.begin() as conn:
-        for statement in statements:
-            await conn.execute(text(statement))
-    plans.clients_to_plan = clients_to_plan_exists
+UNPATCHED = {"tick": Dispatcher.tick}
 
 
-UNPATCHED = {"clients_to_plan": plans.clients_to_plan, "tick": Dispatcher.tick}
-
-
-async def undo_what_ifs(engine: AsyncEngine) -> None:
-    """Back to the code and the schema as they are (for the real bot and planning runs)."""
-    plans.clients_to_plan = UNPATCHED["clients_to_plan"]  # type: ignore[assignment]
-    Dispatcher.tick = UNPATCHED["tick"]  # type: ignore[method-assign,assignment]
-    async with engine.begin() as conn:
-        for index in ("whatif_client_paused", "whatif_checkin_expiry"):
-            await conn.execute(text(f"DROP INDEX IF EXISTS {index}"))
-
-
-async def clients_to_plan_exists(
-    session: AsyncSession, *, before: datetime, limit: int
-) -> list[Client]:
-    """plans.clients_to_plan, in the form SQLite can answer from ix_client_planned_until."""
-    rows = await session.scalars(
-        select(Client)
-        .where(
-            Client.status == ClientStatus.ACTIVE,
-            Client.planned_until < before,
-            exists().where(Schedule.client_id == Client.id, Schedule.active.is_(True)),
-        )
-        .order_by(Client.planned_until)
-        .limit(limit)
-        .with_for_update(skip_locked=True, of=Client)
-    )
-    return list(rows.all())
+def undo_what_ifs() -> None:
+    """Back to the code as it is (for the real bot and planning runs)."""
+    Dispatcher.tick = UNPATCHED["tick"]  # type: ignore[method-assign]
 
 
 def apply_idle_probe() -> None:
@@ -332,14 +282,12 @@ def apply_idle_probe() -> None:
 async def anything_to_do(dispatcher: Dispatcher) -> bool:
     """True when any step of a tick might find work (a superset: never a false no).
 
-    States are written as literals, so that PostgreSQL can use the partial index of the
-    `indexes` what-if whatever plan it caches for the prepared statement."""
+    States are written as literals, so that the partial index ix_checkin_expirable can be
+    used whatever plan the database caches for the prepared statement."""
     now = dispatcher._clock()
     checks = [
         exists().where(text("checkin.state = 'sending'"), CheckIn.lease_until < now),
-        exists().where(
-            text("checkin.state IN ('due', 'sent', 'in_progress')"), CheckIn.expires_at <= now
-        ),
+        exists().where(text(EXPIRABLE), CheckIn.expires_at <= now),
         exists().where(Client.paused_until <= now, text("client.status = 'paused'")),
         exists().where(text("checkin.state = 'due'"), CheckIn.due_at <= now),
         exists().where(
@@ -355,10 +303,7 @@ async def anything_to_do(dispatcher: Dispatcher) -> bool:
         planned = exists().where(Schedule.client_id == Client.id, Schedule.active.is_(True))
         active = text("client.status = 'active'")
         before = now + planner.horizon / 2
-        checks += [
-            exists().where(active, Client.planned_until < before, planned),
-            exists().where(active, Client.planned_until.is_(None), planned),
-        ]
+        checks.append(exists().where(active, Client.planned_until < before, planned))
     async with dispatcher._sessions() as session:
         return bool(await session.scalar(select(or_(*checks))))
 
@@ -540,10 +485,7 @@ async def measure(kind: str, args: argparse.Namespace) -> tuple[list[IdleResult]
         applied: list[str] = []
         try:
             for name in args.what_if or ():
-                if name == "indexes":
-                    await apply_indexes(engine)
-                else:
-                    apply_idle_probe()
+                apply_idle_probe()
                 applied.append(name)
                 durations, first, statements, busy_ticks = await idle_ticks(
                     engine, dispatcher, args.ticks, None
@@ -565,7 +507,7 @@ async def measure(kind: str, args: argparse.Namespace) -> tuple[list[IdleResult]
                 print(variant.row())
                 print_statements(variant)
         finally:
-            await undo_what_ifs(engine)
+            undo_what_ifs()
         bot = None
         if args.bot_seconds > 0:
             bot = await run_bot(settings, args.bot_seconds, args.bot_interval)

@@ -89,7 +89,7 @@ def build_application(
         .base_url(f"{api}/bot")
         .base_file_url(f"{api}/file/bot")
         .context_types(ContextTypes(context=RapportContext, bot_data=BotData))
-        .rate_limiter(RapportRateLimiter(max_retries=3))
+        .rate_limiter(RapportRateLimiter(max_retries=3, overall_max_rate=settings.send_rate))
         .post_init(lambda app: _post_init(app, settings, loaded, clock))
         .post_shutdown(_post_shutdown)
         .build()
@@ -224,13 +224,16 @@ async def _post_init(
     # Late ticks still run (no misfire drop) and pile-ups coalesce into one: what is due
     # lives in the database, so a tick only has to happen, not to happen on time.
     job_kwargs = {"misfire_grace_time": None, "coalesce": True, "max_instances": 1}
-    job_queue.run_repeating(
-        tick,
-        interval=settings.dispatch_interval,
-        first=0.5,
-        name="dispatch",
-        job_kwargs=job_kwargs,
-    )
+    if settings.dispatch:
+        job_queue.run_repeating(
+            tick,
+            interval=settings.dispatch_interval,
+            first=0.5,
+            name="dispatch",
+            job_kwargs=job_kwargs,
+        )
+    else:
+        log.info("dispatching is off in this process (RAPPORT_DISPATCH=false)")
 
     async def retention(_context: RapportContext) -> None:
         async with transaction(sessions) as session:
@@ -260,8 +263,9 @@ async def _post_init(
     )
 
     def kick() -> None:
-        """Run a tick soon; a kick while one is already waiting adds nothing."""
-        if not job_queue.get_jobs_by_name("dispatch-now"):
+        """Run a tick soon; a kick while one is already waiting adds nothing. A process that
+        does not dispatch leaves it to those that do (within their interval)."""
+        if settings.dispatch and not job_queue.get_jobs_by_name("dispatch-now"):
             job_queue.run_once(tick, 0, name="dispatch-now")
 
     services.kick = kick

@@ -1,10 +1,10 @@
 """PTB's AIORateLimiter, with replies to a client's own taps kept out of the bot-wide bucket.
 
-The bucket (about 30 messages per second, Telegram's broadcast limit) exists for messages the
-bot starts. Editing the message a client just tapped, and answering the tap, are replies the
-client is waiting for; queueing them behind a check-in fan-out would make every tap wait.
-Measured: with every edit in the bucket, taps could never exceed 30 per second (docs/
-performance.md). Retries after a 429 still apply to them.
+The bucket (RAPPORT_SEND_RATE messages per second, default 30: Telegram's broadcast limit for
+a bot) exists for messages the bot starts. Editing the message a client just tapped, and
+answering the tap, are replies the client is waiting for; queueing them behind a check-in
+fan-out would make every tap wait. Measured: with every edit in the bucket, taps could never
+exceed 30 per second (docs/performance.md). Retries after a 429 still apply to them.
 """
 
 from __future__ import annotations

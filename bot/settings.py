@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     # How long a claimed check-in stays reserved for this process before another may take it
     # over (a crashed process's claims are freed after this).
     dispatch_lease: float = Field(default=300, ge=1, le=3600)
+    # Whether this process runs the dispatcher (planning, and sending check-ins, reminders,
+    # alerts and notices). With several processes, one or two that dispatch are enough.
+    dispatch: bool = True
+    # Messages per second that this process starts itself (check-ins, reminders, alerts,
+    # notices; replies to a client's taps are not counted). Telegram allows a bot about 30.
+    send_rate: float = Field(default=30, gt=0, le=1000)
     log_level: str = "INFO"
 
     @field_validator("telegram_api_url")

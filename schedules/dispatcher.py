@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -28,6 +29,8 @@ from store.notices import PendingNotice
 from store.vault import Vault
 
 log = logging.getLogger(__name__)
+
+Sent = tuple[SendOutcome, int | None]  # what the messenger answers for one check-in
 
 
 class Messenger(Protocol):
@@ -68,13 +71,14 @@ class Dispatcher:
         reminder_delay: timedelta | None = None,
         consent_version: Callable[[str], str] | None = None,
         detection: Detection | None = None,
-        batch: int = 200,
+        batch: int = 1000,
         chunk: int = 20,
         lease: timedelta = timedelta(minutes=5),
     ) -> None:
-        """`chunk` sends are recorded as attempted together and run concurrently (Telegram's
-        rate limit is applied by the bot's rate limiter); after a crash at most `chunk`
-        check-ins can be left unconfirmed."""
+        """Due check-ins are claimed `batch` at a time. `chunk` sends are recorded as
+        attempted together and run concurrently (Telegram's rate limit is applied by the
+        bot's rate limiter); two chunks are in flight at once, so after a crash at most
+        2 x `chunk` check-ins can be left unconfirmed. Each chunk costs one transaction."""
         self._sessions = sessions
         self._vault = vault
         self._instruments = instruments
@@ -113,49 +117,88 @@ class Dispatcher:
             return report
 
     async def _checkins(self, report: TickReport) -> None:
-        while True:
-            claim = uuid.uuid4()
-            async with transaction(self._sessions) as session:
-                claimed = await checkins.claim_due(
-                    session,
-                    self._vault,
-                    known=self._instruments,
-                    now=self._clock(),
-                    limit=self._batch,
-                    lease=self._lease,
-                    claim=claim,
-                    consent_version=self._consent_version,
-                )
-            for start in range(0, len(claimed), self._chunk):
-                await self._send_chunk(claimed[start : start + self._chunk], claim, report)
-            if len(claimed) < self._batch:
-                return
+        """Claim due check-ins `batch` at a time and send them `chunk` at a time, with two
+        chunks in flight, until none is due.
 
-    async def _send_chunk(
-        self, chunk: list[Outgoing], claim: uuid.UUID, report: TickReport
-    ) -> None:
+        Each chunk is recorded as attempted (committed) before its sends start. While one
+        chunk is being sent the next is already started, and the next batch is claimed while
+        the last chunk of the previous one is still being sent, so the rate limiter never
+        runs dry during a fan-out. What Telegram answered for a chunk is recorded in the
+        transaction that marks the chunk after next, so a crash leaves at most two chunks
+        unconfirmed (see `checkins.reap`).
+        """
+        waiting: deque[tuple[uuid.UUID, list[Outgoing]]] = deque()  # claimed, not yet marked
+        flying: deque[tuple[list[Outgoing], asyncio.Task[list[Sent]]]] = deque()
+        answered: list[tuple[Outgoing, Sent]] = []
+        claiming = True
+        try:
+            while True:
+                if not waiting and claiming:
+                    claim, claimed = await self._claim()
+                    claiming = bool(claimed)  # until a claim finds nothing more
+                    for start in range(0, len(claimed), self._chunk):
+                        waiting.append((claim, claimed[start : start + self._chunk]))
+                claim, chunk = waiting.popleft() if waiting else (uuid.uuid4(), [])
+                if not (chunk or answered or flying):
+                    return
+                if chunk or answered:
+                    chunk = await self._record_and_mark(answered, chunk, claim, report)
+                    answered = []
+                if chunk:
+                    flying.append((chunk, asyncio.create_task(self._send(chunk))))
+                if flying and (len(flying) == 2 or not (waiting or claiming)):
+                    sending, task = flying.popleft()
+                    answered = list(zip(sending, await task, strict=True))
+        finally:
+            for _, task in flying:  # only after an error; the reaper settles these
+                task.cancel()
+            await asyncio.gather(*(task for _, task in flying), return_exceptions=True)
+
+    async def _claim(self) -> tuple[uuid.UUID, list[Outgoing]]:
+        claim = uuid.uuid4()
         async with transaction(self._sessions) as session:
-            held = await checkins.mark_attempting(
-                session, [o.checkin_id for o in chunk], claim, self._clock()
+            claimed = await checkins.claim_due(
+                session,
+                self._vault,
+                known=self._instruments,
+                now=self._clock(),
+                limit=self._batch,
+                lease=self._lease,
+                claim=claim,
+                consent_version=self._consent_version,
             )
-        chunk = [o for o in chunk if o.checkin_id in held]
-        results = await asyncio.gather(*(self._messenger.send_checkin(o) for o in chunk))
+        return claim, claimed
+
+    async def _record_and_mark(
+        self,
+        answered: list[tuple[Outgoing, Sent]],
+        chunk: list[Outgoing],
+        claim: uuid.UUID,
+        report: TickReport,
+    ) -> list[Outgoing]:
+        """One transaction: record the sends Telegram answered, and mark the next chunk as
+        attempted. Returns the part of `chunk` that this claim still holds."""
         async with transaction(self._sessions) as session:
             now = self._clock()
-            for outgoing, (outcome, message_id) in zip(chunk, results, strict=True):
-                await checkins.record_send(
-                    session,
-                    self._vault,
-                    outgoing.checkin_id,
-                    outcome,
-                    now,
-                    message_id,
-                    reminder_at=self._reminder_at(outgoing, now),
-                )
-                if outcome == SendOutcome.SENT:
-                    report.sent += 1
-                else:
-                    report.failed += 1
+            if answered:
+                results = [
+                    checkins.SendResult(o.checkin_id, outcome, sent_id, self._reminder_at(o, now))
+                    for o, (outcome, sent_id) in answered
+                ]
+                await checkins.record_sends(session, self._vault, results, now)
+            held = set()
+            if chunk:
+                ids = [o.checkin_id for o in chunk]
+                held = await checkins.mark_attempting(session, ids, claim, now)
+        for _, (outcome, _id) in answered:
+            if outcome == SendOutcome.SENT:
+                report.sent += 1
+            else:
+                report.failed += 1
+        return [o for o in chunk if o.checkin_id in held]
+
+    async def _send(self, chunk: list[Outgoing]) -> list[Sent]:
+        return await asyncio.gather(*(self._messenger.send_checkin(o) for o in chunk))
 
     def _reminder_at(self, outgoing: Outgoing, sent: datetime) -> datetime | None:
         if self._reminder_delay is None or outgoing.expires_at is None:

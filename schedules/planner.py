@@ -67,18 +67,24 @@ class Planner:
         return _quiet(client.quiet_hours) if client.quiet_hours else self.quiet
 
     async def plan(self, session: AsyncSession, now: datetime) -> int:
-        """Plan the clients whose plan runs out soon; returns how many were planned."""
-        started, planned = clock.monotonic(), 0
-        while clock.monotonic() - started < self.budget:
+        """Plan the clients whose plan runs out soon; returns how many were planned.
+
+        The budget is checked after each client, so a tick never plans for much longer than
+        it: the rest is planned by the next ticks, and due check-ins are sent in between.
+        Clients taken but not planned are released when the transaction ends.
+        """
+        deadline, planned = clock.monotonic() + self.budget, 0
+        while True:
             due = await plans.clients_to_plan(
                 session, before=now + self.horizon / 2, limit=self.batch
             )
             for client in due:
                 await self.plan_client(session, client, now)
-            planned += len(due)
+                planned += 1
+                if clock.monotonic() >= deadline:
+                    return planned
             if len(due) < self.batch:
-                break
-        return planned
+                return planned
 
     async def plan_client(self, session: AsyncSession, client: Client, now: datetime) -> None:
         start = client.planned_until or now

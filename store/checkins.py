@@ -12,7 +12,18 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import (
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    literal_column,
+    null,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from alliance.checkin import Step, scores, steps
@@ -21,10 +32,11 @@ from alliance.instruments import Instrument
 from alliance.safety import risk_flag, risky_answer
 from store import alerts, audit, clients
 from store.alerts import AlertPolicy
-from store.crypto import DataKey, DecryptionError
+from store.crypto import DataKey, DecryptionError, FieldContext
 from store.history import client_history
 from store.models import (
     OPEN_CHECKIN_STATES,
+    OPEN_EXPIRY,
     Alert,
     Answer,
     Base,
@@ -168,20 +180,24 @@ async def claim_due(
     claim: uuid.UUID | None = None,
     consent_version: Callable[[str], str] | None = None,
 ) -> list[Outgoing]:
-    """Claim due check-ins for sending; close the ones whose answer window has passed.
+    """Claim due check-ins for sending; cancel those whose client can no longer receive them.
 
     A claim is state `sending` with a lease and no `sending_at` yet; `mark_attempting` sets
     that just before the send. Both commit before anything is sent, so after a crash `reap`
     can tell a check-in that was never tried (due again) from one that may have arrived
-    (never sent twice).
+    (never sent twice). Check-ins past their window are left to `close_expired` (missed,
+    never sent).
+
+    A fan-out claims thousands of rows, so this reads only the columns it needs and writes
+    the claim as one UPDATE, not one ORM object and one flushed UPDATE per check-in.
     """
     rows = (
-        await session.scalars(
-            select(CheckIn)
+        await session.execute(
+            select(CheckIn.id, CheckIn.client_id, CheckIn.instruments, CheckIn.expires_at)
             .where(
                 CheckIn.state == CheckInState.DUE,
                 CheckIn.due_at <= now,
-                CheckIn.expires_at > now,  # stale ones are close_expired's: missed, never sent
+                CheckIn.expires_at > now,
             )
             .order_by(CheckIn.due_at)
             .limit(limit)
@@ -191,44 +207,85 @@ async def claim_due(
     if not rows:
         return []
     owners = {row.client_id for row in rows}
-    people = {c.id: c for c in (await session.scalars(select(Client).where(Client.id.in_(owners))))}
+    people = {
+        person.id: person
+        for person in await session.execute(
+            select(
+                Client.id,
+                Client.status,
+                Client.chat_enc,
+                Client.language,
+                Client.consent_version,
+                Client.timezone,
+                Client.quiet_hours,
+            ).where(Client.id.in_(owners))
+        )
+    }
     keys = await vault.keys(session, owners)
-    claimed = []
-    for checkin in rows:
-        client = people.get(checkin.client_id)
-        key = keys.get(checkin.client_id)
-        if checkin.expires_at <= now:
-            checkin.state, checkin.closed_at = CheckInState.MISSED, now
-            continue
+    first_steps: dict[str, Step] = {}  # a fan-out uses few instrument lists and languages
+    versions: dict[str, str] = {}
+    held, cancelled, claimed = [], [], []
+    for row in rows:
+        client, key = people.get(row.client_id), keys.get(row.client_id)
         if (
             client is None
             or key is None
             or client.status != ClientStatus.ACTIVE
             or not client.chat_enc
         ):
-            checkin.state, checkin.closed_at = CheckInState.CANCELLED, now
+            cancelled.append(row.id)
             continue
-        checkin.state, checkin.sending_at, checkin.lease_until = (
-            CheckInState.SENDING,
-            None,
-            now + lease,
-        )
-        checkin.claim = claim
-        current = consent_version(client.language) if consent_version else None
+        step = first_steps.get(row.instruments)
+        if step is None:
+            names = [name for name in row.instruments.split(",") if name]
+            step = first_steps[row.instruments] = steps([known[n] for n in names])[0]
+        renew = False
+        if consent_version is not None:
+            if client.language not in versions:
+                versions[client.language] = consent_version(client.language)
+            renew = client.consent_version != versions[client.language]
+        held.append(row.id)
         claimed.append(
             Outgoing(
-                checkin_id=checkin.id,
+                checkin_id=row.id,
                 client_id=client.id,
-                chat_id=int(unseal(key, client, "chat_enc")),
+                chat_id=int(key.open(_client_field(key, client.id, "chat_enc"), client.chat_enc)),
                 language=client.language,
-                step=steps(instruments_of(checkin, known))[0],
-                renew_consent=current is not None and client.consent_version != current,
+                step=step,
+                renew_consent=renew,
                 timezone=client.timezone,
                 quiet_hours=client.quiet_hours,
-                expires_at=checkin.expires_at,
+                expires_at=row.expires_at,
             )
         )
+    if cancelled:
+        await _set(session, cancelled, state=CheckInState.CANCELLED, closed_at=now)
+    if held:
+        await _set(
+            session,
+            held,
+            state=CheckInState.SENDING,
+            sending_at=None,
+            lease_until=now + lease,
+            claim=claim,
+        )
     return claimed
+
+
+def _client_field(key: DataKey, client_id: uuid.UUID, column: str) -> FieldContext:
+    """What store.vault.field_context gives for a client row, from the id alone (claim_due
+    reads columns, not ORM rows)."""
+    return FieldContext(Client.__tablename__, column, client_id, key.owner_id)
+
+
+async def _set(session: AsyncSession, ids: Sequence[uuid.UUID], **values: object) -> None:
+    """One UPDATE of these check-ins (no ORM objects are loaded or synchronised)."""
+    await session.execute(
+        update(CheckIn)
+        .where(CheckIn.id.in_(ids))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def mark_attempting(
@@ -277,6 +334,16 @@ async def reap(session: AsyncSession, now: datetime) -> tuple[int, int]:
     return retried, unconfirmed
 
 
+@dataclass(frozen=True)
+class SendResult:
+    """What one send of a claimed check-in came to, for `record_sends`."""
+
+    checkin_id: uuid.UUID
+    outcome: SendOutcome
+    message_id: int | None = None
+    reminder_at: datetime | None = None
+
+
 async def record_send(
     session: AsyncSession,
     vault: Vault,
@@ -286,26 +353,73 @@ async def record_send(
     message_id: int | None = None,
     reminder_at: datetime | None = None,
 ) -> None:
-    checkin = await session.get(CheckIn, checkin_id)
-    if checkin is None:
-        return
-    if checkin.state != CheckInState.SENDING:
-        if outcome == SendOutcome.SENT and checkin.message_id is None:
-            checkin.message_id = message_id  # the client tapped before this was recorded
+    """`record_sends` for one check-in."""
+    result = SendResult(checkin_id, outcome, message_id, reminder_at)
+    await record_sends(session, vault, [result], now)
+
+
+async def record_sends(
+    session: AsyncSession, vault: Vault, results: Sequence[SendResult], now: datetime
+) -> None:
+    """Record what Telegram answered for a chunk of sends, in a few statements for the lot.
+
+    Sent, and unconfirmed (it may have arrived, so its buttons must work and it is never
+    sent again; unanswered, it expires as missed), become `sent`. A check-in that is no
+    longer `sending` was tapped before this record (the button proves it arrived): only its
+    message id is filled in. Surely not sent is due again; blocked and refused close it.
+    """
+    sent = [r for r in results if r.outcome in (SendOutcome.SENT, SendOutcome.UNKNOWN)]
+    if sent:
+        # One executemany on the table (an ORM update with a list would be the ORM's bulk
+        # update by primary key, which allows no condition on the row's state).
+        table = CheckIn.metadata.tables[CheckIn.__tablename__]
+        row = table.c
+        sending = row.state == CheckInState.SENDING
+        when = row.sent_at.type  # bind parameters need the column types (UTC on SQLite)
+        await session.execute(
+            update(table)
+            .where(row.id == bindparam("b_id", type_=row.id.type))
+            .values(
+                state=case((sending, CheckInState.SENT.value), else_=row.state),
+                sent_at=case((sending, literal(now, when)), else_=row.sent_at),
+                lease_until=case((sending, null()), else_=row.lease_until),
+                reminder_at=case(
+                    (sending, bindparam("b_reminder", type_=when)), else_=row.reminder_at
+                ),
+                message_id=func.coalesce(
+                    row.message_id, bindparam("b_message", type_=row.message_id.type)
+                ),
+            ),
+            [
+                {"b_id": r.checkin_id, "b_message": r.message_id, "b_reminder": r.reminder_at}
+                for r in sent
+            ],
+        )
+    retry = [r.checkin_id for r in results if r.outcome == SendOutcome.NOT_SENT]
+    if retry:
+        await session.execute(
+            update(CheckIn)
+            .where(CheckIn.id.in_(retry), CheckIn.state == CheckInState.SENDING)
+            .values(state=CheckInState.DUE, sending_at=None, lease_until=None)
+            .execution_options(synchronize_session=False)
+        )
+    for result in results:
+        if result.outcome in (SendOutcome.BLOCKED, SendOutcome.REJECTED):
+            await _record_refusal(session, vault, result, now)
+
+
+async def _record_refusal(
+    session: AsyncSession, vault: Vault, result: SendResult, now: datetime
+) -> None:
+    """Refused for good: the check-in is closed; a client who blocked the bot is unreachable."""
+    checkin = await session.get(CheckIn, result.checkin_id)
+    if checkin is None or checkin.state != CheckInState.SENDING:
         return
     checkin.lease_until = None
-    if outcome in (SendOutcome.SENT, SendOutcome.UNKNOWN):
-        # An unconfirmed send counts as sent without a message id: it may have arrived, so
-        # its buttons must work, and it is never sent again; unanswered, it expires as missed.
-        checkin.state, checkin.sent_at, checkin.message_id = CheckInState.SENT, now, message_id
-        checkin.reminder_at = reminder_at
-    elif outcome == SendOutcome.NOT_SENT:
-        checkin.state, checkin.sending_at = CheckInState.DUE, None
-    else:
-        checkin.state, checkin.closed_at = CheckInState.CANCELLED, now
-        client = await session.get(Client, checkin.client_id)
-        if outcome == SendOutcome.BLOCKED and client is not None:
-            await clients.mark_unreachable(session, vault, client, now)
+    checkin.state, checkin.closed_at = CheckInState.CANCELLED, now
+    client = await session.get(Client, checkin.client_id)
+    if result.outcome == SendOutcome.BLOCKED and client is not None:
+        await clients.mark_unreachable(session, vault, client, now)
 
 
 @dataclass(frozen=True)
@@ -336,6 +450,8 @@ async def due_reminders(
             .with_for_update(skip_locked=True)
         )
     ).all()
+    if not rows:
+        return []
     owners = {row.client_id for row in rows}
     people = {c.id: c for c in (await session.scalars(select(Client).where(Client.id.in_(owners))))}
     keys = await vault.keys(session, owners)
@@ -822,10 +938,7 @@ async def close_expired(
     rows = (
         await session.scalars(
             select(CheckIn)
-            .where(
-                CheckIn.state.in_((CheckInState.DUE, *OPEN_CHECKIN_STATES)),
-                CheckIn.expires_at <= now,
-            )
+            .where(literal_column(OPEN_EXPIRY, CheckIn.expires_at.type) <= now)
             .with_for_update(skip_locked=True)
         )
     ).all()

@@ -14,7 +14,7 @@ from typing import Any, cast
 import aiosqlite
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, event, make_url
+from sqlalchemy import Connection, event, make_url, text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -208,9 +208,20 @@ def alembic_config() -> Config:
     return config
 
 
+# Any fixed number: held while a process migrates a PostgreSQL database.
+MIGRATION_LOCK = 0x5261_7070_6F72_74  # "Rapport"
+
+
 async def migrate(engine: AsyncEngine) -> None:
-    """Create or upgrade the schema to the newest revision; safe to run at every start."""
+    """Create or upgrade the schema to the newest revision; safe to run at every start.
+
+    On PostgreSQL the migration holds a transaction-level advisory lock, so several processes
+    starting at once migrate one after the other: the first upgrades, the others then find
+    the schema up to date. (SQLite serialises writers by itself.)
+    """
     async with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         await conn.run_sync(_upgrade)
 
 

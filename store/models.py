@@ -22,6 +22,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     Uuid,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -89,6 +90,15 @@ class CheckInState(enum.StrEnum):
 
 
 OPEN_CHECKIN_STATES = (CheckInState.SENT, CheckInState.IN_PROGRESS)
+# When a check-in that can still pass its answer window (due, sent or in progress) does so; no
+# value (NULL) for all others. An index on this expression makes "has anything expired?" a
+# lookup among the few open check-ins, not the growing history, on SQLite and PostgreSQL
+# alike, and PostgreSQL keeps statistics for it, so its plans stay right. The query that closes
+# expired check-ins (store.checkins.close_expired) must use the same expression, with the
+# states written out: an index on an expression only serves a query with that expression.
+OPEN_EXPIRY = "(CASE WHEN state IN ({}) THEN expires_at END)".format(
+    ", ".join(f"'{state.value}'" for state in (CheckInState.DUE, *OPEN_CHECKIN_STATES))
+)
 
 
 class AlertState(enum.StrEnum):
@@ -154,7 +164,7 @@ class Client(Base):
     planned_until: Mapped[datetime | None] = mapped_column(index=True)
     consent_version: Mapped[str | None] = mapped_column(String(32))
     consent_at: Mapped[datetime | None]
-    paused_until: Mapped[datetime | None]
+    paused_until: Mapped[datetime | None] = mapped_column(index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     enrolled_at: Mapped[datetime | None]
 
@@ -210,6 +220,7 @@ class CheckIn(Base):
     __table_args__ = (
         UniqueConstraint("schedule_id", "slot_at", name="uq_checkin_slot"),
         Index("ix_checkin_state_due", "state", "due_at"),
+        Index("ix_checkin_open_expiry", text(OPEN_EXPIRY)),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)

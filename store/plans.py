@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import exists, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -128,14 +128,20 @@ async def sessions_between(
 
 
 async def clients_to_plan(session: AsyncSession, *, before: datetime, limit: int) -> list[Client]:
-    """Active clients whose plan ends before `before`; claimed with SKIP LOCKED on PostgreSQL
-    so that several processes plan different clients."""
+    """Active clients with an active rule whose plan ends before `before`; claimed with SKIP
+    LOCKED on PostgreSQL so that several processes plan different clients.
+
+    Every way of activating a client sets `planned_until` (migration 0006 filled in older
+    rows), so the query is a range on its index: with `OR planned_until IS NULL`, or with
+    `IN (SELECT ...)` instead of the correlated EXISTS, SQLite scans every schedule on each
+    tick (about a second at 100,000 clients; docs/performance.md).
+    """
     rows = await session.scalars(
         select(Client)
         .where(
             Client.status == ClientStatus.ACTIVE,
-            or_(Client.planned_until.is_(None), Client.planned_until < before),
-            Client.id.in_(select(Schedule.client_id).where(Schedule.active.is_(True))),
+            Client.planned_until < before,
+            exists().where(Schedule.client_id == Client.id, Schedule.active.is_(True)),
         )
         .order_by(Client.planned_until)
         .limit(limit)

@@ -179,5 +179,5 @@ async def test_sigkill_mid_fanout_loses_nothing_and_sends_nothing_twice(tmp_path
     sends = _sends(fake, chats)
     assert max(sends.values()) == 1  # nothing twice
     unconfirmed = [row for row in rows if row.message_id is None]
-    assert len(unconfirmed) <= 20  # at most one chunk was in flight when the process died
+    assert len(unconfirmed) <= 40  # at most two chunks of 20 were in flight when it died
     assert sum(sends.values()) >= 300 - len(unconfirmed)  # everything else arrived
