@@ -14,17 +14,22 @@ The bot: the real Application (bot.app.build_application) started with bot.app.r
 the fake Bot API (tests/botapi; only post_init's getMe and setMyCommands reach it, no polling),
 so Services, the engine and the dispatcher are exactly what post_init builds. Each tap is the
 real handlers.checkin.on_tap called with a callback-query update, as PTB would call it; only its
-two replies (answerCallbackQuery, editMessageText) are replaced by no-ops. The steps are timed
-by thin wrappers: callbacks.decode (parse), context.unit_of_work from entry to after its commit
-(the bot's own work, with people.find_by_telegram and checkins.record_tap timed inside it),
-and views.step_message / comment_prompt (render). Clients answer items 1..5 (every client's
-item 1, then item 2, ..., clients in a new random order for each item). Warm-up clients are
-tapped first, untimed; their taps count the SQL statements and aiosqlite calls per tap.
+two replies (answerCallbackQuery, editMessageText) are replaced by no-ops, and so is the kick
+that asks the dispatcher to deliver the alerts a completing tap raised (the alert rows are
+written; sending them is the dispatcher's work, not the tap's). The steps are timed by thin
+wrappers: callbacks.decode (parse), context.unit_of_work from entry to after its commit (the
+bot's own work, the target), checkins.record_tap inside it, and views.step_message /
+comment_prompt (render). Clients answer items 1..5 (every client's item 1, then item 2, ...,
+clients in a new random order for each item): those taps are the headline. Then every timed
+client presses "No comment", the tap that completes the check-in (scores, and the detectors
+over the client's history), reported on its own row. Warm-up clients are tapped first, untimed;
+their taps count the SQL statements and aiosqlite calls per tap.
 
 On SQLite two what-if engines run on a copy of the same database (same code, only the engine
-that post_init creates differs): without pool_pre_ping, and with SQLite called inline in the
-event loop's thread instead of through aiosqlite's worker thread. With --profile, more clients
-are tapped under cProfile on the shipped and the inline engine.
+that post_init creates, or where its statements run, differs): every statement on the
+connection's thread (unit_of_work without store.db.interactive), and SQLAlchemy's own aiosqlite
+connection (3-4 trips to its thread per statement, as before store.db.SQLiteConnection). With
+--profile, more clients are tapped under cProfile on the shipped engine.
 
 It measures and prints markdown; it asserts only that every tap did what a tap should.
 """
@@ -306,7 +311,12 @@ async def populate(
         opened = await people.open_invite(session, token=invite.token, now=now)
         assert opened is not None
         await people.redeem_invite(
-            session, vault, invite=opened, telegram_user_id=THERAPIST_TG, chat_id=1, now=now
+            session,
+            vault,
+            invite=opened,
+            telegram_user_id=THERAPIST_TG,
+            chat_id=THERAPIST_TG,
+            now=now,
         )
     items = list(loaded.instruments["alliance"].items)
     total = sum(groups)
@@ -577,6 +587,7 @@ async def started_bot(
         return engines[-1]
 
     fake = FakeBotAPI()
+    fake.user(THERAPIST_TG).open_chat()  # alerts raised by completing taps reach the therapist
     async with fake:
         settings = settings.model_copy(
             update={"bot_token": SecretStr(fake.token), "telegram_api_url": fake.root}
@@ -609,7 +620,9 @@ async def measure(
         profiled = tap_updates(built.profiled, values, rng) if profile else []
         samples, finish = Samples(), Samples()
         profile_text = None
-        with instrumented():
+        services = app.bot_data.services
+        assert services is not None
+        with instrumented(), mock.patch.object(services, "kick", lambda: None):
             with count_calls(engine, statements, calls):
                 for update in warm:
                     await tap(app, update, None)

@@ -11,18 +11,19 @@ measured window (after the warm-up), divided by its length.
 
 Bots, each on a fresh fake:
 - rapport: the real Application from bot.app.build_application (as start_rig builds it, on
-  SQLite, but with the production dispatch interval), with its AIORateLimiter as configured:
-  30 requests/s overall for every request that names a chat (editMessageText does,
-  answerCallbackQuery does not). Clients join through the bot (/start, consent); --checkins
-  check-ins per client are queued and delivered by the dispatcher before the clock starts;
-  clients answer items 1..5 (high answers, as most real clients give) and then press
-  "No comment", then go on to their next check-in. Every one of these presses is a tap.
-- rapport-no-overall-limit: the same, but AIORateLimiter(overall_max_rate=0, max_retries=3),
+  SQLite, but with the production dispatch interval), with its rate limiter as configured
+  (bot.ratelimit.RapportRateLimiter: 30 requests/s overall for the messages the bot starts;
+  replies to taps, editMessageText and answerCallbackQuery, stay out of that bucket). Clients
+  join through the bot (/start, consent); --checkins check-ins per client are queued and
+  delivered by the dispatcher before the clock starts; clients answer items 1..5 (high answers,
+  as most real clients give) and then press "No comment", then go on to their next check-in.
+  Every one of these presses is a tap.
+- rapport-no-overall-limit: the same, but RapportRateLimiter(overall_max_rate=0, max_retries=3),
   patched in for this run only: a diagnostic that shows what the bot itself can do.
 - bare: a PTB Application with one CallbackQueryHandler that does `await query.answer()` and
   `await query.edit_message_text(...)` with a new inline keyboard (the same texts and
   keyboards as Rapport's questions, prepared once), no rate limiter.
-- bare-limited: the bare bot with the same AIORateLimiter(max_retries=3) as Rapport.
+- bare-limited: the bare bot with the same RapportRateLimiter(max_retries=3) as Rapport.
 
 Prints a markdown table of rates and the ratios. It measures; it asserts nothing about speed.
 """
@@ -72,6 +73,7 @@ from tests.rig import Clock, Rig, join, link, rig_settings
 CLIENT_TG = 6_100_000
 THERAPIST_TG = 5_100_000
 BOTS = ("rapport", "rapport-no-overall-limit", "bare", "bare-limited")
+MOST_TAPS = 300  # taps/s that the check-ins delivered before the window must last for
 PRODUCTION_DISPATCH = float(Settings.model_fields["dispatch_interval"].default)
 
 
@@ -358,8 +360,9 @@ async def enrol(rig: Rig, clients: int, checkins: int) -> list[tuple[FakeUser, l
 
 async def run_rapport(args: argparse.Namespace, overall_limit: bool) -> Outcome:
     name = "rapport" if overall_limit else "rapport-no-overall-limit"
-    # Enough for the window: a client at 1/50 of 50 taps/s taps 1/s, 6 taps per check-in.
-    checkins = args.checkins or math.ceil((args.warmup + args.seconds + 5) / 6) + 1
+    # Enough for the window at up to MOST_TAPS taps/s, shared by the clients; 6 taps a check-in.
+    seconds = args.warmup + args.seconds + 5
+    checkins = args.checkins or math.ceil(seconds * MOST_TAPS / args.clients / 6) + 1
     with tempfile.TemporaryDirectory(prefix="rapport-tput-") as tmp:
         fake = WatchedFake()
         async with fake, rapport_rig(fake, Path(tmp), args.dispatch_interval, overall_limit) as rig:
@@ -412,7 +415,7 @@ def bare_app(fake: FakeBotAPI, limited: bool) -> Application[Any, Any, Any, Any,
 
     builder = fake.app_builder()
     if limited:
-        builder = builder.rate_limiter(AIORateLimiter(max_retries=3))
+        builder = builder.rate_limiter(RapportRateLimiter(max_retries=3))
     app = builder.build()
     app.add_handler(CallbackQueryHandler(on_tap))
     return app
@@ -546,7 +549,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--checkins",
         type=int,
         default=0,
-        help="check-ins per Rapport client (0: enough for the window at up to ~50 taps/s)",
+        help="check-ins per Rapport client (0: enough for the window at up to 300 taps/s)",
     )
     parser.add_argument("--dispatch-interval", type=float, default=PRODUCTION_DISPATCH)
     parser.add_argument("--profile", action="store_true", help="cProfile each window (stderr)")

@@ -151,34 +151,40 @@ class OneTripCursor:
     def __init__(self, connection: SQLiteConnection) -> None:
         self._connection = connection
         self._rows: list[Any] = []
+        self._next = 0  # the first row not fetched yet
         self.description: Any = None
         self.rowcount = -1
         self.lastrowid: int | None = None
 
     async def execute(self, sql: str, parameters: Any = None) -> OneTripCursor:
-        result = await self._connection.run(sql, parameters, many=False)
-        self.description, self._rows, self.rowcount, self.lastrowid = result
-        return self
+        return await self._run(sql, parameters, many=False)
 
     async def executemany(self, sql: str, parameters: Any) -> OneTripCursor:
-        result = await self._connection.run(sql, parameters, many=True)
-        self.description, self._rows, self.rowcount, self.lastrowid = result
+        return await self._run(sql, parameters, many=True)
+
+    async def _run(self, sql: str, parameters: Any, many: bool) -> OneTripCursor:
+        self.description, self._rows, self.rowcount, self.lastrowid = await self._connection.run(
+            sql, parameters, many
+        )
+        self._next = 0
         return self
 
     async def fetchone(self) -> Any:
-        return self._rows.pop(0) if self._rows else None
+        rows = await self.fetchmany(1)
+        return rows[0] if rows else None
 
     async def fetchmany(self, size: int | None = None) -> list[Any]:
-        count = len(self._rows) if size is None else size
-        taken, self._rows = self._rows[:count], self._rows[count:]
+        end = len(self._rows) if size is None else min(len(self._rows), self._next + size)
+        taken, self._next = self._rows[self._next : end], end
         return taken
 
     async def fetchall(self) -> list[Any]:
-        taken, self._rows = self._rows, []
+        taken = self._rows[self._next :] if self._next else self._rows
+        self._rows, self._next = [], 0
         return taken
 
     async def close(self) -> None:
-        self._rows = []
+        self._rows, self._next = [], 0
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -117,3 +117,17 @@ async def test_a_failed_statement_in_an_update_rolls_the_whole_update_back(
             await session.execute(insert(ProcessedUpdate).values(update_id=3, processed_at=NOW))
     assert await _count(sessions) == 1  # update 4 went with the failed statement
     assert await _record(sessions, 4)  # and the connection is usable again
+
+
+async def test_streamed_rows_come_in_order_and_complete(
+    sqlite: tuple[Path, async_sessionmaker[AsyncSession]],
+) -> None:
+    _path, sessions = sqlite
+    for update_id in range(10, 15):
+        assert await _record(sessions, update_id)
+    async with sessions() as session:
+        result = await session.stream(
+            select(ProcessedUpdate.update_id).order_by(ProcessedUpdate.update_id)
+        )
+        parts = [[row.update_id for row in part] async for part in result.partitions(2)]
+    assert parts == [[10, 11], [12, 13], [14]]
