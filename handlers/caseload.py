@@ -3,6 +3,9 @@ client list's buttons."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Awaitable, Callable
+
 from handlers import callbacks, planning, views
 from handlers import therapist_views as tviews
 from handlers.therapist import Ask, Reply, button, command, pick
@@ -38,7 +41,7 @@ async def open_alerts(ask: Ask) -> Reply:
     live = await alerts.live_for(ask.session, s.vault, ask.therapist, chat)
     if not live:
         return Reply("No open alerts.")
-    by_client: dict[object, list[alerts.PendingAlert]] = {}
+    by_client: dict[uuid.UUID, list[alerts.PendingAlert]] = {}
     for alert in live:
         by_client.setdefault(alert.client_id, []).append(alert)
     groups = list(by_client.values())
@@ -120,21 +123,31 @@ async def alert_button(ask: Ask) -> Reply | None:
     return Reply(f"{done}.", toast=done, drop_buttons=True)
 
 
+async def _session_now(ask: Ask, client: Client) -> Reply:
+    return await planning.session_for(ask, client, "")
+
+
+async def _history_first_page(ask: Ask, client: Client) -> Reply:
+    return await history_of(ask, client, 0, chart=True)
+
+
+# What a client picked from a list leads to: the audited action, and the work.
+PICKS: dict[str, tuple[str, Callable[[Ask, Client], Awaitable[Reply]]]] = {
+    "history": ("history.read", _history_first_page),
+    "schedule": ("schedule.read", planning.schedule_of),
+    "session": ("session.add", _session_now),
+}
+
+
 async def picked(ask: Ask) -> Reply | None:
     """A client chosen from a button list: run the command for them."""
     assert ask.tap is not None
     command_name = tviews.COMMAND_OF_PICK.get(ask.tap.position)
-    action = {"history": "history.read", "schedule": "schedule.read", "session": "session.add"}
     if command_name is None:
-        return Reply(tviews.OUT_OF_DATE, toast=tviews.OUT_OF_DATE)
-    client = await caseload.owned(ask.session, ask.therapist, ask.tap.ref, action[command_name])
-    if client is None:
-        return None
-    if command_name == "history":
-        return await history_of(ask, client, 0, chart=True)
-    if command_name == "schedule":
-        return await planning.schedule_of(ask, client)
-    return await planning.session_for(ask, client, "")
+        return Reply(toast=tviews.OUT_OF_DATE)
+    action, work = PICKS[command_name]
+    client = await caseload.owned(ask.session, ask.therapist, ask.tap.ref, action)
+    return None if client is None else await work(ask, client)
 
 
 HANDLERS = {

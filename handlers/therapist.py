@@ -89,10 +89,10 @@ def command(work: Work) -> Handler:
         reply = None
         async with context.unit_of_work(update) as session:
             known = await people.find_by_telegram(session, services.vault, user.id)
-            if _is_therapist(known):
-                assert isinstance(known, Therapist)
-                ask = Ask(session, known, services, services.clock(), list(context.args or []))
-                reply = await work(ask)
+            therapist = _active_therapist(known)
+            if therapist is not None:
+                args = list(context.args or [])
+                reply = await work(Ask(session, therapist, services, services.clock(), args))
         if reply is None:
             say = services.say(services.texts.language_for(user.language_code))
             await message.reply_text(views.THERAPISTS_ONLY if known else say("invitation_only"))
@@ -109,17 +109,19 @@ def button(action: str, work: Work) -> Handler:
 
     async def handle(update: Update, context: RapportContext) -> None:
         query = update.callback_query
-        tap = callbacks.decode(query.data if query else None)
-        if query is None or tap is None:
+        if query is None:
+            return
+        tap = callbacks.decode(query.data)
+        if tap is None:
+            await query.answer(views.REFUSED)
             return
         services = context.services
         reply = None
         async with context.unit_of_work(update) as session:
             known = await people.find_by_telegram(session, services.vault, query.from_user.id)
-            if _is_therapist(known):
-                assert isinstance(known, Therapist)
-                ask = Ask(session, known, services, services.clock(), tap=tap)
-                reply = await work(ask)
+            therapist = _active_therapist(known)
+            if therapist is not None:
+                reply = await work(Ask(session, therapist, services, services.clock(), tap=tap))
             else:
                 caseload.refuse(session, None, action, tap.ref)
         if reply is None:
@@ -141,8 +143,8 @@ def button(action: str, work: Work) -> Handler:
     return handle
 
 
-def _is_therapist(known: Therapist | Client | None) -> bool:
-    return isinstance(known, Therapist) and known.active
+def _active_therapist(known: Therapist | Client | None) -> Therapist | None:
+    return known if isinstance(known, Therapist) and known.active else None
 
 
 async def _send(bot: Bot, chat_id: int, reply: Reply) -> None:

@@ -133,6 +133,7 @@ async def test_menus_and_who_may_use_the_commands(trig: Rig) -> None:
     assert (await ask(stranger, "/history Kim")).content == DEFAULTS["invitation_only"]
     assert "/session" in (await ask(p.ada, "/help")).content
     assert (await ask(p.ada, "/pause")).content == DEFAULTS["clients_only"]
+    assert await pressed(trig, p.ada, 1, "h:not-a-client:0:0") == views.REFUSED  # malformed
 
     # The therapist's link, opened again from another account: refused, the link stays Ada's.
     second = trig.fake.user(7199)
