@@ -490,6 +490,10 @@ def next_occurrences(
         if latest is None:
             return []
         return occurrences(rule, zone, start, latest + _SLACK, sessions_utc, quiet)[:n]
+    if isinstance(rule, EveryNDays) and rule.start is not None:
+        # A rule that begins far ahead would outrun the horizon below: search from its first day.
+        first_day = datetime.combine(rule.start, time(), UTC) - _ONE_DAY * 2
+        start = max(start, first_day)
     found: list[datetime] = []
     cursor, span = start, timedelta(days=8)
     horizon = start + timedelta(days=MAX_EVERY_DAYS * (n + 1) + 8)

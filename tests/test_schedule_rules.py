@@ -163,6 +163,11 @@ def test_next_occurrences_lists_the_next_five_due_times() -> None:
     ]
     sparse = EveryNDays(every=90, start=date(2024, 1, 1), at=time(9), instruments=ALLIANCE)
     assert len(next_occurrences(sparse, BERLIN, now, 5)) == 5
+    years_ahead = EveryNDays(every=1, start=date(2030, 2, 1), at=time(0), instruments=ALLIANCE)
+    assert walls(next_occurrences(years_ahead, BERLIN, now, 2)) == [
+        "2030-02-01 00:00+01:00",
+        "2030-02-02 00:00+01:00",
+    ]
     assert (
         next_occurrences(Once(at=datetime(2024, 6, 1, 9), instruments=ALLIANCE), BERLIN, now) == []
     )
