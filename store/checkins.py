@@ -683,7 +683,9 @@ async def _finish(
     client = await session.get(Client, opened.client_id)
     assert client is not None  # its check-in is locked
     used = instruments_of(opened, known)
-    return await _complete(session, vault, known, client, opened.id, used, answers, now, detection)
+    return await _complete(
+        session, vault, known, client, opened.id, opened.key, used, answers, now, detection
+    )
 
 
 async def record_tap(
@@ -864,7 +866,7 @@ async def record_comment(
             answers = await answers_of(session, vault, checkin)  # flushes the above first
             used = instruments_of(checkin, known)
             done = await _complete(
-                session, vault, known, client, checkin.id, used, answers, now, detection
+                session, vault, known, client, checkin.id, key, used, answers, now, detection
             )
             return CommentOutcome(
                 True,
@@ -883,6 +885,7 @@ async def _complete(
     known: Mapping[str, Instrument],
     client: Client,
     checkin_id: uuid.UUID,
+    key: DataKey,
     used: Sequence[Instrument],
     answers: Mapping[tuple[str, str], int],
     now: datetime,
@@ -890,7 +893,7 @@ async def _complete(
 ) -> TapOutcome:
     """A check-in just closed as completed (the caller wrote that): the detectors over the
     client's history, and the scores of these answers for the closing message."""
-    raised = await assess(session, vault, client, checkin_id, known, detection, now)
+    raised = await assess(session, vault, client, checkin_id, known, detection, now, key)
     return TapOutcome(
         TapResult.COMPLETED,
         alert_ids=[a.id for a in raised],
@@ -907,13 +910,15 @@ async def assess(
     known: Mapping[str, Instrument],
     detection: Detection,
     now: datetime,
+    key: DataKey | None = None,
 ) -> list[Alert]:
-    """Run the detectors over the client's history after one of their check-ins closed."""
-    history = await client_history(session, vault, client.id)
+    """Run the detectors over the client's history after one of their check-ins closed
+    (`key`: the client's data key, when the caller has read it already)."""
+    key = key or await vault.key(session, client.id)
+    history = await client_history(session, vault, client.id, key=key)
     flags = detect(history, known, detection.settings, client.language)
     if not flags:
         return []
-    key = await vault.key(session, client.id)
     return await alerts.raise_flags(session, key, client, checkin_id, flags, now, detection.policy)
 
 

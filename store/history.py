@@ -8,54 +8,73 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from alliance.detectors import DEFAULTS, DetectorSettings, usual_range
 from alliance.history import CheckinRecord, Status
 from alliance.instruments import Instrument
+from store.crypto import DataKey
 from store.models import Answer, CheckIn, CheckInState
-from store.vault import Vault, unseal
+from store.vault import Vault, unseal_column
 
 CLOSED = (CheckInState.COMPLETED, CheckInState.MISSED, CheckInState.EXPIRED)
 
 
 async def client_history(
-    session: AsyncSession, vault: Vault, client_id: uuid.UUID, limit: int = 24, skip: int = 0
+    session: AsyncSession,
+    vault: Vault,
+    client_id: uuid.UUID,
+    limit: int = 24,
+    skip: int = 0,
+    key: DataKey | None = None,
 ) -> list[CheckinRecord]:
-    """The client's last `limit` closed check-ins (before the latest `skip`), oldest first."""
-    rows = list(
+    """The client's last `limit` closed check-ins (before the latest `skip`), oldest first.
+
+    Core statements, not ORM loads: this runs at the end of every check-in, where loading a
+    few dozen check-ins and their answers as objects cost more than the rest of the tap
+    (docs/performance.md). `key` is the client's data key, when the caller has it already.
+    """
+    checkins = list(
         (
-            await session.scalars(
-                select(CheckIn)
-                .where(CheckIn.client_id == client_id, CheckIn.state.in_(CLOSED))
-                .order_by(CheckIn.due_at.desc(), CheckIn.id)
-                .offset(skip)
-                .limit(limit)
+            await session.execute(
+                _CLOSED_CHECKINS, {"client_id": client_id, "skip": skip, "limit": limit}
             )
         ).all()
     )
-    rows.reverse()
-    if not rows:
+    if not checkins:
         return []
-    key = await vault.key(session, client_id)
+    checkins.reverse()
+    key = key or await vault.key(session, client_id)
     answers: dict[uuid.UUID, dict[tuple[str, str], int]] = defaultdict(dict)
-    for answer in (
-        await session.scalars(select(Answer).where(Answer.checkin_id.in_([r.id for r in rows])))
-    ).all():
-        answers[answer.checkin_id][(answer.instrument, answer.item)] = int(
-            unseal(key, answer, "value_enc")
-        )
+    ids = [row.id for row in checkins]
+    for answer in (await session.execute(_ANSWERS_OF, {"ids": ids})).all():
+        value = unseal_column(key, Answer, "value_enc", answer.id, answer.value_enc)
+        answers[answer.checkin_id][(answer.instrument, answer.item)] = int(value)
     return [
         CheckinRecord(
             checkin_id=str(row.id),
             due_at=row.due_at,
             status=Status(row.state),
             answers=answers.get(row.id, {}),
-            comment=unseal(key, row, "comment_enc") if row.comment_enc else None,
+            comment=unseal_column(key, CheckIn, "comment_enc", row.id, row.comment_enc)
+            if row.comment_enc
+            else None,
         )
-        for row in rows
+        for row in checkins
     ]
+
+
+_CLOSED_CHECKINS = (
+    select(CheckIn.id, CheckIn.due_at, CheckIn.state, CheckIn.comment_enc)
+    .where(CheckIn.client_id == bindparam("client_id"), CheckIn.state.in_(CLOSED))
+    .order_by(CheckIn.due_at.desc(), CheckIn.id)
+    .offset(bindparam("skip"))
+    .limit(bindparam("limit"))
+)
+_ANSWERS_OF = select(
+    Answer.id, Answer.checkin_id, Answer.instrument, Answer.item, Answer.value_enc
+).where(Answer.checkin_id.in_(bindparam("ids", expanding=True)))
 
 
 @dataclass(frozen=True)
