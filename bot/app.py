@@ -31,6 +31,7 @@ from bot.ratelimit import RapportRateLimiter
 from bot.settings import Settings
 from handlers import callbacks, caseload, checkin, client, delivery, digest, planning, start
 from handlers import therapist as therapist_handlers
+from handlers.charts import Charts
 from handlers.context import BotData, RapportApp, RapportContext, Services
 from handlers.texts import Say, Texts
 from schedules.dispatcher import Dispatcher
@@ -174,6 +175,8 @@ async def _post_init(
     await migrate(engine)
     sessions = session_factory(engine)
     config = loaded.config
+    charts = Charts()
+    app.bot_data.closers.append(charts.close)
     services = Services(
         sessions=sessions,
         vault=load_vault(settings),
@@ -194,6 +197,7 @@ async def _post_init(
         checkin_window=config.checkins.window,
         invite_ttl=config.invites.ttl,
         clock=clock,
+        charts=charts,
         bot_username=app.bot.username,
         timezone=config.practice.timezone,
         quiet=loaded.quiet,
@@ -206,7 +210,7 @@ async def _post_init(
         sessions,
         services.vault,
         services.instruments,
-        delivery.Messenger(app.bot, services.texts, services.alert_detail),
+        delivery.Messenger(app.bot, services.texts, charts, services.alert_detail),
         clock,
         planner=Planner(quiet=loaded.quiet, window=config.checkins.window),
         reminder_delay=config.checkins.reminder_delay,

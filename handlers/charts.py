@@ -1,91 +1,55 @@
-"""The trend chart sent with an alert: alliance with the client's usual band and the cutoff,
-wellbeing below it, missed check-ins marked. Rendered to PNG bytes in a worker thread, since
-matplotlib is slow and not async."""
+"""The trend chart sent with an alert and with /history, as PNG bytes from a worker process
+(the drawing itself is handlers.chart_drawing)."""
 
 from __future__ import annotations
 
 import asyncio
-import io
+import logging
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
-import matplotlib
+from store.history import Trend
 
-matplotlib.use("Agg")  # no display; must precede pyplot
-import matplotlib.dates as mdates
-import matplotlib.pyplot as plt
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
-
-from store.history import Point, Trend
-
-LAST = 12
+log = logging.getLogger(__name__)
 
 
-def render(trend: Trend) -> bytes:
-    points = list(trend.points)[-LAST:]
-    figure: Figure = plt.figure(figsize=(6.4, 4.2), dpi=110)
-    try:
-        top, bottom = figure.subplots(2, 1, sharex=True, height_ratios=(3, 2))
-        times = [p.at for p in points]
-        _alliance(top, trend, points)
-        _wellbeing(bottom, trend, points)
-        for axis in (top, bottom):
-            for point in points:
-                if point.missed:
-                    axis.axvline(point.at, color="#999999", linestyle=":", linewidth=1)
-        if times:
-            bottom.xaxis.set_major_formatter(mdates.DateFormatter("%d %b"))  # type: ignore[no-untyped-call]
-        figure.autofmt_xdate()
-        figure.tight_layout()
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png")
-        return buffer.getvalue()
-    finally:
-        plt.close(figure)
+class Charts:
+    """Renders charts in one worker process, started at the first chart.
+
+    A chart costs about 100 ms of CPU in matplotlib, which holds the GIL: in the bot's own
+    process (even in a thread) every client's tap would wait behind it. The worker is
+    spawned, not forked, since the bot's process runs threads; a worker that dies (killed,
+    out of memory) is replaced at the next chart.
+    """
+
+    def __init__(self) -> None:
+        self._pool: ProcessPoolExecutor | None = None
+
+    async def render(self, trend: Trend) -> bytes:
+        loop = asyncio.get_running_loop()
+        for attempt in (1, 2):
+            pool = self._pool or self._start()
+            try:
+                return await loop.run_in_executor(pool, _draw, trend)
+            except BrokenProcessPool:
+                log.warning("the chart worker stopped (attempt %d); starting another", attempt)
+                self._pool = None
+                pool.shutdown(wait=False, cancel_futures=True)
+        raise RuntimeError("the chart worker stopped twice in a row")
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
+
+    def _start(self) -> ProcessPoolExecutor:
+        self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        return self._pool
 
 
-async def render_async(trend: Trend) -> bytes:
-    return await asyncio.to_thread(render, trend)
+def _draw(trend: Trend) -> bytes:
+    """The worker's side: matplotlib is imported there, at the first chart."""
+    from handlers.chart_drawing import render
 
-
-def _alliance(axis: Axes, trend: Trend, points: list[Point]) -> None:
-    scored = [(p.at, p.alliance) for p in points if p.alliance is not None]
-    if trend.baseline is not None and trend.band is not None:
-        axis.axhspan(
-            trend.baseline - trend.band,
-            trend.baseline + trend.band,
-            color="#cfe3f7",
-            label="usual range",
-        )
-    if trend.cutoff is not None:
-        axis.axhline(trend.cutoff, color="#c0392b", linestyle="--", linewidth=1, label="cutoff")
-    if scored:
-        axis.plot(*zip(*scored, strict=True), marker="o", color="#1f4e79", label="alliance")
-    missed = [p.at for p in points if p.missed]
-    if missed:
-        floor = [trend.alliance_max * 0.02] * len(missed)
-        axis.plot(missed, floor, "x", color="#777777", label="missed")  # type: ignore[arg-type]
-    axis.set_ylim(0, trend.alliance_max * 1.05)
-    axis.set_ylabel(f"Alliance (0-{trend.alliance_max:g})")
-    axis.legend(loc="lower left", fontsize=7)
-    axis.grid(alpha=0.3)
-
-
-def _wellbeing(axis: Axes, trend: Trend, points: list[Point]) -> None:
-    scored = [(p.at, p.wellbeing) for p in points if p.wellbeing is not None]
-    if trend.wellbeing_cutoff is not None:
-        axis.axhline(trend.wellbeing_cutoff, color="#c0392b", linestyle="--", linewidth=1)
-    if scored:
-        axis.plot(*zip(*scored, strict=True), marker="s", color="#2e7d32")
-    else:
-        axis.text(
-            0.5,
-            0.5,
-            "no wellbeing check-ins",
-            ha="center",
-            va="center",
-            transform=axis.transAxes,
-            color="#777777",
-        )
-    axis.set_ylim(0, 105)
-    axis.set_ylabel("Wellbeing (%)")
-    axis.grid(alpha=0.3)
+    return render(trend)

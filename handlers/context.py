@@ -14,6 +14,7 @@ from telegram import Update
 from telegram.ext import Application, ApplicationHandlerStop, CallbackContext, ExtBot, JobQueue
 
 from alliance.instruments import Instrument
+from handlers.charts import Charts
 from handlers.texts import Say, Texts
 from schedules.rules import QuietHours, Template
 from store import updates
@@ -36,6 +37,7 @@ class Services:
     checkin_window: timedelta
     invite_ttl: timedelta
     clock: Callable[[], datetime]
+    charts: Charts
     alert_detail: str = "full"
     bot_username: str | None = None
     timezone: str = "UTC"  # the practice's

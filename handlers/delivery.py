@@ -12,7 +12,8 @@ from zoneinfo import ZoneInfo
 from telegram import Bot, ReplyParameters
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
-from handlers import charts, views
+from handlers import views
+from handlers.charts import Charts
 from handlers.texts import Say, Texts
 from store.alerts import PendingAlert
 from store.checkins import Outgoing, Reminder, SendOutcome
@@ -43,9 +44,10 @@ def classify(exc: Exception) -> SendOutcome:
 class Messenger:
     """Sends what the dispatcher hands it, in each recipient's language."""
 
-    def __init__(self, bot: Bot, texts: Texts, alert_detail: str = "full") -> None:
+    def __init__(self, bot: Bot, texts: Texts, charts: Charts, alert_detail: str = "full") -> None:
         self._bot = bot
         self._texts = texts
+        self._charts = charts
         self._detail = alert_detail
 
     async def send_checkin(self, outgoing: Outgoing) -> tuple[SendOutcome, int | None]:
@@ -68,7 +70,7 @@ class Messenger:
         text, markup = views.alert_message(group, self._detail)
         try:
             if alert.trend is not None and alert.trend.points and self._detail != "minimal":
-                chart = await charts.render_async(alert.trend)
+                chart = await self._charts.render(alert.trend)
                 message = await self._bot.send_photo(
                     alert.therapist_chat_id, chart, caption=text, reply_markup=markup
                 )

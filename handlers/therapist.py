@@ -19,8 +19,9 @@ from telegram import Bot, BotCommandScopeChat, InlineKeyboardMarkup, Message, Up
 from telegram.constants import ChatType
 from telegram.error import BadRequest, TelegramError
 
-from handlers import callbacks, charts
+from handlers import callbacks
 from handlers import therapist_views as views
+from handlers.charts import Charts
 from handlers.context import RapportContext, Services
 from handlers.views import CAPTION_LIMIT
 from store import audit, caseload, people
@@ -97,7 +98,7 @@ def command(work: Work) -> Handler:
             say = services.say(services.texts.language_for(user.language_code))
             await message.reply_text(views.THERAPISTS_ONLY if known else say("invitation_only"))
             return
-        await _send(context.bot, message.chat.id, reply)
+        await _send(context.bot, services.charts, message.chat.id, reply)
 
     return handle
 
@@ -138,7 +139,7 @@ def button(action: str, work: Work) -> Handler:
             return
         if reply.drop_buttons:
             await message.edit_reply_markup(reply_markup=None)
-        await _send(context.bot, message.chat.id, reply)
+        await _send(context.bot, services.charts, message.chat.id, reply)
 
     return handle
 
@@ -147,9 +148,9 @@ def _active_therapist(known: Therapist | Client | None) -> Therapist | None:
     return known if isinstance(known, Therapist) and known.active else None
 
 
-async def _send(bot: Bot, chat_id: int, reply: Reply) -> None:
+async def _send(bot: Bot, charts: Charts, chat_id: int, reply: Reply) -> None:
     if reply.chart is not None and reply.chart.points:
-        picture = await charts.render_async(reply.chart)
+        picture = await charts.render(reply.chart)
         await bot.send_photo(chat_id, picture, caption=reply.chart_caption or None)
     if reply.text:
         *first, last = views.split_message(reply.text)
@@ -157,7 +158,7 @@ async def _send(bot: Bot, chat_id: int, reply: Reply) -> None:
             await bot.send_message(chat_id, piece)
         await bot.send_message(chat_id, last, reply_markup=reply.markup)
     for more in reply.more:
-        await _send(bot, chat_id, more)
+        await _send(bot, charts, chat_id, more)
     await _tell_client(bot, reply)
 
 

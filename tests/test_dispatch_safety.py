@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.app import load_vault, utcnow
 from bot.cli.setup import initialise
 from bot.config import load_instruments
+from handlers.charts import Charts
 from handlers.delivery import Messenger
 from handlers.texts import Texts
 from schedules.dispatcher import Dispatcher
@@ -94,7 +95,7 @@ async def test_two_dispatchers_deliver_each_of_1000_slots_exactly_once() -> None
                 session_factory(engine),
                 vault,
                 INSTRUMENTS,
-                Messenger(bot, Texts()),
+                Messenger(bot, Texts(), Charts()),
                 utcnow,
                 batch=50,
             )
