@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.models import Alert, Client, Therapist
@@ -23,6 +23,14 @@ class DigestTime:
     at: time
 
 
+@dataclass(frozen=True)
+class Claim:
+    """A therapist whose digest this process is sending, and when they last had one."""
+
+    therapist: Therapist
+    previous: datetime | None
+
+
 def current(therapist: Therapist) -> DigestTime | None:
     if therapist.digest_weekday is None or therapist.digest_time is None:
         return None
@@ -35,7 +43,7 @@ def choose(therapist: Therapist, when: DigestTime | None) -> None:
     therapist.digest_time = f"{when.at:%H:%M}" if when else None
 
 
-async def claim_due(session: AsyncSession, now: datetime, zone: str) -> list[Therapist]:
+async def claim_due(session: AsyncSession, now: datetime, zone: str) -> list[Claim]:
     """Linked, active therapists whose digest time has come this week and who have not had
     one since; each is marked sent here, so a digest goes out at most once."""
     local = now.astimezone(ZoneInfo(zone))
@@ -55,9 +63,19 @@ async def claim_due(session: AsyncSession, now: datetime, zone: str) -> list[The
             continue
         if therapist.digest_sent_at is not None and now - therapist.digest_sent_at < MIN_GAP:
             continue
+        due.append(Claim(therapist, previous=therapist.digest_sent_at))
         therapist.digest_sent_at = now
-        due.append(therapist)
     return due
+
+
+async def release(session: AsyncSession, claim: Claim, claimed_at: datetime) -> None:
+    """Give back a claim whose digest surely did not reach Telegram, so the next run (on the
+    same day) tries again; a claim that another run has taken since is left alone."""
+    await session.execute(
+        update(Therapist)
+        .where(Therapist.id == claim.therapist.id, Therapist.digest_sent_at == claimed_at)
+        .values(digest_sent_at=claim.previous)
+    )
 
 
 async def alerts_raised(session: AsyncSession, therapist_id: uuid.UUID, since: datetime) -> int:

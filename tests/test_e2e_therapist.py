@@ -323,6 +323,31 @@ async def test_weekly_digest_on_the_chosen_day_once(trig: Rig) -> None:
     assert "off" in (await ask(p.ada, "/digest off")).content
 
 
+async def test_a_digest_telegram_did_not_take_is_sent_at_the_next_run_and_only_once(
+    trig: Rig,
+) -> None:
+    p = await Practice(trig).setup()
+    await ask(p.ada, "/digest on mon 08:00")
+    trig.clock.set(datetime(2026, 3, 30, 6, 5, tzinfo=UTC))  # Monday 08:05 in Berlin
+    trig.fake.fail("sendMessage", 502, chat_id=p.ada.id)  # Telegram's gateway: not delivered
+    assert await digest.send_due(trig.app.bot, trig.services) == 0
+    assert not any("Your week in Rapport" in m.content for m in p.ada.messages)
+
+    trig.clock.advance(timedelta(minutes=5))
+    assert await digest.send_due(trig.app.bot, trig.services) == 1
+    trig.clock.advance(timedelta(minutes=5))
+    assert await digest.send_due(trig.app.bot, trig.services) == 0
+    assert sum("Your week in Rapport" in m.content for m in p.ada.messages) == 1
+
+    # A digest Telegram refused outright (here: a chat it does not know) is not repeated.
+    trig.clock.set(datetime(2026, 4, 6, 6, 5, tzinfo=UTC))  # the next Monday
+    trig.fake.fail("sendMessage", 400, "Bad Request: chat not found", chat_id=p.ada.id)
+    assert await digest.send_due(trig.app.bot, trig.services) == 0
+    trig.clock.advance(timedelta(minutes=5))
+    assert await digest.send_due(trig.app.bot, trig.services) == 0
+    assert sum("Your week in Rapport" in m.content for m in p.ada.messages) == 1
+
+
 async def test_reassignment_moves_history_and_alert_access(trig: Rig) -> None:
     p = await Practice(trig).setup()
     for values in (["10", "10", "10", "10", "No"],) * 3 + (["6", "5", "6", "6", "Yes"],):
