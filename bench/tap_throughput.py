@@ -24,6 +24,10 @@ Bots, each on a fresh fake:
   `await query.edit_message_text(...)` with a new inline keyboard (the same texts and
   keyboards as Rapport's questions, prepared once), no rate limiter.
 - bare-limited: the bare bot with the same RapportRateLimiter(max_retries=3) as Rapport.
+- rapport-replies-only (a diagnostic, not in the default set): Rapport's whole Application
+  (its handlers, context, rate limiter, dispatcher, rendering) with the check-in tap handler
+  replaced, for this run only, by one that answers and edits to the next question with
+  handlers.views but writes nothing: what everything but the tap's database work costs.
 
 Prints a markdown table of rates and the ratios. It measures; it asserts nothing about speed.
 """
@@ -48,7 +52,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any, cast
 from unittest import mock
@@ -62,8 +65,8 @@ from bot import config as practice_config
 from bot.app import build_application, running
 from bot.ratelimit import RapportRateLimiter
 from bot.settings import Settings
-from handlers import callbacks, views
-from handlers.context import RapportApp
+from handlers import callbacks, checkin, views
+from handlers.context import RapportApp, RapportContext
 from handlers.texts import Say
 from store.checkins import queue_now
 from store.db import transaction
@@ -73,6 +76,7 @@ from tests.rig import Clock, Rig, join, link, rig_settings
 CLIENT_TG = 6_100_000
 THERAPIST_TG = 5_100_000
 BOTS = ("rapport", "rapport-no-overall-limit", "bare", "bare-limited")
+DIAGNOSTICS = ("rapport-replies-only",)
 MOST_TAPS = 300  # taps/s that the check-ins delivered before the window must last for
 PRODUCTION_DISPATCH = float(Settings.model_fields["dispatch_interval"].default)
 
@@ -310,7 +314,10 @@ async def rapport_rig(
     clock = Clock()
     limiter: Callable[..., AIORateLimiter] = RapportRateLimiter
     if not overall_limit:
-        limiter = partial(RapportRateLimiter, overall_max_rate=0)
+
+        def limiter(**kwargs: Any) -> AIORateLimiter:  # overrides RAPPORT_SEND_RATE's value
+            return RapportRateLimiter(**{**kwargs, "overall_max_rate": 0})
+
     with mock.patch("bot.app.RapportRateLimiter", limiter):
         app = build_application(settings, practice_config.load(None), clock=clock)
     overall = getattr(app.bot.rate_limiter, "_base_limiter", None)
@@ -356,6 +363,20 @@ async def enrol(rig: Rig, clients: int, checkins: int) -> list[tuple[FakeUser, l
         return out
 
     return await rig.fake.wait_for(delivered, timeout=30 + clients * checkins / 10)
+
+
+async def replies_only(update: Update, context: RapportContext) -> None:
+    """rapport-replies-only's tap handler: Rapport's replies to a tap, no database work."""
+    query = update.callback_query
+    tap = callbacks.decode(query.data if query else None)
+    if query is None or tap is None:
+        return
+    services = context.services
+    say = services.say(None)
+    plan = steps([services.instruments["alliance"]])
+    await query.answer(say("saved"))
+    text, markup = views.step_message(say, tap.ref, plan[(tap.position + 1) % len(plan)])
+    await query.edit_message_text(text, reply_markup=markup)
 
 
 async def run_rapport(args: argparse.Namespace, overall_limit: bool) -> Outcome:
@@ -480,15 +501,20 @@ def ratios(results: Sequence[Outcome]) -> list[str]:
             "bare",
             "Rapport without the overall limit / bare bot, both unlimited (the bot's own cost)",
         ),
+        (
+            "rapport-replies-only",
+            "bare",
+            "Rapport's application without the tap's database work / bare bot (a diagnostic)",
+        ),
     ]
     lines = []
     for top, bottom, label in pairs:
         if top in rates and bottom in rates and rates[bottom] > 0:
             ratio = rates[top] / rates[bottom]
             verdict = "meets" if ratio >= 0.8 else "**misses**"
+            judged = "" if top in DIAGNOSTICS else f" ({verdict} the 80% target)"
             lines.append(
-                f"- {label}: {rates[top]:.1f} / {rates[bottom]:.1f} taps/s = {ratio:.0%} "
-                f"({verdict} the 80% target)"
+                f"- {label}: {rates[top]:.1f} / {rates[bottom]:.1f} taps/s = {ratio:.0%}{judged}"
             )
     return lines
 
@@ -505,7 +531,11 @@ async def main_async(args: argparse.Namespace, argv: Sequence[str]) -> str:
     results = []
     for number in range(1, args.rounds + 1):
         for bot in args.bots:
-            if bot.startswith("rapport"):
+            if bot == "rapport-replies-only":
+                with mock.patch.object(checkin, "on_tap", replies_only):
+                    result = await run_rapport(args, overall_limit=True)
+                result.bot = bot
+            elif bot.startswith("rapport"):
                 result = await run_rapport(args, overall_limit=bot == "rapport")
             else:
                 result = await run_bare(args, limited=bot == "bare-limited")
@@ -544,7 +574,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds before the window")
     parser.add_argument("--seconds", type=float, default=20.0, help="the measured window")
     parser.add_argument("--rounds", type=int, default=1, help="repeat all bots, interleaved")
-    parser.add_argument("--bots", nargs="+", choices=BOTS, default=list(BOTS))
+    parser.add_argument("--bots", nargs="+", choices=BOTS + DIAGNOSTICS, default=list(BOTS))
     parser.add_argument(
         "--checkins",
         type=int,
