@@ -97,6 +97,8 @@ def command(work: Work) -> Handler:
         if reply is None:
             say = services.say(services.texts.language_for(user.language_code))
             await message.reply_text(views.THERAPISTS_ONLY if known else say("invitation_only"))
+            if therapist is None:
+                await _drop_menu(context.bot, message.chat.id)
             return
         await _send(context.bot, services.charts, message.chat.id, reply)
 
@@ -180,6 +182,15 @@ async def _edit(message: Message, reply: Reply) -> None:
     except BadRequest as exc:
         if "not modified" not in str(exc).lower():
             raise
+
+
+async def _drop_menu(bot: Bot, chat_id: int) -> None:
+    """A therapist command from someone who is not (or no longer) an active therapist: a
+    menu left from their time as one goes now, not at the bot's next start."""
+    try:
+        await register_commands(bot, chat_id, active=False)
+    except TelegramError as exc:
+        log.warning("could not remove a command menu: %s", type(exc).__name__)
 
 
 async def register_commands(bot: Bot, chat_id: int, active: bool = True) -> None:

@@ -372,7 +372,10 @@ async def test_a_deactivated_therapist_is_refused(trig: Rig) -> None:
     p = await Practice(trig).setup()
     await trig.cli("client", "reassign", "--client", str(p.lee_id), "--therapist", str(p.ada_id))
     await trig.cli("therapist", "deactivate", "--therapist", str(p.bo_id))
-    # Deactivation unlinks the account: Bo is a stranger to the bot now.
+    scope_bo = {"type": "chat", "chat_id": p.bo.id}
+    assert trig.fake.commands_for(scope_bo)  # the menu of their time as a therapist
+    # Deactivation unlinks the account: Bo is a stranger to the bot now, and the menu goes.
     assert (await ask(p.bo, "/clients")).content == DEFAULTS["invitation_only"]
+    await trig.fake.wait_for(lambda: trig.fake.commands_for(scope_bo) == [], message="no menu")
     listing = await ask(p.ada, "/clients", contains="Your clients")
     assert listing.buttons == ["Kim", "Lee"]
