@@ -34,7 +34,8 @@ class Charts:
                 return await loop.run_in_executor(pool, _draw, trend)
             except BrokenProcessPool:
                 log.warning("the chart worker stopped (attempt %d); starting another", attempt)
-                self._pool = None
+                if self._pool is pool:  # not yet replaced by a chart drawn alongside this one
+                    self._pool = None
                 pool.shutdown(wait=False, cancel_futures=True)
         raise RuntimeError("the chart worker stopped twice in a row")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -40,6 +41,12 @@ async def test_a_chart_is_rendered_outside_the_bots_process_and_survives_a_kille
         assert again.startswith(PNG)
         assert again == first  # the same chart from the new worker
         assert "the chart worker stopped" in caplog.text
+        # Killed again while two charts are wanted at once: both arrive, from one new worker.
+        assert charts._pool is not None
+        os.kill(next(iter(charts._pool._processes)), signal.SIGKILL)
+        both = await asyncio.gather(charts.render(a_trend()), charts.render(a_trend()))
+        assert both == [first, first]
+        assert charts._pool is not None and len(charts._pool._processes) == 1
     finally:
         await charts.close()
     assert charts._pool is None
