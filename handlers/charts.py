@@ -25,10 +25,15 @@ class Charts:
 
     def __init__(self) -> None:
         self._pool: ProcessPoolExecutor | None = None
+        self._closed = False
 
-    async def render(self, trend: Trend) -> bytes:
+    async def render(self, trend: Trend) -> bytes | None:
+        """The chart as PNG, or None when it could not be drawn: the message it belongs to
+        (an alert, a history) goes out without it rather than not at all."""
         loop = asyncio.get_running_loop()
         for attempt in (1, 2):
+            if self._closed:
+                return None
             pool = self._pool or self._start()
             try:
                 return await loop.run_in_executor(pool, _draw, trend)
@@ -37,9 +42,13 @@ class Charts:
                 if self._pool is pool:  # not yet replaced by a chart drawn alongside this one
                     self._pool = None
                 pool.shutdown(wait=False, cancel_futures=True)
-        raise RuntimeError("the chart worker stopped twice in a row")
+            except Exception as exc:
+                log.error("a chart could not be drawn: %s", type(exc).__name__)
+                return None
+        return None
 
     async def close(self) -> None:
+        self._closed = True
         pool, self._pool = self._pool, None
         if pool is not None:
             await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)

@@ -69,8 +69,10 @@ class Messenger:
         alert = group[0]
         text, markup = views.alert_message(group, self._detail)
         try:
+            chart = None
             if alert.trend is not None and alert.trend.points and self._detail != "minimal":
                 chart = await self._charts.render(alert.trend)
+            if chart is not None:
                 message = await self._bot.send_photo(
                     alert.therapist_chat_id, chart, caption=text, reply_markup=markup
                 )

@@ -151,8 +151,8 @@ def _active_therapist(known: Therapist | Client | None) -> Therapist | None:
 
 
 async def _send(bot: Bot, charts: Charts, chat_id: int, reply: Reply) -> None:
-    if reply.chart is not None and reply.chart.points:
-        picture = await charts.render(reply.chart)
+    picture = await charts.render(reply.chart) if reply.chart and reply.chart.points else None
+    if picture is not None:
         await bot.send_photo(chat_id, picture, caption=reply.chart_caption or None)
     if reply.text:
         *first, last = views.split_message(reply.text)

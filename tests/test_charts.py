@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import os
 import signal
 import subprocess
 import sys
+import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from handlers.charts import Charts
+from handlers.delivery import Messenger
+from handlers.texts import Texts
+from store.alerts import PendingAlert
 from store.history import Point, Trend
+from tests.botapi import FakeBotAPI
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -46,10 +53,10 @@ async def test_a_chart_is_rendered_outside_the_bots_process_and_survives_a_kille
         os.kill(next(iter(charts._pool._processes)), signal.SIGKILL)
         both = await asyncio.gather(charts.render(a_trend()), charts.render(a_trend()))
         assert both == [first, first]
-        assert charts._pool is not None and len(charts._pool._processes) == 1
+        assert len(multiprocessing.active_children()) == 1  # one new worker, not one each
     finally:
         await charts.close()
-    assert charts._pool is None
+    assert multiprocessing.active_children() == []
 
 
 def test_the_bots_own_process_does_not_load_matplotlib() -> None:
@@ -61,3 +68,36 @@ def test_the_bots_own_process_does_not_load_matplotlib() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     ).stdout
     assert loaded.strip() == "[]"
+
+
+async def test_an_alert_goes_out_without_its_chart_when_the_chart_cannot_be_drawn(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    broken = replace(a_trend(), alliance_max="forty")  # type: ignore[arg-type]
+    charts = Charts()
+    async with FakeBotAPI() as fake:
+        therapist = fake.user(5301)
+        therapist.open_chat()
+        bot = fake.make_bot()
+        await bot.initialize()
+        try:
+            assert await charts.render(broken) is None
+            assert "a chart could not be drawn" in caplog.text
+            alert = PendingAlert(
+                alert_id=uuid.uuid4(),
+                client_id=uuid.uuid4(),
+                therapist_chat_id=therapist.id,
+                client_label="Client Kim",
+                rule="drop",
+                severity="warn",
+                reason="alliance fell",
+                trend=broken,
+            )
+            sent = await Messenger(bot, Texts(), charts).send_alerts([alert])
+            assert sent is not None
+            assert therapist.last_message.photo is None
+            assert "Client Kim" in therapist.last_message.content
+            assert (await charts.render(a_trend()) or b"").startswith(PNG)  # still drawing
+        finally:
+            await charts.close()
+            await bot.shutdown()
