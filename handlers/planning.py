@@ -11,7 +11,7 @@ from handlers import therapist_views as views
 from handlers.therapist import Ask, Reply, button, command, pick
 from schedules import manage
 from schedules.rules import WEEKDAYS, Template
-from store import caseload, clients, digests, people
+from store import caseload, clients, digests, people, plans
 from store.digests import DigestTime
 from store.models import Client, ClientStatus
 
@@ -166,7 +166,7 @@ async def session_for(ask: Ask, client: Client, when: str) -> Reply:
         manage.check_session_time(at, ask.now)
     except ValueError as exc:
         return Reply(f"That time did not work: {exc}.")
-    await manage.log_session(
+    await plans.add_session(
         ask.session, client, at, ask.now, actor_kind="therapist", actor_id=ask.therapist.id
     )
     ask.services.kick()

@@ -1,7 +1,8 @@
 """What people change about one client's schedule, and what it will do next.
 
-The command line (`rapport schedule`, `rapport session`) and a therapist's Telegram commands
-(`/schedule`, `/session`) both go through here, so both change and show a schedule the same way.
+The command line (`rapport schedule`) and a therapist's Telegram commands (`/schedule`,
+`/session`) both go through here, so both change and show a schedule the same way; a session
+itself is logged with store.plans.add_session.
 """
 
 from __future__ import annotations
@@ -62,21 +63,6 @@ async def apply_template(
         actor_id=actor_id,
     )
     return len(rows)
-
-
-async def log_session(
-    session: AsyncSession,
-    client: Client,
-    at: datetime,
-    now: datetime,
-    *,
-    actor_kind: str = "admin",
-    actor_id: uuid.UUID | None = None,
-) -> None:
-    """Record a session; check-ins relative to it are planned at the next tick."""
-    await plans.add_session(session, client, at, now, actor_kind=actor_kind, actor_id=actor_id)
-    if client.planned_until is not None and at < client.planned_until:
-        client.planned_until = at
 
 
 async def upcoming(

@@ -101,7 +101,8 @@ class Planner:
             (
                 (slot, row.id, rule)
                 for row, rule in rules
-                for slot in occurrences(rule, tz, start, end, sessions, quiet)
+                # A rule has no slots from before it was given (a re-plan from a past session).
+                for slot in occurrences(rule, tz, max(start, row.created_at), end, sessions, quiet)
             ),
             key=lambda found: (found[0], found[1]),
         )

@@ -103,8 +103,12 @@ async def add_session(
     actor_kind: str = "admin",
     actor_id: uuid.UUID | None = None,
 ) -> SessionLog:
+    """Record a session; a session in the past re-plans the client from it, so check-ins
+    relative to it are planned at the next tick."""
     row = SessionLog(id=uuid.uuid4(), client_id=client.id, at=at, created_at=now)
     session.add(row)
+    if client.planned_until is not None and at < client.planned_until:
+        client.planned_until = at
     audit.record(
         session,
         actor_kind=actor_kind,

@@ -95,9 +95,27 @@ async def test_after_session_rule_follows_a_logged_session(
         client = await session.get(Client, made.client.id)
         assert client is not None
         await plans.add_session(session, client, session_at, start + timedelta(hours=3))
-        client.planned_until = session_at
     await _plan(database, start + timedelta(hours=3))
     assert await _slots(database) == [(session_at + timedelta(hours=24), "due")]
+
+
+async def test_a_session_logged_for_the_past_plans_nothing_from_before_the_rules_existed(
+    database: Database, vault: Vault
+) -> None:
+    wednesday = MONDAY_0900_BERLIN + timedelta(days=2, hours=3)
+    made = await team(database.sessions, vault, now=wednesday)
+    await _give(database, made.client.id, WEEKLY, now=wednesday)  # Mondays and Thursdays
+    await _plan(database, wednesday)
+    async with transaction(database.sessions) as session:
+        client = await session.get(Client, made.client.id)
+        assert client is not None
+        saturday = MONDAY_0900_BERLIN - timedelta(days=2)  # before the rule was given
+        await plans.add_session(session, client, saturday, wednesday)
+    await _plan(database, wednesday)
+    async with transaction(database.sessions) as session:
+        assert await checkins.close_expired(session, vault, wednesday, INSTRUMENTS) == 0
+    thursday = MONDAY_0900_BERLIN + timedelta(days=3)
+    assert await _slots(database) == [(thursday, "due")]  # not Monday's, recorded as missed
 
 
 async def test_after_downtime_stale_slots_are_missed_not_sent(

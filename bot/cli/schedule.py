@@ -19,6 +19,7 @@ from schedules.rules import (
     QuietHours,
     RuleError,
 )
+from store import plans
 from store.models import Client
 from store.people import NotFound
 from store.vault import Vault
@@ -141,7 +142,7 @@ def cmd_session_add(env: Env, args: argparse.Namespace) -> None:
     async def work(session: AsyncSession, _vault: Vault) -> dict[str, Any]:
         client = await _client(session, args.client)
         at = _parse_when(args.at, client.timezone)
-        await manage.log_session(session, client, at, now())
+        await plans.add_session(session, client, at, now())
         return {"client_id": str(client.id), "session_at": at.isoformat()}
 
     result = asyncio.run(with_session(env, work))
