@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Awaitable
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import CallbackQuery, Update
 from telegram.constants import ChatType
-from telegram.error import BadRequest
 
 from handlers import callbacks, views
 from handlers.context import RapportContext, Services
+from handlers.delivery import unless_unchanged
 from handlers.texts import Say
 from store import checkins, people
 from store.checkins import TapAction, TapOutcome, TapResult
@@ -76,7 +75,7 @@ async def on_tap(update: Update, context: RapportContext) -> None:
     if outcome.result == TapResult.CLOSED:
         await query.answer(say("checkin_closed"))
         if tap.action == callbacks.RENEW and tap.value != callbacks.YES:
-            await _edit(query.edit_message_text(say("consent_skipped")))
+            await unless_unchanged(query.edit_message_text(say("consent_skipped")))
         return
     saved = tap.action == callbacks.ANSWER and outcome.result != TapResult.REPEATED
     await query.answer(say("saved") if saved else None)
@@ -101,18 +100,9 @@ async def _show(
     elif outcome.comment_position is not None:
         text, markup = views.comment_prompt(say, checkin_id, outcome.comment_position)
     else:
-        await _edit(query.edit_message_text(thanks))
+        await unless_unchanged(query.edit_message_text(thanks))
         return
-    await _edit(query.edit_message_text(text, reply_markup=markup))
-
-
-async def _edit(edit: Awaitable[object]) -> None:
-    """An edit whose content did not change is harmless (a double tap); other errors are not."""
-    try:
-        await edit
-    except BadRequest as exc:
-        if "message is not modified" not in str(exc).lower():
-            raise
+    await unless_unchanged(query.edit_message_text(text, reply_markup=markup))
 
 
 async def on_text(update: Update, context: RapportContext) -> None:
@@ -136,7 +126,7 @@ async def on_text(update: Update, context: RapportContext) -> None:
     say = services.say(language or services.texts.language_for(user.language_code))
     if outcome.saved:
         if outcome.message_id is not None:
-            await _edit(
+            await unless_unchanged(
                 context.bot.edit_message_reply_markup(
                     message.chat.id, outcome.message_id, reply_markup=None
                 )

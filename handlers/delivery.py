@@ -6,7 +6,7 @@ Telegram has no idempotency key, so each failure is sorted by what it says about
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from zoneinfo import ZoneInfo
 
 from telegram import Bot, ReplyParameters
@@ -39,6 +39,15 @@ def classify(exc: Exception) -> SendOutcome:
             return SendOutcome.NOT_SENT
         return SendOutcome.UNKNOWN
     raise exc
+
+
+async def unless_unchanged(edit: Awaitable[object]) -> None:
+    """An edit whose content did not change is harmless (a double tap); other errors are not."""
+    try:
+        await edit
+    except BadRequest as exc:
+        if "message is not modified" not in str(exc).lower():
+            raise
 
 
 class Messenger:

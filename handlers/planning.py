@@ -128,10 +128,10 @@ async def pause_or_resume(ask: Ask) -> Reply | None:
     days = ask.tap.value
     chat = await people.chat_id(ask.session, s.vault, client)
     say = s.say(client.language)
-    told: str | None = None
     if days == 0:
-        if await clients.resume(ask.session, s.vault, client, ask.now, ask.therapist.id):
-            told = say("resumed_by_therapist")
+        if not await clients.resume(ask.session, s.vault, client, ask.now, ask.therapist.id):
+            return Reply(toast=views.OUT_OF_DATE)  # not paused (any more): nothing changed
+        told = say("resumed_by_therapist")
     elif days in views.PAUSE_CHOICES and client.status == ClientStatus.ACTIVE:
         until = ask.now + timedelta(days=days)
         await clients.pause(ask.session, s.vault, client, until, ask.now, ask.therapist.id)
@@ -141,9 +141,9 @@ async def pause_or_resume(ask: Ask) -> Reply | None:
     reply = await schedule_of(ask, client)
     reply.edit = True
     reply.toast = "Paused" if days else "Resumed"
-    if told is not None and chat is not None:
+    reply.kick = True
+    if chat is not None:
         reply.to_client = (chat, told)
-        s.kick()
     return reply
 
 
@@ -169,12 +169,12 @@ async def session_for(ask: Ask, client: Client, when: str) -> Reply:
     await plans.add_session(
         ask.session, client, at, ask.now, actor_kind="therapist", actor_id=ask.therapist.id
     )
-    ask.services.kick()
     label = await clients.label(ask.session, ask.services.vault, client)
     local = at.astimezone(ZoneInfo(client.timezone))
     return Reply(
         f"Session with {label} logged for {local:%a %d %b %H:%M} ({client.timezone}). "
-        "Check-ins that follow sessions are planned from it."
+        "Check-ins that follow sessions are planned from it.",
+        kick=True,
     )
 
 

@@ -17,13 +17,13 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Bot, BotCommandScopeChat, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatType
-from telegram.error import BadRequest, TelegramError
+from telegram.error import TelegramError
 
 from handlers import callbacks
 from handlers import therapist_views as views
 from handlers.charts import Charts
 from handlers.context import RapportContext, Services
-from handlers.views import CAPTION_LIMIT
+from handlers.delivery import unless_unchanged
 from store import audit, caseload, people
 from store.history import Trend
 from store.models import Client, Therapist
@@ -74,6 +74,7 @@ class Reply:
     edit: bool = False  # a button: replace the pressed message's text and buttons
     drop_buttons: bool = False  # a button: remove the pressed message's buttons
     toast: str | None = None  # a button: the short answer on the button itself
+    kick: bool = False  # the schedule changed: the dispatcher should look now, after commit
 
 
 Work = Callable[[Ask], Awaitable[Reply | None]]
@@ -94,6 +95,8 @@ def command(work: Work) -> Handler:
             if therapist is not None:
                 args = list(context.args or [])
                 reply = await work(Ask(session, therapist, services, services.clock(), args))
+        if reply is not None and reply.kick:
+            services.kick()
         if reply is None:
             say = services.say(services.texts.language_for(user.language_code))
             await message.reply_text(views.THERAPISTS_ONLY if known else say("invitation_only"))
@@ -127,20 +130,23 @@ def button(action: str, work: Work) -> Handler:
                 reply = await work(Ask(session, therapist, services, services.clock(), tap=tap))
             else:
                 caseload.refuse(session, None, action, tap.ref)
+        if reply is not None and reply.kick:
+            services.kick()
         if reply is None:
             log.warning("refused a therapist button (%s)", action)
             await query.answer(views.REFUSED)
             return
         await query.answer(reply.toast)
         message = query.message
-        if not isinstance(message, Message):
+        if not isinstance(message, Message):  # too old or deleted: the change is made anyway
+            await _tell_client(context.bot, reply)
             return
         if reply.edit:
-            await _edit(message, reply)
+            await unless_unchanged(message.edit_text(reply.text, reply_markup=reply.markup))
             await _tell_client(context.bot, reply)
             return
         if reply.drop_buttons:
-            await message.edit_reply_markup(reply_markup=None)
+            await unless_unchanged(message.edit_reply_markup(reply_markup=None))
         await _send(context.bot, services.charts, message.chat.id, reply)
 
     return handle
@@ -170,18 +176,9 @@ async def _tell_client(bot: Bot, reply: Reply) -> None:
     try:
         await bot.send_message(*reply.to_client)
     except TelegramError as exc:
-        log.warning("could not tell a client about their therapist's change: %s", type(exc))
-
-
-async def _edit(message: Message, reply: Reply) -> None:
-    try:
-        if message.photo:
-            await message.edit_caption(reply.text[:CAPTION_LIMIT], reply_markup=reply.markup)
-        else:
-            await message.edit_text(reply.text, reply_markup=reply.markup)
-    except BadRequest as exc:
-        if "not modified" not in str(exc).lower():
-            raise
+        log.warning(
+            "could not tell a client about their therapist's change: %s", type(exc).__name__
+        )
 
 
 async def _drop_menu(bot: Bot, chat_id: int) -> None:

@@ -285,9 +285,13 @@ async def test_session_and_schedule_with_pause_buttons(trig: Rig) -> None:
     assert (await client_row(trig, p.kim_id)).status == ClientStatus.PAUSED
     assert not any("paused check-ins" in m.content for m in p.ada.messages)  # no self-notice
 
+    resume = paused.button_data[paused.buttons.index("Resume check-ins")] or ""
     p.ada.press_button(paused, "Resume check-ins")
     await received(trig, p.kim, "Your therapist started your check-ins again")
     await eventually(lambda: _status_is(trig, p.kim_id, ClientStatus.ACTIVE))
+    # The same Resume again (an old message): nothing to resume, and it says so.
+    assert await pressed(trig, p.ada, paused.message_id, resume) == views.OUT_OF_DATE
+    assert sum("started your check-ins again" in m.content for m in p.kim.messages) == 1
     assert [a for a, _ in await refusals(trig, p.bo_id)] == [
         "session.add",
         "schedule.read",
