@@ -110,15 +110,14 @@ async def history_button(ask: Ask) -> Reply | None:
 async def alert_button(ask: Ask) -> Reply | None:
     assert ask.tap is not None
     action = ALERT_ACTIONS[ask.tap.action]
-    acted = await alerts.act(
-        ask.session,
-        client_id=ask.tap.ref,
-        therapist=ask.therapist,
-        action=action,
-        now=ask.now,
+    client = await caseload.owned(
+        ask.session, ask.therapist, ask.tap.ref, f"alert.{action}", admin_may=True
     )
-    if acted is None:
+    if client is None:
         return None
+    await alerts.act(
+        ask.session, client_id=client.id, therapist=ask.therapist, action=action, now=ask.now
+    )
     done = "Acknowledged" if action == AlertAction.ACKNOWLEDGE else "Snoozed until tomorrow"
     return Reply(f"{done}.", toast=done, drop_buttons=True)
 

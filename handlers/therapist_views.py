@@ -16,6 +16,7 @@ from telegram import InlineKeyboardButton as Button
 from alliance.history import CheckinRecord, Status
 from alliance.instruments import Instrument
 from handlers import callbacks
+from handlers.views import button
 from schedules.manage import Upcoming
 from schedules.rules import WEEKDAYS, AfterSession, EveryNDays, Rule, Template, Weekly
 from store.caseload import ClientRow
@@ -73,12 +74,6 @@ def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
     return pieces
 
 
-def _button(label: str, action: str, ref: uuid.UUID, position: int = 0, value: int = 0) -> Button:
-    return Button(
-        label, callback_data=callbacks.encode(callbacks.Tap(action, ref, position, value))
-    )
-
-
 def _day(at: datetime | None, zone: str) -> str:
     return "-" if at is None else f"{at.astimezone(ZoneInfo(zone)):%a %d %b}"
 
@@ -127,7 +122,7 @@ def picker(clients: Sequence[tuple[uuid.UUID, str]], command: str) -> InlineKeyb
     """One button per client (two per row) that runs `command` for them."""
     position = PICK_OF_COMMAND[command]
     buttons = [
-        _button(label[:32], callbacks.PICK, client_id, position)
+        button(label[:32], callbacks.PICK, client_id, position)
         for client_id, label in clients[:BUTTON_LIST_LIMIT]
     ]
     return InlineKeyboardMarkup([buttons[i : i + 2] for i in range(0, len(buttons), 2)])
@@ -181,11 +176,11 @@ def history_page(
             lines.append(f'  "{comment}"')
     row = []
     if older:
-        row.append(_button("‹ Older", callbacks.HISTORY, client_id, page + 1, TURN_PAGE))
+        row.append(button("‹ Older", callbacks.HISTORY, client_id, page + 1, TURN_PAGE))
     if page > 0:
-        row.append(_button("Newer ›", callbacks.HISTORY, client_id, page - 1, TURN_PAGE))
+        row.append(button("Newer ›", callbacks.HISTORY, client_id, page - 1, TURN_PAGE))
     text = "\n".join(lines)
-    return text[:4000], InlineKeyboardMarkup([row]) if row else None
+    return text[:MESSAGE_LIMIT], InlineKeyboardMarkup([row]) if row else None
 
 
 def chart_caption(label: str, trend: Trend) -> str:
@@ -236,7 +231,7 @@ def template_buttons(
 ) -> list[list[Button]]:
     return [
         [
-            _button(
+            button(
                 ("✓ " if t.name == current else "") + t.name,
                 callbacks.TEMPLATE,
                 client_id,
@@ -271,11 +266,11 @@ def schedule_message(
         lines += ["", "Nothing planned: no rules, or no session logged yet (/session)."]
     rows = template_buttons(client_id, templates, plan.template)
     if status == "paused":
-        rows.append([_button("Resume check-ins", callbacks.PAUSE, client_id, value=0)])
+        rows.append([button("Resume check-ins", callbacks.PAUSE, client_id, value=0)])
     elif status == "active":
         rows.append(
             [
-                _button(f"Pause {days} days", callbacks.PAUSE, client_id, value=days)
+                button(f"Pause {days} days", callbacks.PAUSE, client_id, value=days)
                 for days in PAUSE_CHOICES
             ]
         )

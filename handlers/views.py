@@ -18,7 +18,7 @@ _ROW = 6
 Message = tuple[str, InlineKeyboardMarkup]
 
 
-def _button(label: str, action: str, ref: uuid.UUID, position: int = 0, value: int = 0) -> Button:
+def button(label: str, action: str, ref: uuid.UUID, position: int = 0, value: int = 0) -> Button:
     return Button(
         label, callback_data=callbacks.encode(callbacks.Tap(action, ref, position, value))
     )
@@ -27,9 +27,9 @@ def _button(label: str, action: str, ref: uuid.UUID, position: int = 0, value: i
 def _navigation(say: Say, checkin_id: uuid.UUID, position: int, skippable: bool) -> list[Button]:
     row = []
     if position > 0:
-        row.append(_button(say("back_button"), callbacks.BACK, checkin_id, position))
+        row.append(button(say("back_button"), callbacks.BACK, checkin_id, position))
     if skippable:
-        row.append(_button(say("skip_button"), callbacks.SKIP, checkin_id, position))
+        row.append(button(say("skip_button"), callbacks.SKIP, checkin_id, position))
     return row
 
 
@@ -52,7 +52,7 @@ def step_message(
         label = item.labels[value] if labelled else str(value)
         if value == selected:
             label = f"✓ {label}"
-        buttons.append(_button(label, callbacks.ANSWER, checkin_id, step.position, value))
+        buttons.append(button(label, callbacks.ANSWER, checkin_id, step.position, value))
     # Numbers in rows of six; a few short labels side by side; longer ones (WHO-5's) stacked.
     per_row = _ROW if not labelled else len(buttons) if len(buttons) <= 3 else 1
     rows = [buttons[i : i + per_row] for i in range(0, len(buttons), per_row)]
@@ -63,7 +63,7 @@ def step_message(
 def comment_prompt(say: Say, checkin_id: uuid.UUID, position: int) -> Message:
     row = [
         *_navigation(say, checkin_id, position, skippable=False),
-        _button(say("no_comment_button"), callbacks.NO_COMMENT, checkin_id, position),
+        button(say("no_comment_button"), callbacks.NO_COMMENT, checkin_id, position),
     ]
     return say("comment_prompt"), InlineKeyboardMarkup([row])
 
@@ -71,8 +71,8 @@ def comment_prompt(say: Say, checkin_id: uuid.UUID, position: int) -> Message:
 def yes_no(say: Say, text: str, action: str, ref: uuid.UUID, yes: str, no: str) -> Message:
     keyboard = [
         [
-            _button(say(yes), action, ref, value=callbacks.YES),
-            _button(say(no), action, ref, value=callbacks.NO),
+            button(say(yes), action, ref, value=callbacks.YES),
+            button(say(no), action, ref, value=callbacks.NO),
         ]
     ]
     return text, InlineKeyboardMarkup(keyboard)
@@ -140,9 +140,9 @@ def alert_message(group: Sequence[PendingAlert], detail: str) -> tuple[str, Inli
         text = text[: CAPTION_LIMIT - 1] + "…"
     keyboard = [
         [
-            _button("Acknowledge", callbacks.ACKNOWLEDGE, first.client_id),
-            _button("Snooze 1 day", callbacks.SNOOZE, first.client_id),
+            button("Acknowledge", callbacks.ACKNOWLEDGE, first.client_id),
+            button("Snooze 1 day", callbacks.SNOOZE, first.client_id),
         ],
-        [_button("History", callbacks.HISTORY, first.client_id)],
+        [button("History", callbacks.HISTORY, first.client_id)],
     ]
     return text, InlineKeyboardMarkup(keyboard)

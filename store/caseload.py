@@ -19,13 +19,10 @@ from alliance.detectors import DetectorSettings
 from alliance.history import Status
 from alliance.instruments import Instrument
 from store import audit
-from store.history import client_history
+from store.alerts import LIVE
+from store.history import CLOSED, client_history
 from store.models import Alert, CheckIn, CheckInState, Client, Therapist
 from store.vault import Vault, unseal
-
-LIVE_ALERTS = ("open", "snoozed")
-ANSWERED = (CheckInState.COMPLETED,)
-UNANSWERED = (CheckInState.MISSED, CheckInState.EXPIRED)
 
 
 @dataclass(frozen=True)
@@ -162,7 +159,7 @@ async def overview(
             (
                 await session.execute(
                     select(Alert.client_id, func.count())
-                    .where(Alert.client_id.in_(ids), Alert.state.in_(LIVE_ALERTS))
+                    .where(Alert.client_id.in_(ids), Alert.state.in_(LIVE))
                     .group_by(Alert.client_id)
                 )
             )
@@ -175,7 +172,7 @@ async def overview(
             select(CheckIn.client_id, CheckIn.state, func.count())
             .where(
                 CheckIn.client_id.in_(ids),
-                CheckIn.state.in_((*ANSWERED, *UNANSWERED)),
+                CheckIn.state.in_(CLOSED),
                 CheckIn.due_at >= now - period,
                 CheckIn.due_at <= now,
             )
@@ -186,7 +183,7 @@ async def overview(
     ended: Counter[uuid.UUID] = Counter()
     for client_id, state, count in closed:
         ended[client_id] += count
-        if state in ANSWERED:
+        if state == CheckInState.COMPLETED:
             completed[client_id] += count
     alliance = known.get(settings.alliance_instruments[0])
     wellbeing = known.get(settings.wellbeing_instruments[0])
