@@ -32,7 +32,7 @@ from alliance.instruments import Instrument
 from alliance.safety import risk_flag, risky_answer
 from store import alerts, audit, clients
 from store.alerts import AlertPolicy
-from store.crypto import DataKey, DecryptionError, FieldContext
+from store.crypto import DataKey, DecryptionError
 from store.history import client_history
 from store.models import (
     OPEN_CHECKIN_STATES,
@@ -249,7 +249,7 @@ async def claim_due(
             Outgoing(
                 checkin_id=row.id,
                 client_id=client.id,
-                chat_id=int(key.open(_client_field(key, client.id, "chat_enc"), client.chat_enc)),
+                chat_id=int(unseal_column(key, Client, "chat_enc", client.id, client.chat_enc)),
                 language=client.language,
                 step=step,
                 renew_consent=renew,
@@ -270,12 +270,6 @@ async def claim_due(
             claim=claim,
         )
     return claimed
-
-
-def _client_field(key: DataKey, client_id: uuid.UUID, column: str) -> FieldContext:
-    """What store.vault.field_context gives for a client row, from the id alone (claim_due
-    reads columns, not ORM rows)."""
-    return FieldContext(Client.__tablename__, column, client_id, key.owner_id)
 
 
 async def _set(session: AsyncSession, ids: Sequence[uuid.UUID], **values: object) -> None:
@@ -372,7 +366,7 @@ async def record_sends(
     if sent:
         # One executemany on the table (an ORM update with a list would be the ORM's bulk
         # update by primary key, which allows no condition on the row's state).
-        table = CheckIn.metadata.tables[CheckIn.__tablename__]
+        table = _CHECKINS
         row = table.c
         sending = row.state == CheckInState.SENDING
         when = row.sent_at.type  # bind parameters need the column types (UTC on SQLite)
