@@ -4,16 +4,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from store import people
+from bot.config import load_instruments
+from store import checkins, people
+from store.checkins import TapAction, TapOutcome
 from store.db import transaction
-from store.models import Client, Therapist
+from store.models import CheckIn, Client, Therapist
 from store.vault import Vault
 
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+TAPPED = NOW + timedelta(minutes=1)
 TTL = timedelta(days=14)
+INSTRUMENTS = load_instruments(None, Path("."))
 
 
 @dataclass(frozen=True)
@@ -79,4 +84,29 @@ async def redeem(
             chat_id=telegram_id,
             now=now,
             consent_version="v1",
+        )
+
+
+async def tap(
+    sessions: async_sessionmaker[AsyncSession],
+    vault: Vault,
+    checkin: CheckIn,
+    position: int,
+    value: int | None,
+    user: int = 7001,
+    action: TapAction | None = None,
+) -> TapOutcome:
+    """One button press on `checkin` by Telegram user `user`, a minute after NOW: an answer
+    when there is a value, else "No comment", unless `action` says otherwise."""
+    async with transaction(sessions) as session:
+        return await checkins.record_tap(
+            session,
+            vault,
+            known=INSTRUMENTS,
+            checkin_id=checkin.id,
+            action=action or (TapAction.ANSWER if value is not None else TapAction.NO_COMMENT),
+            position=position,
+            value=value,
+            telegram_user_id=user,
+            now=TAPPED,
         )

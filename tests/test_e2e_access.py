@@ -112,7 +112,7 @@ async def test_token_and_ids_never_reach_the_logs(
     try:
         added = await rig.cli("therapist", "add", "--name", "Therapist Ada")
         invited = await rig.cli("client", "invite", "--therapist", added["therapist_id"])
-        client = rig.fake.user(7351946082)  # long enough to match no port or counter
+        client = rig.fake.user(7351946082, "Zebulonia")  # an id no port or counter matches
         await join(client, invited["token"])
         rig.fake.fail("sendMessage", 500, times=2)  # the check-in send fails, then retries
         rig.fake.drop_connection("getUpdates")
@@ -124,6 +124,7 @@ async def test_token_and_ids_never_reach_the_logs(
     assert rig.fake.token not in caplog.text
     assert "INSERT INTO" not in caplog.text and "UPDATE checkin" not in caplog.text  # no SQL
     assert rig.fake.token.split(":")[1] not in caplog.text
+    for secret in ("7351946082", "Zebulonia", invited["token"]):  # id, name, invite link
+        assert secret not in caplog.text  # messages and tracebacks alike
     for record in caplog.records:
         assert rig.fake.token not in record.getMessage()
-        assert "7351946082" not in record.getMessage()

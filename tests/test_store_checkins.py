@@ -16,7 +16,7 @@ from store.db import transaction
 from store.models import Alert, Answer, CheckIn, CheckInState, Client, ClientStatus
 from store.vault import Vault, unseal
 from tests.conftest import Database
-from tests.factories import NOW, team
+from tests.factories import NOW, tap, team
 
 INSTRUMENTS = load_instruments(None, Path("."))
 LEASE = timedelta(minutes=5)
@@ -46,34 +46,11 @@ async def _queue_and_send(
     return queued
 
 
-async def _tap(
-    database: Database,
-    vault: Vault,
-    checkin: CheckIn,
-    position: int,
-    value: int | None,
-    user: int = 7001,
-    action: TapAction | None = None,
-) -> checkins.TapOutcome:
-    async with transaction(database.sessions) as session:
-        return await checkins.record_tap(
-            session,
-            vault,
-            known=INSTRUMENTS,
-            checkin_id=checkin.id,
-            action=action or (TapAction.ANSWER if value is not None else TapAction.NO_COMMENT),
-            position=position,
-            value=value,
-            telegram_user_id=user,
-            now=NOW + timedelta(minutes=1),
-        )
-
-
 async def test_low_alliance_completes_with_one_alert(database: Database, vault: Vault) -> None:
     made = await team(database.sessions, vault)
     checkin = await _queue_and_send(database, vault, made.client.id)
     values = [8, 4, 9, 9, 0]  # bond, goals, approach, overall = 30/40; tension "no"
-    results = [await _tap(database, vault, checkin, i, v) for i, v in enumerate(values)]
+    results = [await tap(database.sessions, vault, checkin, i, v) for i, v in enumerate(values)]
     assert [r.result for r in results] == [TapResult.NEXT] * 4 + [TapResult.COMPLETED]
     assert len(results[-1].alert_ids) == 1
     async with transaction(database.sessions) as session:
@@ -96,7 +73,7 @@ async def test_high_alliance_raises_nothing(database: Database, vault: Vault) ->
     made = await team(database.sessions, vault)
     checkin = await _queue_and_send(database, vault, made.client.id)
     for i, v in enumerate([10, 10, 9, 10, 0]):  # 39/40
-        outcome = await _tap(database, vault, checkin, i, v)
+        outcome = await tap(database.sessions, vault, checkin, i, v)
     assert outcome.result == TapResult.COMPLETED and outcome.alert_ids == []
 
 
@@ -104,7 +81,7 @@ async def test_cutoff_edge_is_inclusive(database: Database, vault: Vault) -> Non
     made = await team(database.sessions, vault)
     checkin = await _queue_and_send(database, vault, made.client.id)
     for i, v in enumerate([9, 9, 9, 9, 0]):  # exactly 36: at the cutoff
-        outcome = await _tap(database, vault, checkin, i, v)
+        outcome = await tap(database.sessions, vault, checkin, i, v)
     assert len(outcome.alert_ids) == 1
 
 
@@ -113,12 +90,16 @@ async def test_double_tap_stale_and_forged_taps_change_nothing(
 ) -> None:
     made = await team(database.sessions, vault)
     checkin = await _queue_and_send(database, vault, made.client.id)
-    assert (await _tap(database, vault, checkin, 0, 7)).result == TapResult.NEXT
-    repeat = await _tap(database, vault, checkin, 0, 2)  # the same button row, pressed again
+    assert (await tap(database.sessions, vault, checkin, 0, 7)).result == TapResult.NEXT
+    repeat = await tap(
+        database.sessions, vault, checkin, 0, 2
+    )  # the same button row, pressed again
     assert repeat.result == TapResult.REPEATED and repeat.step is not None
     assert repeat.step.item.id == "goals"
-    assert (await _tap(database, vault, checkin, 1, 11)).result == TapResult.REFUSED
-    assert (await _tap(database, vault, checkin, 1, 5, user=666)).result == TapResult.REFUSED
+    assert (await tap(database.sessions, vault, checkin, 1, 11)).result == TapResult.REFUSED
+    assert (
+        await tap(database.sessions, vault, checkin, 1, 5, user=666)
+    ).result == TapResult.REFUSED
     async with transaction(database.sessions) as session:
         row = await session.get(CheckIn, checkin.id)
         assert row is not None
@@ -133,7 +114,7 @@ async def test_expired_checkin_is_missed_and_closed_to_taps(
     checkin = await _queue_and_send(database, vault, made.client.id)
     async with transaction(database.sessions) as session:
         assert await checkins.close_expired(session, vault, NOW + WINDOW, INSTRUMENTS) == 1
-    assert (await _tap(database, vault, checkin, 0, 5)).result == TapResult.CLOSED
+    assert (await tap(database.sessions, vault, checkin, 0, 5)).result == TapResult.CLOSED
     async with database.sessions() as session:
         row = await session.get(CheckIn, checkin.id)
     assert row is not None and row.state == CheckInState.MISSED
@@ -178,7 +159,7 @@ async def test_rotation_keeps_every_answer_readable(database: Database, keyring:
     made = await team(database.sessions, vault)
     checkin = await _queue_and_send(database, vault, made.client.id)
     for i, v in enumerate([3, 4, 5, 6, 1]):
-        await _tap(database, vault, checkin, i, v)
+        await tap(database.sessions, vault, checkin, i, v)
     rotated = Vault(keyring.with_new_active_key())
     async with transaction(database.sessions) as session:
         assert await rotated.rewrap_all(session) == 2  # the therapist's and the client's keys
@@ -227,7 +208,9 @@ async def test_comment_is_stored_sealed_and_cut_to_the_limit(
     made = await team(database.sessions, vault)
     assert (await _comment(database, vault, "too early")).saved is False
     checkin = await _queue_and_send(database, vault, made.client.id, with_comment=True)
-    outcomes = [await _tap(database, vault, checkin, i, v) for i, v in enumerate([9] * 4 + [0])]
+    outcomes = [
+        await tap(database.sessions, vault, checkin, i, v) for i, v in enumerate([9] * 4 + [0])
+    ]
     assert outcomes[-1].result == TapResult.ASK_COMMENT
     long_text = "I felt rushed today. " * 100
     outcome = await _comment(database, vault, long_text)
@@ -245,10 +228,10 @@ async def test_no_comment_button_completes(database: Database, vault: Vault) -> 
     made = await team(database.sessions, vault)
     checkin = await _queue_and_send(database, vault, made.client.id, with_comment=True)
     for i, v in enumerate([9] * 4 + [0]):
-        await _tap(database, vault, checkin, i, v)
-    assert (await _tap(database, vault, checkin, 5, 3)).result == TapResult.REFUSED
-    assert (await _tap(database, vault, checkin, 5, None)).result == TapResult.COMPLETED
-    assert (await _tap(database, vault, checkin, 5, None)).result == TapResult.CLOSED
+        await tap(database.sessions, vault, checkin, i, v)
+    assert (await tap(database.sessions, vault, checkin, 5, 3)).result == TapResult.REFUSED
+    assert (await tap(database.sessions, vault, checkin, 5, None)).result == TapResult.COMPLETED
+    assert (await tap(database.sessions, vault, checkin, 5, None)).result == TapResult.CLOSED
 
 
 async def test_back_shows_the_earlier_answer_and_replaces_it(
@@ -256,11 +239,11 @@ async def test_back_shows_the_earlier_answer_and_replaces_it(
 ) -> None:
     made = await team(database.sessions, vault)
     checkin = await _queue_and_send(database, vault, made.client.id)
-    await _tap(database, vault, checkin, 0, 3)
-    back = await _tap(database, vault, checkin, 1, None, action=TapAction.BACK)
+    await tap(database.sessions, vault, checkin, 0, 3)
+    back = await tap(database.sessions, vault, checkin, 1, None, action=TapAction.BACK)
     assert back.result == TapResult.NEXT and back.step is not None
     assert (back.step.item.id, back.selected) == ("bond", 3)
-    assert (await _tap(database, vault, checkin, 0, 8)).step.item.id == "goals"  # type: ignore[union-attr]
+    assert (await tap(database.sessions, vault, checkin, 0, 8)).step.item.id == "goals"  # type: ignore[union-attr]
     async with database.sessions() as session:
         row = await session.get(CheckIn, checkin.id)
         assert row is not None
@@ -270,7 +253,7 @@ async def test_back_shows_the_earlier_answer_and_replaces_it(
 async def test_skip_only_where_the_item_allows_it(database: Database, vault: Vault) -> None:
     made = await team(database.sessions, vault)
     checkin = await _queue_and_send(database, vault, made.client.id)
-    refused = await _tap(database, vault, checkin, 0, None, action=TapAction.SKIP)
+    refused = await tap(database.sessions, vault, checkin, 0, None, action=TapAction.SKIP)
     assert refused.result == TapResult.REFUSED  # the alliance items are not optional
 
 

@@ -21,12 +21,11 @@ from store.models import Answer, AuditEvent, CheckIn, CheckInState
 from store.vault import Vault
 from tests.botapi import FakeBotAPI
 from tests.conftest import Database, database_url
-from tests.factories import NOW, team
+from tests.factories import NOW, TAPPED, tap, team
 from tests.rig import first_question, join, start_rig
 
 INSTRUMENTS = load_instruments(None, Path("."))
 WINDOW = timedelta(hours=24)
-TAPPED = NOW + timedelta(minutes=1)
 
 
 async def _queued(database: Database, client_id: object, state: CheckInState) -> CheckIn:
@@ -47,35 +46,12 @@ async def _queued(database: Database, client_id: object, state: CheckInState) ->
     return checkin
 
 
-async def _tap(
-    database: Database,
-    vault: Vault,
-    checkin: CheckIn,
-    position: int,
-    value: int | None,
-    user: int = 7001,
-    action: TapAction = TapAction.ANSWER,
-) -> TapOutcome:
-    async with transaction(database.sessions) as session:
-        return await checkins.record_tap(
-            session,
-            vault,
-            known=INSTRUMENTS,
-            checkin_id=checkin.id,
-            action=action,
-            position=position,
-            value=value,
-            telegram_user_id=user,
-            now=TAPPED,
-        )
-
-
 async def test_a_tap_that_overtakes_the_record_of_its_send_counts(
     database: Database, vault: Vault
 ) -> None:
     made = await team(database.sessions, vault)
     checkin = await _queued(database, made.client.id, CheckInState.SENDING)
-    outcome = await _tap(database, vault, checkin, 0, 8)
+    outcome = await tap(database.sessions, vault, checkin, 0, 8)
     assert outcome.result == TapResult.NEXT and outcome.language == "en"
     async with database.sessions() as session:
         row = await session.get(CheckIn, checkin.id)
@@ -92,7 +68,7 @@ async def test_a_tap_that_overtakes_the_record_of_its_send_counts(
 async def test_a_check_in_never_tried_cannot_be_tapped(database: Database, vault: Vault) -> None:
     made = await team(database.sessions, vault)
     checkin = await _queued(database, made.client.id, CheckInState.DUE)
-    outcome = await _tap(database, vault, checkin, 0, 8)
+    outcome = await tap(database.sessions, vault, checkin, 0, 8)
     assert outcome == TapOutcome(TapResult.CLOSED)  # no language: nothing was read as theirs
     async with database.sessions() as session:
         answers = await session.scalar(select(func.count()).select_from(Answer))
@@ -106,7 +82,7 @@ async def test_a_press_by_another_enrolled_client_is_refused_and_audited(
     other = await team(database.sessions, vault, therapist_tg=5002, client_tg=7002)
     checkin = await _queued(database, made.client.id, CheckInState.SENT)
     assert other.client.id != made.client.id
-    outcome = await _tap(database, vault, checkin, 0, 8, user=7002)
+    outcome = await tap(database.sessions, vault, checkin, 0, 8, user=7002)
     assert outcome == TapOutcome(TapResult.REFUSED)  # the owner's language is not given away
     async with database.sessions() as session:
         row = await session.get(CheckIn, checkin.id)
@@ -125,12 +101,12 @@ async def test_back_skip_and_a_new_answer_keep_one_row_per_item(
 ) -> None:
     made = await team(database.sessions, vault)
     checkin = await _queued(database, made.client.id, CheckInState.SENT)
-    assert (await _tap(database, vault, checkin, 0, 3)).result == TapResult.NEXT
-    back = await _tap(database, vault, checkin, 1, None, action=TapAction.BACK)
+    assert (await tap(database.sessions, vault, checkin, 0, 3)).result == TapResult.NEXT
+    back = await tap(database.sessions, vault, checkin, 1, None, action=TapAction.BACK)
     assert back.step is not None and back.step.position == 0 and back.selected == 3
-    again = await _tap(database, vault, checkin, 0, 9)  # replaces the first answer
+    again = await tap(database.sessions, vault, checkin, 0, 9)  # replaces the first answer
     assert again.step is not None and again.step.position == 1 and again.selected is None
-    back = await _tap(database, vault, checkin, 1, None, action=TapAction.BACK)
+    back = await tap(database.sessions, vault, checkin, 1, None, action=TapAction.BACK)
     assert back.selected == 9
     async with database.sessions() as session:
         row = await session.get(CheckIn, checkin.id)
@@ -203,13 +179,13 @@ async def test_the_closing_scores_count_the_answers_as_finally_given(
             update(CheckIn).where(CheckIn.id == checkin.id).values(state=CheckInState.SENT)
         )
     for position, value in enumerate([8, 8, 8, 8]):  # bond, goals, approach, overall
-        await _tap(database, vault, checkin, position, value)
-    await _tap(database, vault, checkin, 4, None, action=TapAction.BACK)  # overall again
-    await _tap(database, vault, checkin, 3, 10)
-    last = await _tap(database, vault, checkin, 4, 0)  # tension: "no"
+        await tap(database.sessions, vault, checkin, position, value)
+    await tap(database.sessions, vault, checkin, 4, None, action=TapAction.BACK)  # overall again
+    await tap(database.sessions, vault, checkin, 3, 10)
+    last = await tap(database.sessions, vault, checkin, 4, 0)  # tension: "no"
     if with_comment:
         assert last.result == TapResult.ASK_COMMENT
-        last = await _tap(database, vault, checkin, 5, None, action=TapAction.NO_COMMENT)
+        last = await tap(database.sessions, vault, checkin, 5, None, action=TapAction.NO_COMMENT)
     assert last.result == TapResult.COMPLETED
     assert last.scores == {"alliance": 34}
     async with database.sessions() as session:
