@@ -10,6 +10,7 @@ from telegram.constants import ChatType
 
 from handlers import callbacks, therapist, views
 from handlers.context import RapportContext
+from handlers.delivery import unless_unchanged
 from store import people
 from store.models import Client
 
@@ -28,6 +29,14 @@ async def start(update: Update, context: RapportContext) -> None:
         invite = None
         if known is None and token:
             invite = await people.open_invite(session, token=token, now=services.clock())
+        if (
+            invite is not None
+            and invite.purpose == "client"
+            and not people.bind_invite(
+                session, services.vault, invite=invite, telegram_user_id=user.id
+            )
+        ):
+            invite = None  # another account opened this link first: it keeps it
         linked = None
         if invite is not None and invite.purpose == "therapist":
             linked = await people.redeem_invite(
@@ -54,7 +63,12 @@ async def start(update: Update, context: RapportContext) -> None:
 
 
 async def on_consent(update: Update, context: RapportContext) -> None:
-    """Agree links the client and records consent; Not now stores nothing."""
+    """Agree links the client and records consent; Not now stores nothing.
+
+    Only the Telegram account that opened the invite's link may answer (the button's data can
+    be forged by anyone): a press from any other account changes nothing, is audited, and gets
+    the invitation-only message.
+    """
     query, user = update.callback_query, update.effective_user
     tap = callbacks.decode(query.data if query else None)
     if query is None or user is None or tap is None or query.message is None:
@@ -65,8 +79,21 @@ async def on_consent(update: Update, context: RapportContext) -> None:
     async with context.unit_of_work(update) as session:
         known = await people.find_by_telegram(session, services.vault, user.id)
         invite = await people.open_invite(session, invite_id=tap.ref, now=services.clock())
+        refused = (
+            invite is not None
+            and invite.purpose == "client"
+            and not people.may_consent(
+                session, services.vault, invite=invite, telegram_user_id=user.id
+            )
+        )
         linked = None
-        if known is None and invite and invite.purpose == "client" and tap.value == callbacks.YES:
+        if (
+            known is None
+            and invite
+            and invite.purpose == "client"
+            and not refused
+            and tap.value == callbacks.YES
+        ):
             linked = await people.redeem_invite(
                 session,
                 services.vault,
@@ -78,7 +105,10 @@ async def on_consent(update: Update, context: RapportContext) -> None:
                 language=language,
             )
     await query.answer()
-    if isinstance(known, Client):  # a second tap on Agree: already done
+    if refused:
+        log.warning("a consent button was pressed by an account that did not open the link")
+        await unless_unchanged(query.edit_message_text(say("invitation_only")))
+    elif isinstance(known, Client):  # a second tap on Agree: already done
         await query.edit_message_text(say("client_welcome"))
     elif known is not None or invite is None or invite.purpose != "client":
         await query.edit_message_text(say("invitation_only"))

@@ -184,6 +184,8 @@ class Invite(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
+    # The blind index of the Telegram account that opened a client's link: only it may consent.
+    opened_by_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32))
 
 
 class Schedule(Base):

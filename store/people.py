@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 import secrets
 import uuid
@@ -280,6 +281,57 @@ async def open_invite(
     if invite is None or invite.used_at is not None or invite.expires_at <= now:
         return None
     return invite
+
+
+def bind_invite(
+    session: AsyncSession, vault: Vault, *, invite: Invite, telegram_user_id: int
+) -> bool:
+    """Bind a client's invite to the Telegram account that opened its link; False if another
+    account opened it first.
+
+    Consent comes a step after the link is opened, in a button whose data (the invite's id) the
+    pressing app writes and anyone can forge, so the invite remembers who opened the link, by
+    blind index (never the Telegram id itself), and only that account may consent
+    (`may_consent`). The first account to open a valid link keeps it until it is used or
+    expires: the same account may open it again (the link "still works" after "Not now"); any
+    other account that opens it is turned away like a stranger, with an `invite.open_refused`
+    audit row, and the invitee needs a new invitation to join from a different account.
+    """
+    digest = vault.telegram_hash(telegram_user_id)
+    if invite.opened_by_hash is None:
+        invite.opened_by_hash = digest
+        return True
+    if hmac.compare_digest(invite.opened_by_hash, digest):
+        return True
+    _refused(session, invite, "invite.open_refused")
+    return False
+
+
+def may_consent(
+    session: AsyncSession, vault: Vault, *, invite: Invite, telegram_user_id: int
+) -> bool:
+    """Whether this Telegram account opened the invite's link and so may answer its consent
+    offer. A press from any other account changes nothing and is audited
+    (`invite.consent_refused`); so is one on an invite whose link was never opened (or was
+    opened before invites were bound: opening it again binds it)."""
+    opener = invite.opened_by_hash
+    if opener is not None and hmac.compare_digest(opener, vault.telegram_hash(telegram_user_id)):
+        return True
+    _refused(session, invite, "invite.consent_refused")
+    return False
+
+
+def _refused(session: AsyncSession, invite: Invite, action: str) -> None:
+    """Audit a refused step of joining: which invitation, never who tried."""
+    audit.record(
+        session,
+        actor_kind="telegram",
+        action=action,
+        target_kind="client",
+        target_id=invite.client_id,
+        outcome="refused",
+        detail="not the account that opened the invitation link",
+    )
 
 
 async def redeem_invite(

@@ -179,10 +179,10 @@ async def test_close_expired_uses_the_expression_of_the_open_expiry_index(
     assert row is not None and row.state == CheckInState.MISSED
 
 
-def _to_revision(connection: Connection, revision: str) -> None:
+def _down_to(connection: Connection, revision: str) -> None:
     config = alembic_config()
     config.attributes["connection"] = connection
-    command.upgrade(config, revision)
+    command.downgrade(config, revision)
 
 
 def _index_names(connection: Connection) -> dict[str, set[str]]:
@@ -201,11 +201,14 @@ async def test_migration_0006_upgrades_an_existing_database(
     async with database_url(kind, tmp_path) as url:
         engine = create_engine(url)
         try:
-            async with engine.begin() as conn:
-                await conn.run_sync(_to_revision, "0005")
+            # The rows are made with today's models, then the schema goes back to 0005 (rows
+            # made at 0005 would miss the columns of later revisions).
+            await migrate(engine)
             database = Database(kind, url, engine, session_factory(engine))
             made = await team(database.sessions, vault)
             await _give_rule(database, made.client.id, NOW)
+            async with engine.begin() as conn:
+                await conn.run_sync(_down_to, "0005")
             async with transaction(database.sessions) as session:  # as before planned_until
                 await session.execute(update(Client).values(planned_until=None))
             before = datetime.now(UTC)

@@ -4,6 +4,7 @@ keeps to itself."""
 from __future__ import annotations
 
 import logging
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -11,7 +12,7 @@ from sqlalchemy import func, select
 
 from bot import logs
 from handlers.texts import DEFAULTS
-from store.models import AuditEvent, CheckIn, Client, Therapist
+from store.models import AuditEvent, CheckIn, Client, ClientStatus, Therapist
 from tests.botapi import FakeUser
 from tests.factories import TTL
 from tests.rig import Rig, first_question, join
@@ -128,3 +129,64 @@ async def test_token_and_ids_never_reach_the_logs(
         assert secret not in caplog.text  # messages and tracebacks alike
     for record in caplog.records:
         assert rig.fake.token not in record.getMessage()
+
+
+async def _invite_state(rig: Rig, client_id: str) -> tuple[Client | None, list[AuditEvent]]:
+    async with rig.services.sessions() as session:
+        client = await session.get(Client, uuid.UUID(client_id))
+        refusals = (
+            await session.scalars(
+                select(AuditEvent)
+                .where(AuditEvent.action.like("invite.%"), AuditEvent.outcome == "refused")
+                .order_by(AuditEvent.at)
+            )
+        ).all()
+    return client, list(refusals)
+
+
+async def _forge(rig: Rig, user: FakeUser, data: str) -> None:
+    """Press a button with `data` on the last message in the user's own chat; wait for it."""
+    query_id = user.press(user.last_message, data).query_id
+    await rig.fake.wait_for(lambda: rig.fake.presses[query_id].answered)
+    await rig.fake.wait_for_updates_consumed()
+
+
+async def test_an_invitation_is_bound_to_the_account_that_opened_it(rig: Rig) -> None:
+    added = await rig.cli("therapist", "add", "--name", "Therapist Ada")
+    invited = await rig.cli("client", "invite", "--therapist", added["therapist_id"])
+    invitee, stranger, second = (
+        rig.fake.user(4101),
+        rig.fake.user(4102, "Mallory"),
+        rig.fake.user(4103),
+    )
+    invitee.send_text(f"/start {invited['token']}")
+    offer = await invitee.wait_for_message(contains="Do you agree")
+    agree = offer.button_data[offer.buttons.index(DEFAULTS["agree_button"])]
+    assert agree is not None and agree.startswith("c:")
+
+    # A stranger writes to the bot, then presses a button carrying the invite's data.
+    assert await _reply_to(stranger, "/start") == DEFAULTS["invitation_only"]
+    for data in (agree, agree[:-1] + "0"):  # "I agree", then "Not now"
+        await _forge(rig, stranger, data)
+        assert stranger.last_message.content == DEFAULTS["invitation_only"]
+    client, refusals = await _invite_state(rig, invited["client_id"])
+    assert client is not None and client.status == ClientStatus.INVITED
+    assert client.telegram_hash is None and client.chat_enc is None
+    assert [r.action for r in refusals] == ["invite.consent_refused"] * 2
+    for row in refusals:  # who was refused is not written down, only that it happened
+        assert row.actor_id is None and row.target_id == client.id
+        assert "4102" not in f"{row.detail} {row.actor_kind}"
+
+    # A second account with the token itself: the first opener keeps the invitation.
+    assert await _reply_to(second, f"/start {invited['token']}") == DEFAULTS["invitation_only"]
+    _, refusals = await _invite_state(rig, invited["client_id"])
+    assert [r.action for r in refusals][-1] == "invite.open_refused"
+
+    # The invitee opens the link again from the same account, and joins.
+    invitee.send_text(f"/start {invited['token']}")
+    await invitee.wait_for_message(contains="Do you agree")
+    invitee.press_button(offer, DEFAULTS["agree_button"])
+    await invitee.wait_for_message(contains="you're all set")
+    client, _ = await _invite_state(rig, invited["client_id"])
+    assert client is not None and client.status == ClientStatus.ACTIVE
+    assert client.telegram_hash == rig.services.vault.telegram_hash(4101)
