@@ -23,16 +23,26 @@ import math
 import operator
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from alliance.detectors import DEFAULTS, RULES, DetectorSettings, detect
+from alliance.detectors import DEFAULTS, RULES, DetectorSettings, Flag, detect
 from alliance.history import CheckinRecord, Status
 from alliance.instruments import Instrument, Item
+from alliance.triage import PUSH_DEFAULTS, Delivery, TriageSettings, triage
 
 COLUMNS = ("client", "checkin", "due_at", "answered_at", "instrument", "item", "value")
 COMMENT = "comment"
-FLAG_COLUMNS = ("client", "checkin", "due_at", "rule", "severity", "rupture_type", "reason")
+FLAG_COLUMNS = (
+    "client",
+    "checkin",
+    "due_at",
+    "rule",
+    "severity",
+    "delivery",
+    "rupture_type",
+    "reason",
+)
 
 
 @dataclass(frozen=True)
@@ -63,6 +73,7 @@ class FlagRecord:
     severity: str
     reason: str
     rupture_type: str | None = None
+    delivery: str = Delivery.BRIEF
 
     def row(self) -> dict[str, str]:
         return {
@@ -71,6 +82,7 @@ class FlagRecord:
             "due_at": self.due_at.isoformat(),
             "rule": self.rule,
             "severity": self.severity,
+            "delivery": self.delivery,
             "rupture_type": self.rupture_type or "",
             "reason": self.reason,
         }
@@ -84,6 +96,8 @@ class Summary:
     flags: int
     flags_per_rule: Mapping[str, int]
     skipped_rows: int = 0
+    # Flags per delivery tier ("push", "brief") and rule.
+    flags_per_tier: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
     # Pooled within-client SD of the first alliance instrument's total: what `drop_sd_floor`
     # guards against being too small (None with too few repeated totals).
     alliance_within_sd: float | None = None
@@ -106,6 +120,7 @@ class Summary:
             "flags_per_rule_per_100_checkins": {
                 rule: round(self.per_100(rule), 2) for rule in self.flags_per_rule
             },
+            "flags_per_tier": {tier: dict(rules) for tier, rules in self.flags_per_tier.items()},
             "skipped_rows": self.skipped_rows,
             "alliance_within_sd": (
                 None if self.alliance_within_sd is None else round(self.alliance_within_sd, 3)
@@ -435,14 +450,19 @@ def replay(
     instruments: Mapping[str, Instrument],
     settings: DetectorSettings = DEFAULTS,
     language: str = "en",
+    push: TriageSettings = PUSH_DEFAULTS,
 ) -> list[FlagRecord]:
-    """Every flag `detect` raises, check-in by check-in, as if each had just closed."""
+    """Every flag `detect` raises, check-in by check-in, as if each had just closed, with the
+    delivery tier `triage` decides for it."""
     out: list[FlagRecord] = []
     for client in sorted(histories):
         seen: list[CheckinRecord] = []
+        previous: list[Flag] = []
         for record in histories[client]:
             seen.append(record)
-            for flag in detect(seen, instruments, settings, language):
+            flags = detect(seen, instruments, settings, language)
+            for decision in triage(flags, previous, push):
+                flag = decision.flag
                 out.append(
                     FlagRecord(
                         client,
@@ -452,8 +472,10 @@ def replay(
                         str(flag.severity),
                         flag.reason,
                         None if flag.rupture_type is None else str(flag.rupture_type),
+                        str(decision.delivery),
                     )
                 )
+            previous = flags
     return out
 
 
@@ -463,6 +485,7 @@ def run_backtest(
     settings: DetectorSettings = DEFAULTS,
     skip_bad_rows: bool = False,
     language: str = "en",
+    push: TriageSettings = PUSH_DEFAULTS,
 ) -> BacktestResult:
     """Parse CSV text and replay it: the flags, a summary and (with skip_bad_rows) problems."""
     # Parsing makes about ten small objects per check-in that all live to the end and form no
@@ -472,11 +495,14 @@ def run_backtest(
     gc.disable()
     try:
         histories, problems, skipped = parse_checkins(text, instruments, skip_bad_rows)
-        flags = replay(histories, instruments, settings, language)
+        flags = replay(histories, instruments, settings, language, push)
     finally:
         if collecting:
             gc.enable()
     per_rule = Counter(flag.rule for flag in flags)
+    per_tier: dict[str, Counter[str]] = {str(tier): Counter() for tier in Delivery}
+    for flag in flags:
+        per_tier[flag.delivery][flag.rule] += 1
     statuses = Counter(str(r.status) for records in histories.values() for r in records)
     alliance = next(
         (instruments[i] for i in settings.alliance_instruments if i in instruments), None
@@ -488,6 +514,11 @@ def run_backtest(
         flags=len(flags),
         flags_per_rule={rule: per_rule.get(rule, 0) for rule in RULES},
         skipped_rows=skipped,
+        flags_per_tier={
+            tier: {rule: counts[rule] for rule in RULES if counts[rule]}
+            for tier, counts in per_tier.items()
+            if counts
+        },
         alliance_within_sd=None if alliance is None else pooled_within_sd(histories, alliance),
     )
     return BacktestResult(tuple(flags), summary, tuple(problems))
@@ -557,4 +588,10 @@ def render_summary(result: BacktestResult) -> str:
         lines.append(f"Pooled within-client SD of the alliance total: {s.alliance_within_sd:.2f}.")
     lines += ["", "| rule | flags | per 100 check-ins |", "|---|---:|---:|"]
     lines += [f"| {r} | {n} | {s.per_100(r):.2f} |" for r, n in s.flags_per_rule.items()]
+    if s.flags_per_tier:
+        lines += ["", "| delivery | rule | flags | per 100 check-ins |", "|---|---|---:|---:|"]
+        for tier, rules in s.flags_per_tier.items():
+            for rule, n in rules.items():
+                share = 100 * n / s.checkins if s.checkins else 0.0
+                lines.append(f"| {tier} | {rule} | {n} | {share:.2f} |")
     return "\n".join(lines) + "\n"

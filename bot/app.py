@@ -183,6 +183,7 @@ async def _post_init(
         texts=config.make_texts(),
         detection=Detection(
             settings=loaded.detectors,
+            push=config.alerts.push.settings(),
             policy=AlertPolicy(
                 cooldown=timedelta(days=config.alerts.cooldown_days),
                 defer=non_urgent_delivery(

@@ -23,6 +23,7 @@ from pydantic import (
 
 from alliance.detectors import DetectorSettings, SettingsError, parse_settings
 from alliance.instruments import Instrument, InstrumentError, parse_instrument
+from alliance.triage import PUSH_DEFAULTS, TriageSettings
 from handlers.texts import Texts
 from schedules.rules import (
     QuietHours,
@@ -114,6 +115,23 @@ class RetentionSection(_Section):
         return self
 
 
+class PushSection(_Section):
+    """Which rupture signs reach the therapist's phone at once (alliance.triage); the rest
+    waits for the brief before the client's next session. Defaults and reasons:
+    docs/detectors.md."""
+
+    drop_sd: float = Field(default=PUSH_DEFAULTS.drop_sd, gt=0, le=10)
+    low_margin: float = Field(default=PUSH_DEFAULTS.low_margin, ge=0, le=1)
+    tension_at: int = Field(default=PUSH_DEFAULTS.tension_at, ge=1, le=10)
+    criticism: bool = PUSH_DEFAULTS.criticism
+    converging: int = Field(default=PUSH_DEFAULTS.converging, ge=0, le=5)
+    repeated: bool = PUSH_DEFAULTS.repeated
+    missed_in_a_row: int = Field(default=PUSH_DEFAULTS.missed_in_a_row, ge=1, le=52)
+
+    def settings(self) -> TriageSettings:
+        return TriageSettings(**self.model_dump())
+
+
 class AlertsSection(_Section):
     """How alerts reach therapists. `detail`: full (reason, rupture type, repair ideas and
     chart), scores (no comment phrases, chart), or minimal (a pointer only; nothing clinical
@@ -124,6 +142,10 @@ class AlertsSection(_Section):
     # A daily digest: non-urgent alerts wait for this local time (practice zone); urgent ones
     # never wait. Unset: each alert goes out at once (after quiet hours).
     digest_at: time | None = None
+    push: PushSection = Field(default_factory=PushSection)
+    # The brief before each client's next session goes this many hours before it (earlier
+    # when that falls in the practice's quiet hours).
+    brief_hours_before: float = Field(default=2, ge=0.5, le=48)
 
 
 class PracticeConfig(_Section):

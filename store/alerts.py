@@ -16,11 +16,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from alliance.detectors import DEFAULTS, DetectorSettings, Flag, Severity
 from alliance.instruments import Instrument
+from alliance.triage import Decision, Delivery
 from store import audit
 from store.crypto import DataKey
 from store.history import Trend, trend
@@ -55,6 +56,11 @@ class PendingAlert:
     repair: tuple[str, ...] = ()
     to_admin: bool = False  # the therapist could not be reached
     trend: Trend | None = None
+    # The numbers behind the reason (alliance.detectors.Flag.evidence) and why it was pushed
+    # or kept for the brief (alliance.triage.Why).
+    evidence: Mapping[str, float | str] = field(default_factory=dict)
+    why: str | None = None
+    delivery: str = Delivery.PUSH
 
 
 class AlertAction(enum.StrEnum):
@@ -71,14 +77,21 @@ async def raise_flags(
     key: DataKey,
     client: Client,
     checkin_id: uuid.UUID | None,
-    flags: Sequence[Flag],
+    decisions: Sequence[Decision],
     now: datetime,
     policy: AlertPolicy | None = None,
 ) -> list[Alert]:
-    """Turn flags into alerts; returns the alerts that will be (re)delivered."""
+    """Turn decided flags into alerts; returns the alerts that will be pushed (again).
+
+    A flag decided `brief` becomes an alert that waits for the brief before the client's next
+    session (no push); one decided `none` is dropped.
+    """
     policy = policy or AlertPolicy()
     raised = []
-    for flag in flags:
+    for decision in decisions:
+        flag = decision.flag
+        if decision.delivery == Delivery.NONE:
+            continue
         live = await session.scalar(
             select(Alert).where(
                 Alert.client_id == client.id, Alert.rule == flag.rule, Alert.state.in_(LIVE)
@@ -102,17 +115,30 @@ async def raise_flags(
             session.add(live)
         live.checkin_id, live.severity, live.updated_at = checkin_id, flag.severity, now
         live.state, live.snoozed_until = AlertState.OPEN, None
-        urgent = flag.severity == Severity.URGENT
-        live.next_delivery_at = now if urgent else policy.defer(now)
+        live.delivery, live.briefed_at = decision.delivery, None
+        if decision.delivery == Delivery.PUSH:
+            urgent = flag.severity == Severity.URGENT
+            live.next_delivery_at = now if urgent else policy.defer(now)
+            raised.append(live)
+        else:
+            live.next_delivery_at = None
         seal(key, live, "reason_enc", flag.reason)
-        context = {"rupture_type": flag.rupture_type, "repair": list(flag.repair)}
+        context = {
+            "rupture_type": flag.rupture_type,
+            "repair": list(flag.repair),
+            "evidence": dict(flag.evidence),
+            "why": str(decision.why),
+        }
         seal(key, live, "context_enc", json.dumps(context))
-        raised.append(live)
     return raised
 
 
 async def _cooling_down(
-    session: AsyncSession, client_id: uuid.UUID, flag: Flag, now: datetime, policy: AlertPolicy
+    session: AsyncSession,
+    client_id: uuid.UUID,
+    flag: Flag,
+    now: datetime,
+    policy: AlertPolicy,
 ) -> bool:
     recent = await session.scalar(
         select(Alert)
@@ -202,6 +228,9 @@ async def _pending(
         repair=tuple(context.get("repair", ())),
         to_admin=to_admin,
         trend=shown,
+        evidence=context.get("evidence", {}),
+        why=context.get("why"),
+        delivery=alert.delivery,
     )
 
 
@@ -220,6 +249,26 @@ async def live_for(
         await _pending(session, vault, alert, client, chat, False, None)
         for alert, client in rows.tuples().all()
     ]
+
+
+async def live_alerts_of(
+    session: AsyncSession,
+    vault: Vault,
+    client: Client,
+    chat: int,
+    since: datetime | None,
+) -> list[PendingAlert]:
+    """One client's alerts for a brief: the open and snoozed ones, and those raised or updated
+    since `since` (the last session) whatever became of them; pushed ones first."""
+    changed: ColumnElement[bool] = Alert.state.in_(LIVE)
+    if since is not None:
+        changed = changed | (Alert.updated_at >= since)
+    rows = await session.scalars(
+        select(Alert)
+        .where(Alert.client_id == client.id, changed)
+        .order_by(Alert.delivery.desc(), Alert.updated_at)
+    )
+    return [await _pending(session, vault, alert, client, chat, False, None) for alert in rows]
 
 
 async def record_delivery(

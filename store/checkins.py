@@ -30,6 +30,7 @@ from alliance.checkin import Step, scores, steps
 from alliance.detectors import DEFAULTS, DetectorSettings, detect, risk_phrase
 from alliance.instruments import Instrument
 from alliance.safety import risk_flag, risky_answer
+from alliance.triage import PUSH_DEFAULTS, TriageSettings, triage
 from store import alerts, audit, clients
 from store.alerts import AlertPolicy
 from store.crypto import DataKey, DecryptionError
@@ -60,6 +61,7 @@ class Detection:
 
     settings: DetectorSettings = DEFAULTS
     policy: AlertPolicy = field(default_factory=AlertPolicy)
+    push: TriageSettings = PUSH_DEFAULTS  # which flags reach the therapist's phone at once
 
 
 class ClientUnavailable(Exception):
@@ -746,7 +748,13 @@ async def record_tap(
         assert owner is not None  # its check-in is locked
         reason = f"'{step.item.id}' of {step.instrument.id} answered {value} (risk item)"
         raised = await alerts.raise_flags(  # at once, not at the end of the check-in
-            session, opened.key, owner, checkin_id, [risk_flag(reason)], now, detection.policy
+            session,
+            opened.key,
+            owner,
+            checkin_id,
+            triage([risk_flag(reason)]),
+            now,
+            detection.policy,
         )
         alert_ids = [a.id for a in raised]
     if position + 1 < len(plan):
@@ -853,7 +861,7 @@ async def record_comment(
             if phrase is not None:
                 flags = [risk_flag(f"The comment contains a risk phrase ('{phrase}')")]
                 raised = await alerts.raise_flags(
-                    session, key, client, checkin.id, flags, now, detection.policy
+                    session, key, client, checkin.id, triage(flags), now, detection.policy
                 )
                 alert_ids = [a.id for a in raised]
             checkin.state, checkin.completed_at = CheckInState.COMPLETED, now
@@ -913,7 +921,12 @@ async def assess(
     flags = detect(history, known, detection.settings, client.language)
     if not flags:
         return []
-    return await alerts.raise_flags(session, key, client, checkin_id, flags, now, detection.policy)
+    # The previous check-in's flags, for triage's "a sign repeated on the next check-in".
+    previous = detect(history[:-1], known, detection.settings, client.language)
+    decisions = triage(flags, previous, detection.push)
+    return await alerts.raise_flags(
+        session, key, client, checkin_id, decisions, now, detection.policy
+    )
 
 
 async def answers_of(

@@ -274,6 +274,7 @@ class Alert(Base):
     """A possible rupture for the therapist; the reason is sealed with the client's key."""
 
     __tablename__ = "alert"
+    __table_args__ = (Index("ix_alert_brief", "delivery", "briefed_at"),)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     client_id: Mapped[uuid.UUID] = mapped_column(
@@ -296,6 +297,10 @@ class Alert(Base):
     delivery_attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_delivery_at: Mapped[datetime | None] = mapped_column(index=True)
     message_id: Mapped[int | None] = mapped_column(BigInteger)
+    # "push": a Telegram message now; "brief": waits for the brief before the next session
+    # (alliance.triage decides). `briefed_at`: when a brief carried it.
+    delivery: Mapped[str] = mapped_column(String(8), default="push", server_default="push")
+    briefed_at: Mapped[datetime | None]
 
 
 class Notice(Base):
@@ -317,6 +322,24 @@ class Notice(Base):
     next_delivery_at: Mapped[datetime | None] = mapped_column(index=True)
     delivered_at: Mapped[datetime | None]
     delivery_attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Brief(Base):
+    """The brief a therapist gets before one session of one client: sent at most once.
+
+    The unique (client, session) pair is the claim: the process that inserts the row sends
+    the brief. `sent_at` empty: claimed, not yet known to be sent.
+    """
+
+    __tablename__ = "brief"
+    __table_args__ = (UniqueConstraint("client_id", "session_at", name="uq_brief_session"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    client_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("client.id", ondelete="CASCADE"))
+    session_at: Mapped[datetime]
+    claimed_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    message_id: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class AuditEvent(Base):

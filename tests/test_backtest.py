@@ -126,6 +126,23 @@ def test_render_csv_and_json_lines() -> None:
     assert "| alliance_drop | 2 |" in render_summary(result)
 
 
+def test_delivery_column_follows_severity_and_says_push_or_brief() -> None:
+    result = run_backtest(SAMPLE, INSTRUMENTS)
+    table = list(csv.DictReader(io.StringIO(render_csv(result))))
+    columns = list(FLAG_COLUMNS)
+    assert columns[columns.index("severity") + 1] == "delivery"
+    tiers = {(r["client"], r["checkin"], r["rule"]): r["delivery"] for r in table}
+    assert set(tiers.values()) == {"push", "brief"}
+    assert tiers[("ana", "a5", "alliance_drop")] == "brief"  # 37 of 40: one mild sign
+    assert all(tier == "push" for (_, _, rule), tier in tiers.items() if rule == "risk")
+    lines = [json.loads(line) for line in render_json_lines(result).splitlines()]
+    assert {line["delivery"] for line in lines if line["type"] == "flag"} == {"push", "brief"}
+    per_tier = lines[-1]["flags_per_tier"]
+    assert sum(sum(rules.values()) for rules in per_tier.values()) == len(EXPECTED)
+    assert per_tier["push"]["risk"] == 1
+    assert "| push | risk | 1 |" in render_summary(result)
+
+
 def test_partly_answered_instrument_is_abandoned() -> None:
     text = "\n".join([*GOOD[:5]]) + "\n"  # z1 without its tension answer
     histories, _, _ = parse_checkins(text, INSTRUMENTS)

@@ -93,7 +93,14 @@ def test_the_example_config_is_valid_and_shows_every_setting() -> None:
         assert f"[{name}]" in text or f"[{name}." in text, name
         model = info.annotation
         if isinstance(model, type) and issubclass(model, BaseModel):
-            missing = [key for key in model.model_fields if not shown(key)]
+            missing = []
+            for key, field in model.model_fields.items():
+                inner = field.annotation
+                if isinstance(inner, type) and issubclass(inner, BaseModel):  # a [name.key] table
+                    assert f"[{name}.{key}]" in text, f"[{name}.{key}]"
+                    missing += [f"{key}.{k}" for k in inner.model_fields if not shown(k)]
+                elif not shown(key):
+                    missing.append(key)
             assert missing == [], f"[{name}] lacks {missing}"
     assert {"texts", "quiet_hours", "templates"} <= raw.keys()
     detectors = [f.name for f in dataclasses.fields(DetectorSettings)]

@@ -82,7 +82,13 @@ async def test_cutoff_edge_is_inclusive(database: Database, vault: Vault) -> Non
     checkin = await _queue_and_send(database, vault, made.client.id)
     for i, v in enumerate([9, 9, 9, 9, 0]):  # exactly 36: at the cutoff
         outcome = await tap(database.sessions, vault, checkin, i, v)
-    assert len(outcome.alert_ids) == 1
+    assert outcome.alert_ids == []  # a mildly low check-in is not pushed...
+    async with database.sessions() as session:
+        rows = (await session.scalars(select(Alert))).all()
+    # ...it is kept for the brief before the next session
+    assert [(a.rule, a.delivery, a.next_delivery_at) for a in rows] == [
+        ("low_alliance", "brief", None)
+    ]
 
 
 async def test_double_tap_stale_and_forged_taps_change_nothing(

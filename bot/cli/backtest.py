@@ -55,6 +55,7 @@ def cmd_backtest(env: Env, args: argparse.Namespace) -> None:
             loaded.detectors,
             skip_bad_rows=args.skip_bad_rows,
             language=loaded.config.practice.language,
+            push=loaded.config.alerts.push.settings(),
         )
     except BacktestError as exc:
         raise CliError(f"{args.input}: {exc}") from None
