@@ -11,11 +11,15 @@ is decided once:
   feedback works best (it is discussed in session);
 - `none`: neither (an abandoned check-in on its own says little).
 
-A rupture is pushed when the evidence is strong or converges: a drop far below the client's
-own level, tension answered "yes", criticism of the therapist or the therapy in the comment,
-two different rupture signs on one check-in, a sign that repeats on the next check-in, or a
-long run of missed check-ins. Everything else that the detectors see goes into the brief.
-The defaults were tuned on synthetic cohorts built two ways (docs/detectors.md).
+A rupture is pushed when the evidence is strong or corroborated: a drop far below the
+client's own level or a reliable fall since the last check-in, tension answered "yes", or a
+fall below the client's own level together with another kind of sign (tension, a comment
+marker) on the same check-in or again on the next check-in. Everything else the detectors see
+goes into the brief. An absolute low score alone is not pushed (persistently lower scorers
+and ceiling effects: within-person change says more), nor are comment markers alone (phrase
+lists match words, not meaning) or a run of missed check-ins (the therapist sees whether the
+client still comes). The defaults and how they were chosen on two synthetic cohorts:
+docs/detectors.md, "Two tiers".
 """
 
 from __future__ import annotations
@@ -61,24 +65,33 @@ class Why(enum.StrEnum):
 
 @dataclass(frozen=True)
 class TriageSettings:
-    """When a rupture sign is strong enough to push. Keys of the config's `[alerts.push]`."""
+    """When a rupture sign is strong enough to push. Keys of the config's `[alerts.push]`.
+
+    Defaults chosen on the tuning seed of two synthetic cohorts (docs/detectors.md)."""
 
     # alliance_drop: push at this many SD below the client's usual level (the strict
-    # criterion of Stiles et al. 2004 and Gumz et al. 2012 is 2 SD).
+    # criterion of Stiles et al. 2004 and Gumz et al. 2012), or when the total fell by the
+    # instrument's reliable change since the last check-in (Jacobson & Truax 1991).
     drop_sd: float = 2.0
     # low_alliance: push when the total is this far below the instrument's cutoff, as a share
-    # of its range (0.15 = 6 points of 40: 30 or less on the shipped items).
-    low_margin: float = 0.15
-    # tension: push from this answer (2 = "yes"; 1 "a little" goes into the brief).
+    # of its range (0.4 = 16 points of 40: 20 or less, every item at the middle of the scale
+    # on average). Milder low scores go into the brief: an absolute level is not a change.
+    low_margin: float = 0.4
+    # tension: push from this answer (2 = "yes"; 1 "a little" goes into the brief: clients
+    # report some tension in 19-42% of sessions).
     tension_at: int = 2
-    # critical_comment: push when the comment criticises the therapist or the therapy.
-    criticism: bool = True
-    # Two different rupture rules on one check-in are pushed together.
+    # critical_comment: push confrontation markers on their own. Off: the phrase lists match
+    # words, not meaning ("felt rushed getting there"); beside a fall they are pushed anyway.
+    criticism: bool = False
+    # Push when this many different kinds of rupture sign (a fall below the client's own
+    # level, tension, a comment marker, going quiet) are on one check-in, one of them the
+    # fall. 0: off.
     converging: int = 2
-    # A rupture sign on two check-ins in a row: the second is pushed.
+    # A fall below the client's own level on two check-ins in a row: the second is pushed.
     repeated: bool = True
-    # disengagement: push from this many check-ins in a row not completed.
-    missed_in_a_row: int = 4
+    # disengagement: push from this many check-ins in a row not completed (the detectors
+    # report runs of their missed_in_a_row and twice it: 2 and 4). 0: off, the brief says it.
+    missed_in_a_row: int = 0
 
 
 PUSH_DEFAULTS = TriageSettings()
@@ -98,6 +111,8 @@ def strong(flag: Flag, settings: TriageSettings = PUSH_DEFAULTS) -> Why | None:
         z = evidence.get("z")
         if isinstance(z, float | int) and z >= settings.drop_sd - 1e-9:
             return Why.STRONG_DROP
+        if "reliable_change" in evidence:  # fell by the reliable change since last time
+            return Why.STRONG_DROP
     elif flag.rule == LOW_ALLIANCE:
         total, cutoff, top = (evidence.get(k) for k in ("total", "cutoff", "max_total"))
         if (
@@ -116,14 +131,33 @@ def strong(flag: Flag, settings: TriageSettings = PUSH_DEFAULTS) -> Why | None:
             return Why.CRITICISM
     elif flag.rule == DISENGAGEMENT:
         run = evidence.get("in_a_row")
-        if isinstance(run, float | int) and run >= settings.missed_in_a_row:
+        if (
+            settings.missed_in_a_row > 0
+            and flag.severity != Severity.INFO
+            and isinstance(run, float | int)
+            and run >= settings.missed_in_a_row
+        ):
             return Why.LONG_SILENCE
     return None
 
 
+# The kinds of rupture sign that corroborate each other. low_alliance is not one: it reads
+# the same answers as a fall, and an absolute level is not a change.
+_KIND = {
+    ALLIANCE_DROP: "fall",
+    TENSION: "tension",
+    CRITICAL_COMMENT: "comment",
+    DISENGAGEMENT: "quiet",
+}
+
+
 def _counts(flag: Flag) -> bool:
-    """A rupture sign that counts toward convergence and repetition (not an abandoned one)."""
+    """A rupture sign (not a lone abandoned check-in, which is info)."""
     return flag.rule in RUPTURE_RULES and flag.severity != Severity.INFO
+
+
+def _falls(flags: Sequence[Flag]) -> bool:
+    return any(flag.rule == ALLIANCE_DROP for flag in flags)
 
 
 def triage(
@@ -132,7 +166,7 @@ def triage(
     settings: TriageSettings = PUSH_DEFAULTS,
 ) -> list[Decision]:
     """Decide each flag of one closed check-in. `previous`: the flags of the client's previous
-    closed check-in (empty if none), for the "repeats on the next check-in" rule.
+    check-in (empty if none), for the "a fall again on the next check-in" rule.
 
     All rupture flags of one check-in travel together: when one of them is pushed, so are the
     others (the therapist gets one message with the whole picture).
@@ -141,9 +175,10 @@ def triage(
     push_why: Why | None = None
     for flag in signs:
         push_why = push_why or strong(flag, settings)
-    if push_why is None and len({flag.rule for flag in signs}) >= settings.converging > 0:
+    kinds = {_KIND[flag.rule] for flag in signs if flag.rule in _KIND}
+    if push_why is None and "fall" in kinds and len(kinds) >= settings.converging > 0:
         push_why = Why.CONVERGING
-    if push_why is None and settings.repeated and signs and any(map(_counts, previous)):
+    if push_why is None and settings.repeated and _falls(signs) and _falls(previous):
         push_why = Why.REPEATED
     decisions = []
     for flag in flags:
