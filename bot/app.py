@@ -29,7 +29,17 @@ from bot import config as practice_config
 from bot import logs
 from bot.ratelimit import RapportRateLimiter
 from bot.settings import Settings
-from handlers import callbacks, caseload, checkin, client, delivery, digest, planning, start
+from handlers import (
+    brief,
+    callbacks,
+    caseload,
+    checkin,
+    client,
+    delivery,
+    digest,
+    planning,
+    start,
+)
 from handlers import therapist as therapist_handlers
 from handlers.charts import Charts
 from handlers.context import BotData, RapportApp, RapportContext, Services
@@ -192,6 +202,7 @@ async def _post_init(
             ),
         ),
         alert_detail=config.alerts.detail,
+        brief_lead=timedelta(hours=config.alerts.brief_hours_before),
         instruments=loaded.instruments,
         checkin_instruments=list(config.checkins.instruments),
         show_scores=list(config.checkins.show_scores),
@@ -258,6 +269,17 @@ async def _post_init(
 
     job_queue.run_repeating(
         retention, interval=timedelta(days=1), first=60, name="retention", job_kwargs=job_kwargs
+    )
+
+    async def pre_session_briefs(context: RapportContext) -> None:
+        await brief.send_due(context.bot, services)
+
+    job_queue.run_repeating(
+        pre_session_briefs,
+        interval=brief.BRIEF_INTERVAL,
+        first=20,
+        name="brief",
+        job_kwargs=job_kwargs,
     )
 
     async def digests(context: RapportContext) -> None:

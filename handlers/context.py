@@ -39,6 +39,7 @@ class Services:
     clock: Callable[[], datetime]
     charts: Charts
     alert_detail: str = "full"
+    brief_lead: timedelta = timedelta(hours=2)  # the brief goes this long before a session
     bot_username: str | None = None
     timezone: str = "UTC"  # the practice's
     quiet: QuietHours | None = None  # the practice's default quiet hours

@@ -1,0 +1,193 @@
+"""The brief before a client's session: claimed once per client and session, what it carries,
+and what was sent.
+
+Feedback works when it is discussed in session (PCOMS asks at every session; OQ-Analyst shows
+its signals before it), so the signals that need no message tonight wait here: the alerts
+decided `brief` (alliance.triage), the missed check-ins and the comments since the last
+session, and the trend. Sessions come from the session log (/session) and the client's
+recurring session time; finding the next one is schedules/briefs.py's work.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from alliance.detectors import DEFAULTS, DetectorSettings
+from alliance.history import CheckinRecord, Status
+from alliance.instruments import Instrument
+from store import audit
+from store.alerts import LIVE, PendingAlert, live_alerts_of
+from store.history import Trend, client_history, trend
+from store.models import Alert, Brief, Client, ClientStatus, SessionLog, Therapist
+from store.people import chat_id
+from store.vault import Vault, unseal
+
+# Clients whose briefs are looked for: those who may still answer check-ins.
+BRIEFED = (ClientStatus.ACTIVE, ClientStatus.PAUSED)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A client and what is known of their sessions: logged ones ahead, the recurring rule."""
+
+    client_id: uuid.UUID
+    timezone: str
+    session_rule: str | None
+    logged: tuple[datetime, ...]
+
+
+@dataclass(frozen=True)
+class BriefContent:
+    """What one brief says (decrypted for this send only)."""
+
+    brief_id: uuid.UUID
+    client_id: uuid.UUID
+    therapist_chat_id: int
+    client_label: str
+    session_at: datetime
+    timezone: str
+    since: datetime | None  # the last session before this one, if logged
+    alerts: tuple[PendingAlert, ...]
+    records: tuple[CheckinRecord, ...]  # the check-ins closed since the last session
+    trend: Trend | None
+
+    @property
+    def missed(self) -> int:
+        return sum(1 for r in self.records if r.status is not Status.COMPLETED)
+
+    @property
+    def comments(self) -> tuple[str, ...]:
+        return tuple(r.comment for r in self.records if r.comment)
+
+
+async def candidates(session: AsyncSession, now: datetime, until: datetime) -> list[Candidate]:
+    """Clients with a session logged in [now, until) or a recurring session time, whose
+    therapist is active and linked."""
+    logged: dict[uuid.UUID, list[datetime]] = {}
+    rows = await session.execute(
+        select(SessionLog.client_id, SessionLog.at).where(
+            SessionLog.at >= now, SessionLog.at < until
+        )
+    )
+    for client_id, at in rows.tuples():
+        logged.setdefault(client_id, []).append(at)
+    query = (
+        select(Client.id, Client.timezone, Client.session_rule)
+        .join(Therapist, Therapist.id == Client.therapist_id)
+        .where(
+            Client.status.in_(BRIEFED),
+            Therapist.active.is_(True),
+            Therapist.chat_enc.is_not(None),
+            (Client.session_rule.is_not(None)) | Client.id.in_(list(logged) or [uuid.UUID(int=0)]),
+        )
+    )
+    return [
+        Candidate(client_id, zone, rule, tuple(sorted(logged.get(client_id, ()))))
+        for client_id, zone, rule in (await session.execute(query)).tuples()
+    ]
+
+
+async def claim(
+    session: AsyncSession, client_id: uuid.UUID, session_at: datetime, now: datetime
+) -> uuid.UUID | None:
+    """Claim the brief for this client and session; None when it was claimed before (by this
+    process or another): each brief goes out at most once."""
+    found = await session.scalar(
+        select(Brief.id).where(Brief.client_id == client_id, Brief.session_at == session_at)
+    )
+    if found is not None:
+        return None
+    brief = Brief(id=uuid.uuid4(), client_id=client_id, session_at=session_at, claimed_at=now)
+    try:
+        async with session.begin_nested():
+            session.add(brief)
+    except IntegrityError:  # another process claimed it between the read and the insert
+        return None
+    return brief.id
+
+
+async def contents(
+    session: AsyncSession,
+    vault: Vault,
+    brief_id: uuid.UUID,
+    known: Mapping[str, Instrument],
+    settings: DetectorSettings = DEFAULTS,
+) -> BriefContent | None:
+    """What the claimed brief says; None when its client or therapist can no longer get it."""
+    brief = await session.get(Brief, brief_id)
+    client = None if brief is None else await session.get(Client, brief.client_id)
+    therapist = None if client is None else await session.get(Therapist, client.therapist_id)
+    if brief is None or client is None or therapist is None or not therapist.active:
+        return None
+    target = await chat_id(session, vault, therapist)
+    if target is None:
+        return None
+    since = await session.scalar(
+        select(SessionLog.at)
+        .where(SessionLog.client_id == client.id, SessionLog.at < brief.session_at)
+        .where(SessionLog.at < brief.claimed_at)
+        .order_by(SessionLog.at.desc())
+        .limit(1)
+    )
+    key = await vault.key(session, client.id)
+    history = await client_history(session, vault, client.id, key=key)
+    records = tuple(r for r in history if since is None or r.due_at >= since)
+    if since is None:
+        records = records[-4:]  # no session known before: the last few check-ins
+    alerts = await live_alerts_of(session, vault, client, target, since)
+    return BriefContent(
+        brief_id=brief.id,
+        client_id=client.id,
+        therapist_chat_id=target,
+        client_label=unseal(key, client, "label_enc"),
+        session_at=brief.session_at,
+        timezone=client.timezone,
+        since=since,
+        alerts=tuple(alerts),
+        records=records,
+        trend=await trend(session, vault, client.id, known, settings) if known else None,
+    )
+
+
+async def record_sent(
+    session: AsyncSession,
+    content: BriefContent,
+    message_id: int | None,
+    now: datetime,
+) -> None:
+    """The brief reached Telegram (or may have): its alerts count as delivered."""
+    await session.execute(
+        update(Brief).where(Brief.id == content.brief_id).values(sent_at=now, message_id=message_id)
+    )
+    ids = [alert.alert_id for alert in content.alerts]
+    if ids:
+        await session.execute(
+            update(Alert).where(Alert.id.in_(ids), Alert.state.in_(LIVE)).values(briefed_at=now)
+        )
+        await session.execute(
+            update(Alert)
+            .where(Alert.id.in_(ids), Alert.delivered_at.is_(None))
+            .values(delivered_at=now, message_id=message_id)
+        )
+    audit.record(
+        session,
+        actor_kind="system",
+        action="brief.sent",
+        target_kind="client",
+        target_id=content.client_id,
+        detail=f"{len(ids)} alerts",
+    )
+
+
+async def release(session: AsyncSession, brief_id: uuid.UUID) -> None:
+    """Give back a claim whose brief surely did not reach Telegram: the next run sends it."""
+    brief = await session.get(Brief, brief_id)
+    if brief is not None and brief.sent_at is None:
+        await session.delete(brief)
