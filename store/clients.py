@@ -13,10 +13,12 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store import audit, notices
+from store.db import erased_from
 from store.models import (
     OPEN_CHECKIN_STATES,
     Alert,
     Answer,
+    Base,
     CheckIn,
     CheckInState,
     Client,
@@ -26,6 +28,25 @@ from store.models import (
 from store.vault import Vault, unseal
 
 PAUSE_MAX_DAYS = 90
+
+
+def _client_tables() -> frozenset[str]:
+    """The client table and every table whose rows refer to a client's, directly or through
+    another such table: what an erasure deletes from."""
+    found = {Client.__tablename__}
+    grown = True
+    while grown:
+        grown = False
+        for table in Base.metadata.sorted_tables:
+            if table.name not in found and any(
+                key.column.table.name in found for key in table.foreign_keys
+            ):
+                found.add(table.name)
+                grown = True
+    return frozenset(found)
+
+
+CLIENT_TABLES = _client_tables()
 
 
 async def label(session: AsyncSession, vault: Vault, client: Client) -> str:
@@ -237,7 +258,9 @@ async def erase(
     """Crypto-shredding: the therapist is told, then the data key and every row go.
 
     Backups keep the sealed rows, but without the data key nothing in them opens. The audit
-    log keeps only that an erasure of this (now meaningless) id happened.
+    log keeps only that an erasure of this (now meaningless) id happened. Once the unit of
+    work commits, the database is scrubbed (store.db.scrub): no copy of the rows stays in
+    SQLite's WAL or free pages, PostgreSQL's tables are vacuumed.
     """
     await notices.notify(
         session,
@@ -250,6 +273,7 @@ async def erase(
     await vault.shred(session, client.id)
     await session.execute(delete(Invite).where(Invite.client_id == client.id))
     await session.execute(delete(Client).where(Client.id == client.id))
+    erased_from(session, CLIENT_TABLES)  # scrubbed once this commits (store.db.scrub)
     audit.record(
         session,
         actor_kind=actor_kind,

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from functools import partial
@@ -15,6 +16,7 @@ import aiosqlite
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, event, make_url, text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -23,6 +25,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+log = logging.getLogger(__name__)
 
 
 BUSY_TIMEOUT_MS = 10_000  # how long a SQLite statement waits for another writer's lock
@@ -188,10 +191,14 @@ class OneTripCursor:
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """Every new SQLite connection: WAL, foreign keys, and `secure_delete`, set explicitly
+    (some SQLite builds have it on by default, many do not): deleted rows are overwritten
+    with zeros, so an erased client's bytes do not linger in free space of the file."""
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 
@@ -203,9 +210,74 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 async def transaction(
     sessions: async_sessionmaker[AsyncSession],
 ) -> AsyncIterator[AsyncSession]:
-    """One unit of work: commit on success, roll back on any error."""
-    async with sessions() as session, session.begin():
-        yield session
+    """One unit of work: commit on success, roll back on any error.
+
+    A unit of work that erased someone (`erased_from`) is scrubbed once it has committed:
+    see `scrub`.
+    """
+    async with sessions() as session:
+        async with session.begin():
+            yield session
+        tables = session.info.pop(_ERASED_FROM, None)
+        if tables:
+            bind = session.bind
+            assert isinstance(bind, AsyncEngine), "Rapport's sessions are bound to an engine"
+            await scrub(bind, tables)
+
+
+_ERASED_FROM = "rapport.erased_from"  # session.info: the tables an erasure deleted from
+
+
+def erased_from(session: AsyncSession, tables: Iterable[str]) -> None:
+    """Note that this unit of work erases rows of `tables` (a data key, a client's rows):
+    once it commits, `transaction` scrubs them."""
+    session.info.setdefault(_ERASED_FROM, set()).update(tables)
+
+
+async def scrub(engine: AsyncEngine, tables: Iterable[str]) -> None:
+    """After an erasure has committed: leave no copy of the deleted rows where the database
+    keeps old data.
+
+    SQLite: `secure_delete` (set on every connection) has zeroed the rows in their pages, but
+    the write-ahead log still holds the pages as they were before, and it stays on disk as long
+    as any connection is open (the running bot's). A TRUNCATE checkpoint copies the log into
+    the file and empties it; it waits (up to the busy timeout) for readers to finish.
+
+    PostgreSQL: VACUUM of the tables, so the dead rows are pruned and their space is free for
+    reuse (the bytes stay in that free space until it is reused, and in WAL segments and
+    archives until they are recycled). VACUUM cannot run in a transaction: an autocommit
+    connection of its own.
+
+    The erasure itself has committed and stands: a scrub that fails is logged, not raised, and
+    the next one (or SQLite's own checkpoints, PostgreSQL's autovacuum) catches up.
+    """
+    names = sorted(tables)
+    token = _INTERACTIVE.set(None)  # may wait for other connections: never in the event loop
+    try:
+        async with engine.connect() as conn:
+            if conn.dialect.name == "sqlite":
+                busy, _, _ = (await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")).one()
+                if busy:
+                    log.warning(
+                        "after an erasure the SQLite WAL could not be emptied (the database "
+                        "stayed busy); it will be at a later checkpoint"
+                    )
+            elif conn.dialect.name == "postgresql":
+                autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                for name in names:  # one by one: a table that fails leaves the others done
+                    quoted = conn.dialect.identifier_preparer.quote(name)
+                    try:
+                        await autocommit.exec_driver_sql(f"VACUUM {quoted}")
+                    except SQLAlchemyError as error:
+                        _unscrubbed(error)
+    except SQLAlchemyError as error:
+        _unscrubbed(error)
+    finally:
+        _INTERACTIVE.reset(token)
+
+
+def _unscrubbed(error: SQLAlchemyError) -> None:
+    log.warning("after an erasure the database could not be scrubbed: %s", type(error).__name__)
 
 
 def alembic_config() -> Config:

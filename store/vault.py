@@ -10,6 +10,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.crypto import DataKey, DecryptionError, FieldContext, KeyRing
+from store.db import erased_from
 from store.models import Base, DataKeyRow
 
 TELEGRAM_NAMESPACE = "telegram-user"
@@ -62,8 +63,13 @@ class Vault:
         }
 
     async def shred(self, session: AsyncSession, owner_id: uuid.UUID) -> None:
-        """Crypto-shredding: without its data key, no copy of the owner's rows can be opened."""
+        """Crypto-shredding: without its data key, no copy of the owner's rows can be opened.
+
+        Once the unit of work commits, the database is scrubbed of the deleted key
+        (store.db.scrub): no copy of it stays in SQLite's WAL or in PostgreSQL's dead rows.
+        """
         await session.execute(delete(DataKeyRow).where(DataKeyRow.owner_id == owner_id))
+        erased_from(session, [DataKeyRow.__tablename__])
 
     async def rewrap_all(self, session: AsyncSession, batch: int = 500) -> int:
         """Re-wrap every data key not yet under the active master key; returns how many."""
