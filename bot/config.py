@@ -126,7 +126,7 @@ class PushSection(_Section):
     criticism: bool = PUSH_DEFAULTS.criticism
     converging: int = Field(default=PUSH_DEFAULTS.converging, ge=0, le=5)
     repeated: bool = PUSH_DEFAULTS.repeated
-    missed_in_a_row: int = Field(default=PUSH_DEFAULTS.missed_in_a_row, ge=1, le=52)
+    missed_in_a_row: int = Field(default=PUSH_DEFAULTS.missed_in_a_row, ge=0, le=52)
 
     def settings(self) -> TriageSettings:
         return TriageSettings(**self.model_dump())

@@ -79,7 +79,9 @@ async def on_tap(update: Update, context: RapportContext) -> None:
         return
     saved = tap.action == callbacks.ANSWER and outcome.result != TapResult.REPEATED
     await query.answer(say("saved") if saved else None)
-    await _show(query, say, tap.ref, outcome, services.thanks(say, outcome.scores))
+    await _show(
+        query, say, tap.ref, outcome, services.thanks(say, outcome.scores, outcome.session_known)
+    )
     if outcome.risk:
         await context.bot.send_message(message.chat.id, say("risk_resources"))
     if outcome.alert_ids:
@@ -136,7 +138,7 @@ async def on_text(update: Update, context: RapportContext) -> None:
         elif outcome.truncated:
             await message.reply_text(say("comment_cut", limit=checkins.COMMENT_LIMIT))
         else:
-            await message.reply_text(services.thanks(say, outcome.scores))
+            await message.reply_text(services.thanks(say, outcome.scores, outcome.session_known))
         if outcome.alert_ids:
             services.kick()
     elif known is None:

@@ -50,9 +50,12 @@ class Services:
     def say(self, language: str | None) -> Say:
         return Say(self.texts, language)
 
-    def thanks(self, say: Say, scores: Mapping[str, float | None]) -> str:
-        """The closing message, with the scores the practice lets clients see."""
-        lines = [say("thanks")]
+    def thanks(
+        self, say: Say, scores: Mapping[str, float | None], session_known: bool = False
+    ) -> str:
+        """The closing message, with the scores the practice lets clients see. It promises
+        "before your next session" only when a next session is known (a brief goes then)."""
+        lines = [say("thanks_before_session" if session_known else "thanks")]
         for name in self.show_scores:
             score, instrument = scores.get(name), self.instruments.get(name)
             if score is not None and instrument is not None:

@@ -73,7 +73,8 @@ DEFAULTS: dict[str, str] = {
     "clients_only": "That command is for clients.",
     "checkin_closed": "This check-in is closed.",
     "not_yours": "This button isn't for you.",
-    "thanks": (
+    "thanks": "Thank you! Your answers are saved for your therapist.",
+    "thanks_before_session": (
         "Thank you! Your answers are saved. Your therapist will see them before your next session."
     ),
     "saved": "Saved",

@@ -46,6 +46,7 @@ from store.models import (
     Client,
     ClientStatus,
     DataKeyRow,
+    SessionLog,
 )
 from store.people import NotFound
 from store.vault import Vault, seal, seal_column, unseal, unseal_column
@@ -94,6 +95,7 @@ class TapOutcome:
     comment_position: int | None = None  # set when the comment prompt is what to show
     scores: dict[str, float | None] = field(default_factory=dict)  # once completed
     language: str | None = None  # the client's, once the press is known to be theirs
+    session_known: bool = False  # once completed: a next session is known (for the thanks)
 
 
 class SendOutcome(enum.StrEnum):
@@ -818,6 +820,7 @@ class CommentOutcome:
     message_id: int | None = None  # the check-in message, whose "No comment" button goes
     alert_ids: list[uuid.UUID] = field(default_factory=list)
     scores: dict[str, float | None] = field(default_factory=dict)
+    session_known: bool = False
 
 
 async def record_comment(
@@ -877,6 +880,7 @@ async def record_comment(
                 checkin.message_id,
                 alert_ids + done.alert_ids,
                 done.scores,
+                done.session_known,
             )
     return CommentOutcome(saved=False)
 
@@ -901,7 +905,19 @@ async def _complete(
         alert_ids=[a.id for a in raised],
         scores=scores(used, answers),
         language=client.language,
+        session_known=await _next_session_known(session, client, now),
     )
+
+
+async def _next_session_known(session: AsyncSession, client: Client, now: datetime) -> bool:
+    """Whether the therapist will get a brief before a next session (the thank-you says so
+    only then)."""
+    if client.session_rule is not None:
+        return True
+    logged = await session.scalar(
+        select(SessionLog.id).where(SessionLog.client_id == client.id, SessionLog.at > now).limit(1)
+    )
+    return logged is not None
 
 
 async def assess(

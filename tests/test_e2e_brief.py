@@ -89,6 +89,9 @@ async def test_a_mild_sign_waits_for_the_brief_before_the_session(full: Rig) -> 
     assert (alert.rule, alert.delivery, alert.next_delivery_at) == ("tension", "brief", None)
     pushed = [m for m in therapist.messages if "Kim" in m.content]
     assert pushed == []  # nothing on the therapist's phone tonight
+    # No session is known yet, so the thanks promises no "before your next session".
+    thanks = [m.content for m in client.messages if m.content.startswith("Thank you")]
+    assert thanks and all("before your next session" not in t for t in thanks)
 
     # A session tomorrow at 10:00 Berlin (08:00 UTC); the brief is due two hours before.
     await _log_session(rig, therapist, "tomorrow 10:00")
@@ -103,6 +106,8 @@ async def test_a_mild_sign_waits_for_the_brief_before_the_session(full: Rig) -> 
     assert "tension (" not in sent.content and "SD" not in sent.content  # no rule ids, no stats
     assert len(sent.content) < 600
     assert await brief.send_due(rig.app.bot, rig.services) == 0  # once per session
+    await answer_checkin(rig, client, client_id, ["10"] * 4 + ["No"], timedelta(0))
+    assert "before your next session" in client.messages[-1].content  # now one is known
     [alert] = await _alerts(rig)
     assert alert.briefed_at is not None and alert.delivered_at is not None
     async with rig.services.sessions() as session:
