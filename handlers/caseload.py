@@ -6,12 +6,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 
-from handlers import callbacks, planning, views
+from handlers import alert_words, callbacks, planning, views
 from handlers import therapist_views as tviews
 from handlers.therapist import Ask, Reply, button, command, pick
 from store import alerts, caseload, clients, history, people
 from store.alerts import AlertAction
-from store.models import Client
+from store.models import Client, Therapist
 
 ALERT_ACTIONS = {
     callbacks.ACKNOWLEDGE: AlertAction.ACKNOWLEDGE,
@@ -31,7 +31,7 @@ async def clients_command(ask: Ask) -> Reply:
         ask.now,
     )
     ask.audit("clients.read", detail=f"{len(rows)} clients")
-    text, markup = tviews.caseload(rows, s.timezone)
+    text, markup = tviews.caseload(rows, s.timezone, show_scores=_scores_shown(ask))
     return Reply(text, markup)
 
 
@@ -53,16 +53,27 @@ async def open_alerts(ask: Ask) -> Reply:
     return Reply(head, more=messages[:ALERTS_SHOWN])
 
 
+def _scores_shown(ask: Ask) -> bool:
+    """Whether the practice lets scores pass through Telegram (`[alerts] detail`)."""
+    return ask.services.alert_detail in (alert_words.FULL, alert_words.SCORES)
+
+
 async def history_of(ask: Ask, client: Client, page: int, *, chart: bool) -> Reply:
-    """A page of the client's check-ins (the chart too on a first look). Audited as a read."""
+    """A page of the client's check-ins (the chart too on a first look). Audited as a read.
+
+    The practice's detail level holds here as in the alerts: comments only with `full`;
+    with `minimal` no scores, comments or chart at all, only where to look instead."""
     s = ask.services
+    label = await clients.label(ask.session, s.vault, client)
+    if not _scores_shown(ask):
+        ask.audit("history.read", client, detail="withheld")
+        return Reply(tviews.history_withheld(label))
     records = await history.client_history(
         ask.session, s.vault, client.id, limit=tviews.PAGE_SIZE + 1, skip=page * tviews.PAGE_SIZE
     )
     older = len(records) > tviews.PAGE_SIZE
     records = records[-tviews.PAGE_SIZE :]
     ask.audit("history.read", client, detail=f"page {page}")
-    label = await clients.label(ask.session, s.vault, client)
     text, markup = tviews.history_page(
         label,
         client.id,
@@ -71,7 +82,7 @@ async def history_of(ask: Ask, client: Client, page: int, *, chart: bool) -> Rep
         older,
         s.instruments,
         s.timezone,
-        show_comments=s.alert_detail == "full",
+        show_comments=s.alert_detail == alert_words.FULL,
     )
     trend = None
     if chart:
@@ -122,6 +133,31 @@ async def alert_button(ask: Ask) -> Reply | None:
     return Reply(f"{done}.", toast=done, drop_buttons=True)
 
 
+async def why_button(ask: Ask) -> Reply | None:
+    """The technical reason behind a client's live alerts (the alert's "Why?" button), at the
+    practice's detail level. The same access check as the other alert buttons."""
+    assert ask.tap is not None
+    client = await caseload.owned(
+        ask.session, ask.therapist, ask.tap.ref, "alert.why", admin_may=True
+    )
+    if client is None:
+        return None
+    s = ask.services
+    owner = await ask.session.get(Therapist, client.therapist_id)
+    live = []
+    if owner is not None:  # an admin receives alerts for a therapist who cannot be reached
+        live = [
+            alert
+            for alert in await alerts.live_for(ask.session, s.vault, owner, 0)
+            if alert.client_id == client.id
+        ]
+    ask.audit("alert.why", client, detail=f"{len(live)} alerts")
+    if not live:
+        label = await clients.label(ask.session, s.vault, client)
+        return Reply(f"{label} has no open alerts now.", toast="No open alerts")
+    return Reply(alert_words.why_text(live, s.alert_detail))
+
+
 async def _session_now(ask: Ask, client: Client) -> Reply:
     return await planning.session_for(ask, client, "")
 
@@ -159,4 +195,5 @@ BUTTONS = {
     callbacks.PICK: button("client.pick", picked),
     callbacks.ACKNOWLEDGE: button("alert.acknowledge", alert_button),
     callbacks.SNOOZE: button("alert.snooze", alert_button),
+    callbacks.WHY: button("alert.why", why_button),
 }

@@ -74,18 +74,24 @@ class Messenger:
         return SendOutcome.SENT, message.message_id
 
     async def send_alerts(self, group: Sequence[PendingAlert]) -> int | None:
-        """One message for one client's alerts; its id, or None to try again later."""
+        """One client's alerts: the text with its buttons, and (unless the practice keeps
+        scores out of Telegram) the trend chart. Text and chart go as one photo with a caption
+        when the caption fits Telegram's limit, else as the chart followed by the text (the
+        buttons on the text). Returns the id of the message with the buttons, or None to try
+        again later (a chart sent before a failed text is sent again then: at least once)."""
         alert = group[0]
         text, markup = views.alert_message(group, self._detail)
         try:
             chart = None
             if alert.trend is not None and alert.trend.points and self._detail != "minimal":
                 chart = await self._charts.render(alert.trend)
-            if chart is not None:
+            if chart is not None and views.fits_caption(text):
                 message = await self._bot.send_photo(
                     alert.therapist_chat_id, chart, caption=text, reply_markup=markup
                 )
             else:
+                if chart is not None:
+                    await self._bot.send_photo(alert.therapist_chat_id, chart)
                 message = await self._bot.send_message(
                     alert.therapist_chat_id, text, reply_markup=markup
                 )

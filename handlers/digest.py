@@ -50,7 +50,9 @@ async def send_due(bot: Bot, services: Services) -> int:
                 target_kind="therapist",
                 target_id=therapist.id,
             )
-            outgoing.append((claim, chat, views.digest(rows, raised, since, services.timezone)))
+            scores = services.alert_detail != "minimal"  # the practice's detail level
+            text = views.digest(rows, raised, since, services.timezone, show_scores=scores)
+            outgoing.append((claim, chat, text))
     sent, retry = 0, []
     for claim, chat, text in outgoing:
         pieces = 0

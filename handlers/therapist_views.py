@@ -16,6 +16,7 @@ from telegram import InlineKeyboardButton as Button
 from alliance.history import CheckinRecord, Status
 from alliance.instruments import Instrument
 from handlers import callbacks
+from handlers.alert_words import ELSEWHERE
 from handlers.views import button
 from schedules.manage import Upcoming
 from schedules.rules import WEEKDAYS, AfterSession, EveryNDays, Rule, Template, Weekly
@@ -95,7 +96,9 @@ def _alliance(row: ClientRow) -> str:
     return f"{shown} ({arrow} from {row.alliance_before:g})"
 
 
-def caseload(rows: Sequence[ClientRow], zone: str) -> Message:
+def caseload(rows: Sequence[ClientRow], zone: str, show_scores: bool = True) -> Message:
+    """The client list; without `show_scores` (the practice's `minimal` detail) it shows no
+    alliance or wellbeing score."""
     if not rows:
         return "You have no clients in Rapport yet. /invite makes an invite link.", None
     lines = [f"Your clients ({len(rows)}); completion is over the last 4 weeks."]
@@ -106,12 +109,15 @@ def caseload(rows: Sequence[ClientRow], zone: str) -> Message:
             else "no check-ins due yet"
         )
         alerts = f" · ⚠️ {row.open_alerts} open alert(s)" if row.open_alerts else ""
+        scores = (
+            f"alliance {_alliance(row)} · wellbeing {_score(row.wellbeing, unit='%')} · "
+            if show_scores
+            else ""
+        )
         lines += [
             "",
             f"• {row.label} - {row.status}{alerts}",
-            f"  last check-in {_day(row.last_checkin_at, zone)} · "
-            f"alliance {_alliance(row)} · "
-            f"wellbeing {_score(row.wellbeing, unit='%')} · {done}",
+            f"  last check-in {_day(row.last_checkin_at, zone)} · {scores}{done}",
         ]
     if len(rows) > BUTTON_LIST_LIMIT:
         lines += ["", f"Buttons for the first {BUTTON_LIST_LIMIT}; /history LABEL for the others."]
@@ -181,6 +187,11 @@ def history_page(
         row.append(button("Newer ›", callbacks.HISTORY, client_id, page - 1, TURN_PAGE))
     text = "\n".join(lines)
     return text[:MESSAGE_LIMIT], InlineKeyboardMarkup([row]) if row else None
+
+
+def history_withheld(label: str) -> str:
+    """History under the practice's `minimal` detail: where to look, nothing clinical."""
+    return f"{label}: {ELSEWHERE}"
 
 
 def chart_caption(label: str, trend: Trend) -> str:
@@ -306,7 +317,11 @@ def digest_status(when: DigestTime | None, zone: str) -> str:
     )
 
 
-def digest(rows: Sequence[ClientRow], raised: int, since: datetime, zone: str) -> str:
+def digest(
+    rows: Sequence[ClientRow], raised: int, since: datetime, zone: str, show_scores: bool = True
+) -> str:
+    """The weekly summary; without `show_scores` (the practice's `minimal` detail) it shows no
+    alliance or wellbeing score."""
     active = [r for r in rows if r.status in ("active", "paused", "invited")]
     completed = sum(r.completed for r in rows)
     closed = sum(r.closed for r in rows)
@@ -321,10 +336,11 @@ def digest(rows: Sequence[ClientRow], raised: int, since: datetime, zone: str) -
         if row.closed == 0 and not row.open_alerts:
             continue
         alerts = f" · ⚠️ {row.open_alerts} open" if row.open_alerts else ""
-        lines.append(
-            f"• {row.label}: {row.completed}/{row.closed} answered · alliance "
-            f"{_alliance(row)} · wellbeing "
-            f"{_score(row.wellbeing, unit='%')}{alerts}"
+        scores = (
+            f" · alliance {_alliance(row)} · wellbeing {_score(row.wellbeing, unit='%')}"
+            if show_scores
+            else ""
         )
+        lines.append(f"• {row.label}: {row.completed}/{row.closed} answered{scores}{alerts}")
     lines.append("\n/clients shows everyone; /alerts the open alerts.")
     return "\n".join(lines)

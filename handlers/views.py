@@ -9,6 +9,8 @@ from telegram import InlineKeyboardButton as Button
 from telegram import InlineKeyboardMarkup
 
 from alliance.checkin import Step
+from alliance.repair import RISK_ACTION
+from handlers import alert_words as words
 from handlers import callbacks
 from handlers.texts import Say
 from store.alerts import PendingAlert
@@ -96,53 +98,108 @@ def erase_confirmation(say: Say, client_id: uuid.UUID) -> Message:
 
 SEVERITY_MARK = {"info": "ℹ️", "warn": "⚠️", "high": "❗", "urgent": "🚨"}
 SEVERITY_ORDER = ["info", "warn", "high", "urgent"]
-CAPTION_LIMIT = 1024  # Telegram's limit for a photo caption
-COMMENT_RULES = {"critical_comment"}
+CAPTION_LIMIT = 1024  # Telegram's limit for a photo caption (in UTF-16 code units)
+ALERT_LIMIT = 600  # what a therapist reads at a glance; the risk instruction may pass it
+STAYS_OPEN = "This alert stays open until you acknowledge it."
+
+
+def telegram_length(text: str) -> int:
+    """Length as Telegram counts it: UTF-16 code units (an emoji is two)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def fits_caption(text: str) -> bool:
+    return telegram_length(text) <= CAPTION_LIMIT
 
 
 def alert_message(group: Sequence[PendingAlert], detail: str) -> tuple[str, InlineKeyboardMarkup]:
-    """One message for a client's alerts due together. `detail` is the practice's choice of
-    how much clinical content passes through Telegram: full, scores (no comment phrases) or
-    minimal (a pointer only)."""
-    first = max(group, key=lambda a: SEVERITY_ORDER.index(a.severity))
-    mark = SEVERITY_MARK.get(first.severity, "⚠️")
-    who = first.client_label + (" (their therapist could not be reached)" if first.to_admin else "")
-    risky = any(a.rule == "risk" for a in group)
-    head = (
-        f"{mark} Urgent: a possible risk answer from {who}"
-        if risky
-        else (f"{mark} Possible rupture: {who}")
-    )
-    lines = [head]
-    for alert in group:
-        lines.append(f"\n{alert.rule} ({alert.severity})")
-        if detail == "minimal":
-            continue
-        if detail == "scores" and (alert.rule in COMMENT_RULES or "comment" in alert.reason):
-            lines.append("A comment was flagged; open History.")
-        else:
-            lines.append(alert.reason)
-    if detail == "minimal":
-        lines.append("\nOpen History for the details.")
-    else:
-        types = sorted({a.rupture_type for a in group if a.rupture_type})
-        if types:
-            lines.append(f"\nSuggested type: {', '.join(types)}")
-        ideas = list(dict.fromkeys(idea for a in group for idea in a.repair))[:2]
-        lines += [f"• {idea}" for idea in ideas]
+    """One message for one client's alerts, in words read at a glance.
+
+    A headline (urgent risk first), one sentence per alert in the client's own numbers
+    (handlers.alert_words), the suggested rupture type and one question to open it in
+    session, and with risk the safety instruction. Under ALERT_LIMIT characters: when too
+    long, whole lower-priority sentences give way to "and N more in History" (never a cut
+    mid-sentence; the safety instruction always stays). `detail` is the practice's choice of
+    how much passes through Telegram: full, scores (no comment text or cue) or minimal (a
+    pointer, nothing clinical, with Acknowledge and Snooze only).
+    """
+    alerts = words.ordered(group)
+    first = alerts[0]
+    client_id = first.client_id
+    risky = any(a.rule == words.RISK for a in alerts)
+    reached = " (their therapist could not be reached)" if first.to_admin else ""
+    acknowledge = [
+        button("Acknowledge", callbacks.ACKNOWLEDGE, client_id),
+        button("Snooze 1 day", callbacks.SNOOZE, client_id),
+    ]
+    if detail not in (words.FULL, words.SCORES):
+        return _pointer(first.client_label + reached, risky), InlineKeyboardMarkup([acknowledge])
+
+    label = first.client_label
+    rules = {a.rule for a in alerts}
+    mark = SEVERITY_MARK.get(max((a.severity for a in alerts), key=_rank), "⚠️")
     if risky:
-        lines.append(
-            "\nThe client was shown the crisis resources. "
-            "This alert stays open until you acknowledge it."
-        )
-    text = "\n".join(lines)
-    if len(text) > CAPTION_LIMIT:
-        text = text[: CAPTION_LIMIT - 1] + "…"
+        head = f"🚨 Urgent: {label} may be at risk{reached}"
+    elif rules & (words.RUPTURE_RULES - {words.DISENGAGEMENT}):
+        head = f"{mark} Possible rupture with {label}{reached}"
+    elif words.DISENGAGEMENT in rules:
+        head = f"{mark} {label} has gone quiet{reached}"
+    else:
+        head = f"{mark} {label}'s wellbeing needs a look{reached}"
+    sentences = words.sentences(alerts, detail)
+    safety = [f"{RISK_ACTION[0]} {STAYS_OPEN}"] if risky else []
+    kind = words.rupture_type(alerts)
+    ruptured = bool(rules & words.RUPTURE_RULES)
+    type_line = [words.TYPE_WORDS[kind]] if kind in words.TYPE_WORDS else []
+    # With risk, the safety instruction is the one thing to do; a repair idea waits.
+    idea = [f'You could ask: "{words.opening_question(kind)}"'] if ruptured and not risky else []
+    note = []
+    if detail == words.SCORES and any(a.rule == words.CRITICAL_COMMENT for a in alerts):
+        note = ["Comments stay out of Telegram in this practice."]
+
+    def compose(shown: int, type_line: list[str], idea: list[str], note: list[str]) -> str:
+        bullets = [f"• {s}" for s in sentences[:shown]]
+        hidden = len(sentences) - shown
+        if hidden:
+            bullets.append(f"…and {hidden} more in History.")
+        blocks = [[head], bullets, safety, [*type_line, *idea], note]
+        return "\n\n".join("\n".join(block) for block in blocks if block)
+
+    # Give way in this order: the idea, the comment note, sentences from the least important
+    # (at least one stays), the rupture type.
+    shown = len(sentences)
+    text = compose(shown, type_line, idea, note)
+    while telegram_length(text) > ALERT_LIMIT:
+        if idea:
+            idea = []
+        elif note:
+            note = []
+        elif shown > 1:
+            shown -= 1
+        elif type_line:
+            type_line = []
+        else:
+            break
+        text = compose(shown, type_line, idea, note)
     keyboard = [
+        acknowledge,
         [
-            button("Acknowledge", callbacks.ACKNOWLEDGE, first.client_id),
-            button("Snooze 1 day", callbacks.SNOOZE, first.client_id),
+            button("History", callbacks.HISTORY, client_id),
+            button("Why?", callbacks.WHY, client_id),
         ],
-        [button("History", callbacks.HISTORY, first.client_id)],
     ]
     return text, InlineKeyboardMarkup(keyboard)
+
+
+def _rank(severity: str) -> int:
+    return SEVERITY_ORDER.index(severity) if severity in SEVERITY_ORDER else 1
+
+
+def _pointer(who: str, urgent: bool) -> str:
+    """The `minimal` alert: that there is news, and where to read it; nothing clinical."""
+    if urgent:
+        return (
+            f"🚨 Urgent check-in news for {who}: please look at it now and follow your "
+            f"practice's protocol. {STAYS_OPEN}\n\n{words.ELSEWHERE}"
+        )
+    return f"🔔 {words.end(f'Check-in news for {who}')}\n\n{words.ELSEWHERE}"

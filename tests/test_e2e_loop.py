@@ -59,8 +59,8 @@ async def test_full_loop_alerts_only_the_assigned_therapist(rig: Rig) -> None:
     await client.wait_for_message(contains="Thank you")
 
     alert = await therapist.wait_for_message(contains="Possible rupture", timeout=10)
-    assert LABEL in alert.content and "30/40" in alert.content
-    assert "low_alliance" in alert.content
+    assert LABEL in alert.content and "30 of 40" in alert.content
+    assert "alliance answers are low" in alert.content
     assert other.messages[-1].content == DEFAULTS["therapist_linked"]  # nothing after linking
     assert not any(LABEL in m.content for m in other.messages)
 

@@ -210,8 +210,8 @@ async def test_alerts_lists_open_ones_with_buttons(trig: Rig) -> None:
     await p.ada.wait_for_message(contains="Possible rupture", timeout=15)
 
     p.ada.send_text("/alerts")
-    shown = await p.ada.wait_for_message(contains="Possible rupture: Kim")
-    assert shown.buttons == ["Acknowledge", "Snooze 1 day", "History"]
+    shown = await p.ada.wait_for_message(contains="Possible rupture with Kim")
+    assert shown.buttons == ["Acknowledge", "Snooze 1 day", "History", "Why?"]
     assert (await ask(p.bo, "/alerts")).content == "No open alerts."
 
     assert await pressed(trig, p.bo, shown.message_id, shown.button_data[0] or "") == (

@@ -1,0 +1,417 @@
+"""Alerts in words a busy therapist reads at a glance.
+
+`sentence` turns one alert into one plain sentence in the client's own numbers ("Kim's
+alliance answers fell well below their usual (38 to 31 of 40)."); `opening_question` gives
+one question to open the subject in session; `why_text` is the technical side, shown behind
+the alert's "Why?" button: the rule, its severity and thresholds, the numbers, and why the
+alert was sent now or kept for the brief before the next session.
+
+Pure functions, no I/O. `detail` is the practice's `[alerts] detail`, and every function
+keeps its promise:
+
+- `full`: everything; a comment's matched cue (a phrase from the practice's list) may be
+  quoted, the client's comment itself never is;
+- `scores`: scores, but no comment text and no matched cue;
+- `minimal`: nothing clinical passes through Telegram (`sentence` is None; `why_text` says
+  where the details are). Any other value is treated as `minimal`.
+
+Alerts raised before the evidence was stored have none: their sentence says what happened
+without numbers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+
+from store.alerts import PendingAlert
+
+FULL, SCORES, MINIMAL = "full", "scores", "minimal"
+
+# The rules (alliance.detectors.RULES), in the order their sentences are shown: risk first.
+RISK = "risk"
+LOW_ALLIANCE = "low_alliance"
+ALLIANCE_DROP = "alliance_drop"
+TENSION = "tension"
+CRITICAL_COMMENT = "critical_comment"
+DISENGAGEMENT = "disengagement"
+WELLBEING_LOW = "wellbeing_low"
+WELLBEING_DROP = "wellbeing_drop"
+RULE_ORDER = (
+    RISK,
+    ALLIANCE_DROP,
+    LOW_ALLIANCE,
+    TENSION,
+    CRITICAL_COMMENT,
+    DISENGAGEMENT,
+    WELLBEING_DROP,
+    WELLBEING_LOW,
+)
+RUPTURE_RULES = frozenset({LOW_ALLIANCE, ALLIANCE_DROP, TENSION, CRITICAL_COMMENT, DISENGAGEMENT})
+SEVERITY_RANK = {"info": 0, "warn": 1, "high": 2, "urgent": 3}
+
+# The shipped alliance items, as a therapist would say them.
+ITEM_WORDS = {
+    "bond": "feeling heard",
+    "goals": "goals",
+    "approach": "the approach",
+    "overall": "overall fit",
+}
+
+# Where the details are when the practice keeps them out of Telegram.
+ELSEWHERE = (
+    "Your practice keeps check-in details out of Telegram: see them in the practice's "
+    "records (the web dashboard, or ask your practice admin)."
+)
+
+
+def ordered(group: Sequence[PendingAlert]) -> list[PendingAlert]:
+    """A client's alerts, most important first: risk, then by severity, then by rule."""
+
+    def key(alert: PendingAlert) -> tuple[int, int, int]:
+        rule = RULE_ORDER.index(alert.rule) if alert.rule in RULE_ORDER else len(RULE_ORDER)
+        return (alert.rule != RISK, -SEVERITY_RANK.get(alert.severity, 1), rule)
+
+    return sorted(group, key=key)
+
+
+def opening_question(rupture_type: str | None) -> str:
+    """One question to open the subject at the next session, by the suggested rupture type
+    (alliance.repair.RuptureType values; anything else gets the general question)."""
+    if rupture_type == "withdrawal":
+        return "Last week's answers were quieter than usual. How has our work felt to you lately?"
+    if rupture_type == "confrontation":
+        return (
+            "It sounded like something in our work did not sit right with you. "
+            "Can we look at it together?"
+        )
+    return "How is our work together going for you, and is there anything you would change?"
+
+
+# --- one sentence per alert -----------------------------------------------------------------
+
+
+def sentence(alert: PendingAlert, detail: str) -> str | None:
+    """One plain sentence about one alert, ending with a full stop; None under `minimal`.
+
+    No rule ids, no SD: the client's own numbers ("33 of 40", "64% to 40%"). Under `scores`
+    a comment is described by its kind only; under `full` the matched cue may be quoted.
+    """
+    if detail not in (FULL, SCORES):
+        return None
+    words = _SENTENCES.get(alert.rule, _other)
+    return end(words(alert, alert.client_label, alert.evidence, detail == FULL))
+
+
+def end(text: str) -> str:
+    """A sentence with one full stop ("A.B." does not get a second)."""
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+def sentences(group: Sequence[PendingAlert], detail: str) -> list[str]:
+    """The sentences for a client's alerts, most important first, without saying a number
+    twice: a low total is not repeated beside a fall to that same total (the fall says it).
+    Empty under `minimal`."""
+    alerts = ordered(group)
+    drops = {_number(a.evidence, "total") for a in alerts if a.rule == ALLIANCE_DROP and a.evidence}
+    out: list[str] = []
+    for alert in alerts:
+        total = _number(alert.evidence, "total")
+        if alert.rule == LOW_ALLIANCE and total is not None and total in drops:
+            continue
+        said = sentence(alert, detail)
+        if said is not None and said not in out:
+            out.append(said)
+    return out
+
+
+Evidence = Mapping[str, float | str]
+
+
+def _number(evidence: Evidence, key: str) -> float | None:
+    value = evidence.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def _n(value: float) -> str:
+    """A score as a therapist writes it: 31, 37.5."""
+    rounded = round(value, 1)
+    return f"{int(rounded)}" if rounded == int(rounded) else f"{rounded:.1f}"
+
+
+def _whole(value: float) -> str:
+    """A mean for a glance: the nearest whole number (37.5 is 38)."""
+    return f"{int(value + 0.5)}"
+
+
+def _items(evidence: Evidence) -> str:
+    raw = evidence.get("weak_items")
+    if not isinstance(raw, str) or not raw:
+        return ""
+    names = [ITEM_WORDS.get(item, f"'{item}'") for item in raw.split(",") if item][:2]
+    return " and ".join(names)
+
+
+def _low_alliance(alert: PendingAlert, who: str, evidence: Evidence, full: bool) -> str:
+    total, top = _number(evidence, "total"), _number(evidence, "max_total")
+    weak = _items(evidence)
+    if total is None or top is None:
+        return f"{who} rated {weak} low" if weak else f"{who}'s alliance answers are low"
+    score = f"{_n(total)} of {_n(top)}"
+    if weak and "cutoff" not in evidence:  # the total is fine; one area is low
+        return f"{who} rated {weak} low (alliance {score})"
+    text = f"{who}'s alliance answers are low ({score})"
+    return text + (f", lowest on {weak}" if weak else "")
+
+
+def _alliance_drop(alert: PendingAlert, who: str, evidence: Evidence, full: bool) -> str:
+    total, top = _number(evidence, "total"), _number(evidence, "max_total")
+    mean, z = _number(evidence, "baseline_mean"), _number(evidence, "z")
+    previous = _number(evidence, "previous_total")
+    how = "well below" if SEVERITY_RANK.get(alert.severity, 1) >= 2 else "below"
+    weak = _items(evidence)
+    if total is None or top is None:
+        text = f"{who}'s alliance answers fell {how} their usual"
+    elif mean is not None and (z is None or z >= 1 or previous is None):
+        text = (
+            f"{who}'s alliance answers fell {how} their usual "
+            f"({_whole(mean)} to {_n(total)} of {_n(top)})"
+        )
+    elif previous is not None:
+        text = (
+            f"{who}'s alliance answers fell sharply since last time "
+            f"({_n(previous)} to {_n(total)} of {_n(top)})"
+        )
+    else:
+        text = f"{who}'s alliance answers fell {how} their usual ({_n(total)} of {_n(top)})"
+    return text + (f", most on {weak}" if weak else "")
+
+
+def _tension(alert: PendingAlert, who: str, evidence: Evidence, full: bool) -> str:
+    value = _number(evidence, "value")
+    some = "some tension" if value is not None and value < 2 else "tension"
+    return f"{who} said there was {some} between you since the last session"
+
+
+def _critical_comment(alert: PendingAlert, who: str, evidence: Evidence, full: bool) -> str:
+    kind = evidence.get("kind")
+    confrontation = kind in ("confrontation", "both") or "confrontation" in evidence
+    withdrawal = kind in ("withdrawal", "both") or "withdrawal" in evidence
+    if confrontation and withdrawal:
+        text = f"{who} wrote something critical of the therapy and sounded resigned"
+    elif confrontation:
+        text = f"{who} wrote something critical of the therapy"
+    elif withdrawal:
+        text = f"{who}'s comment sounded resigned"
+    else:
+        return f"{who}'s comment was flagged"
+    if full:
+        cues = [str(evidence[k]) for k in ("confrontation", "withdrawal") if evidence.get(k)]
+        if cues:
+            text += " (" + "; ".join(f'"{cue}"' for cue in cues) + ")"
+    return text
+
+
+def _disengagement(alert: PendingAlert, who: str, evidence: Evidence, full: bool) -> str:
+    run = _number(evidence, "in_a_row")
+    if "answered" in evidence or (alert.severity == "info" and (run is None or run < 2)):
+        return f"{who} started a check-in but did not finish it"
+    if run is not None and run >= 2:
+        return f"{who} missed {int(run)} check-ins in a row"
+    return f"{who} has missed check-ins"
+
+
+_INSTRUMENT = re.compile(r"^(\S+) (?:raw|fell) ")
+
+
+def _wellbeing_name(alert: PendingAlert) -> str | None:
+    """The instrument's short name (WHO-5) from the rule's own reason text."""
+    found = _INSTRUMENT.match(alert.reason)
+    return found.group(1) if found else None
+
+
+def _wellbeing_low(alert: PendingAlert, who: str, evidence: Evidence, full: bool) -> str:
+    total = _number(evidence, "total")
+    raw, max_raw = _number(evidence, "raw"), _number(evidence, "max_raw")
+    name = _wellbeing_name(alert) or "wellbeing"
+    if total is not None and raw and max_raw and abs(max_raw * total / raw - 100) < 1e-6:
+        return f"{who}'s wellbeing is low ({name} {_n(total)}%)"
+    if raw is not None and max_raw is not None:
+        return f"{who}'s wellbeing is low ({name} {_n(raw)} of {_n(max_raw)})"
+    return f"{who}'s wellbeing is low"
+
+
+def _wellbeing_drop(alert: PendingAlert, who: str, evidence: Evidence, full: bool) -> str:
+    total, previous = _number(evidence, "total"), _number(evidence, "previous_total")
+    if total is None or previous is None:
+        return f"{who}'s wellbeing fell"
+    name = _wellbeing_name(alert) or "wellbeing"
+    unit = "%" if "percentage points" in alert.reason else ""
+    return f"{who}'s wellbeing fell ({name} {_n(previous)}{unit} to {_n(total)}{unit})"
+
+
+# The risk reasons written by the store's safety net and by the detectors.
+_RISK_ITEM = re.compile(r"'([^']+)' of \S+ answered \d+|item '([^']+)' answered \d+")
+
+
+def _risk_items(alert: PendingAlert) -> list[str]:
+    items = [key.split(".", 1)[1] for key in alert.evidence if "." in key]
+    if not items:
+        items = [a or b for a, b in _RISK_ITEM.findall(alert.reason)]
+    return list(dict.fromkeys(items))
+
+
+def _risk_phrase(alert: PendingAlert) -> str | None:
+    """The matched risk phrase (from the practice's list), or "" when only the reason says a
+    phrase was found; None when the comment played no part."""
+    phrase = alert.evidence.get("phrase")
+    if isinstance(phrase, str) and phrase:
+        return phrase
+    found = re.search(r"risk phrase\W*'([^']+)'", alert.reason)
+    if found:
+        return found.group(1)
+    return "" if "comment" in alert.reason else None
+
+
+def _risk(alert: PendingAlert, who: str, evidence: Evidence, full: bool) -> str:
+    items, phrase = _risk_items(alert), _risk_phrase(alert)
+    parts = []
+    if items:
+        asked = " and ".join(f"'{item}'" for item in items[:2])
+        parts.append(f"gave a risk answer (the {asked} question{'s' if len(items) > 1 else ''})")
+    if phrase is not None:
+        cue = f' ("{phrase}")' if full and phrase else ""
+        parts.append(f"used a risk phrase in their comment{cue}")
+    if not parts:
+        return f"{who} gave a risk answer"
+    return f"{who} " + " and ".join(parts)
+
+
+def _other(alert: PendingAlert, who: str, evidence: Evidence, full: bool) -> str:
+    return f"{who}'s check-in raised a flag"
+
+
+_SENTENCES: dict[str, Callable[[PendingAlert, str, Evidence, bool], str]] = {
+    RISK: _risk,
+    LOW_ALLIANCE: _low_alliance,
+    ALLIANCE_DROP: _alliance_drop,
+    TENSION: _tension,
+    CRITICAL_COMMENT: _critical_comment,
+    DISENGAGEMENT: _disengagement,
+    WELLBEING_LOW: _wellbeing_low,
+    WELLBEING_DROP: _wellbeing_drop,
+}
+
+
+def rupture_type(group: Sequence[PendingAlert]) -> str | None:
+    """The rupture type the detectors suggested for these alerts (they share one), if any."""
+    types = [a.rupture_type for a in ordered(group) if a.rupture_type and a.rule in RUPTURE_RULES]
+    return types[0] if types else None
+
+
+TYPE_WORDS = {
+    "withdrawal": "It may be withdrawal: pulling back, going quiet.",
+    "confrontation": "It may be confrontation: criticism, pushing back.",
+}
+
+
+# --- the "Why?" button ----------------------------------------------------------------------
+
+WHY_WORDS = {
+    "risk": "a risk answer or phrase is always sent at once, also in quiet hours",
+    "strong_drop": ("a fall far below the client's usual level ([alerts.push] drop_sd)"),
+    "very_low": ("a total far below the cutoff ([alerts.push] low_margin)"),
+    "tension": "tension answered 'yes' ([alerts.push] tension_at)",
+    "criticism": "the comment criticises you or the therapy",
+    "converging": "two or more different rupture signs on one check-in",
+    "repeated": "a rupture sign on two check-ins in a row",
+    "long_silence": ("a long run of check-ins not completed ([alerts.push] missed_in_a_row)"),
+    "single_sign": "one sign on its own",
+    "not_rupture": "wellbeing, not a rupture sign",
+    "too_little": "too little on its own",
+}
+# Evidence keys that hold words from a comment (a matched cue), never shown under `scores`.
+CUE_KEYS = frozenset({"confrontation", "withdrawal", "phrase"})
+
+
+def _upper_first(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _comment_based(alert: PendingAlert) -> bool:
+    return alert.rule == CRITICAL_COMMENT or "comment" in alert.reason.lower()
+
+
+def _technical_reason(alert: PendingAlert, detail: str) -> str:
+    """The rule's own reason; under `scores`, a comment's part is told without its cue."""
+    if detail == FULL or not _comment_based(alert):
+        return alert.reason
+    if alert.rule == CRITICAL_COMMENT:
+        kind = alert.evidence.get("kind")
+        kinds = {
+            "confrontation": "confrontation markers (criticism of you or the therapy, or "
+            "wanting to stop)",
+            "withdrawal": "withdrawal markers (resignation, giving up)",
+            "both": "confrontation and withdrawal markers",
+        }
+        what = kinds.get(str(kind), "markers") if isinstance(kind, str) else "markers"
+        return f"The comment has {what}; the comment and the matched words stay out of Telegram"
+    parts = [f"'{item}' answered at or above its risk threshold" for item in _risk_items(alert)]
+    parts.append("a risk phrase in the comment (the words stay out of Telegram)")
+    return _upper_first("; ".join(parts))
+
+
+def _numbers(alert: PendingAlert, detail: str) -> str:
+    shown = []
+    for key, value in alert.evidence.items():
+        if key in CUE_KEYS and detail != FULL:
+            continue
+        if isinstance(value, float):
+            value = round(value, 2)
+            value = int(value) if value == int(value) else value
+        shown.append(f"{key} {value}")
+    return ", ".join(shown)
+
+
+def why_text(group: Sequence[PendingAlert], detail: str) -> str:
+    """The technical reason behind a client's alerts, for the "Why?" button: each rule id with
+    its severity, the detector's reason (thresholds and numbers), the evidence, and why it was
+    sent now or kept for the brief; then the suggested rupture type and repair ideas.
+    Under `minimal`: only where the details are, without a number."""
+    if not group:
+        return "There are no open alerts for this client now."
+    label = group[0].client_label
+    if detail not in (FULL, SCORES):
+        return f"Why Rapport flagged {label}: {ELSEWHERE}"
+    lines = [f"Why Rapport flagged {label}"]
+    decided: dict[tuple[str, str | None], list[str]] = {}
+    for alert in ordered(group):
+        lines += ["", f"• {alert.rule} ({alert.severity}): {_technical_reason(alert, detail)}"]
+        numbers = _numbers(alert, detail)
+        if numbers:
+            lines.append(f"  Numbers: {numbers}")
+        decided.setdefault((alert.delivery, alert.why), []).append(alert.rule)
+    lines.append("")
+    for (delivery, why), rules in decided.items():
+        when = "Kept for the brief before the next session" if delivery == "brief" else "Sent now"
+        if why is None:
+            because = "raised before Rapport recorded why"
+        else:
+            because = f"{WHY_WORDS.get(why, why)} [{why}]"
+        lines.append(f"{when}: {', '.join(rules)}: {because}.")
+    kind = rupture_type(group)
+    if kind:
+        lines += ["", f"Suggested rupture type: {kind} (Safran & Muran's 3RS)."]
+    ideas = list(dict.fromkeys(idea for a in ordered(group) for idea in a.repair))
+    if ideas:
+        lines += ["", "Repair ideas:"] + [f"• {idea}" for idea in ideas]
+    if detail == SCORES and any(_comment_based(a) for a in group):
+        lines += ["", "Comments stay out of Telegram in this practice."]
+    lines += [
+        "",
+        "The rules and their thresholds are explained in the practice's detector guide "
+        "(docs/detectors.md); the practice can tune them.",
+    ]
+    return "\n".join(lines)
