@@ -217,7 +217,7 @@ def load_keyring(path: Path, env_value: str | None = None) -> KeyRing:
 
 def write_key_file(path: Path, ring: KeyRing, *, create: bool) -> None:
     """Write the key file with mode 0600, atomically (a crash leaves the old or the new file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     if create and path.exists():
         raise KeyConfigError(f"key file {path} already exists; refusing to overwrite it")
     tmp = path.with_name(path.name + ".tmp")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sqlite3
+import stat
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
@@ -42,6 +44,7 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     """
     if make_url(url).get_backend_name() != "sqlite":
         return create_async_engine(url, pool_pre_ping=True, echo=echo)
+    _private_database_file(make_url(url).database)
     engine: AsyncEngine
 
     async def connect() -> SQLiteConnection:
@@ -56,6 +59,34 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     engine = create_async_engine(url, echo=echo, async_creator=connect)
     event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def _private_database_file(database: str | None) -> None:
+    """The SQLite file readable by its owner only (0600), and so its WAL and shared-memory
+    files too: SQLite creates those with the main file's permissions.
+
+    A new file is created 0600 before SQLite opens it (SQLite itself would create it 0644
+    under the usual umask); the files of an older installation lose their group and other
+    permissions. A directory that does not exist is left for SQLite to report.
+    """
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        return
+    except FileExistsError:
+        pass
+    except FileNotFoundError:
+        return
+    for name in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            mode = stat.S_IMODE(name.stat().st_mode)
+            if mode & 0o077:
+                name.chmod(mode & 0o700)
+                log.info("made %s readable by its owner only", name.name)
+        except FileNotFoundError:
+            continue
 
 
 _INTERACTIVE: ContextVar[asyncio.Task[Any] | None] = ContextVar("interactive", default=None)

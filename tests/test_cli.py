@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import stat
 import subprocess
 import sys
+from contextlib import closing
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 
+from store import audit
 from store.crypto import load_keyring
+from store.db import create_engine, migrate, session_factory, transaction
 
 
 def rapport(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -43,6 +47,49 @@ def test_init_creates_a_private_key_file_and_is_idempotent(tmp_path: Path) -> No
     second = ok_json(rapport(tmp_path, "init", "--json"))
     assert second["key_file_created"] is False
     assert load_keyring(key_file).active_id == ring.active_id
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+async def test_the_data_directory_and_database_files_are_private(tmp_path: Path) -> None:
+    previous = os.umask(0o022)  # the usual umask, under which new files are 0644
+    try:
+        ok_json(rapport(tmp_path, "init", "--json"))
+        data = tmp_path / "data"
+        db_file = data / "rapport.db"
+        assert _mode(data) == 0o700
+        assert _mode(db_file) == 0o600
+        engine = create_engine(f"sqlite+aiosqlite:///{db_file}")  # as the bot opens it
+        try:
+            await migrate(engine)
+            async with transaction(session_factory(engine)) as session:
+                audit.record(session, actor_kind="admin", action="test.write")
+            wal, shm = (db_file.with_name(f"rapport.db-{end}") for end in ("wal", "shm"))
+            assert wal.stat().st_size > 0 and shm.exists()  # written, and still open
+            assert {f.name: _mode(f) for f in (db_file, wal, shm)} == {
+                "rapport.db": 0o600,
+                "rapport.db-wal": 0o600,
+                "rapport.db-shm": 0o600,
+            }
+        finally:
+            await engine.dispose()
+    finally:
+        os.umask(previous)
+
+
+def test_database_files_of_an_older_install_are_made_private(tmp_path: Path) -> None:
+    previous = os.umask(0o022)
+    try:
+        db_file = tmp_path / "rapport.db"
+        with closing(sqlite3.connect(db_file)) as made:  # as SQLite left them before: 0644
+            made.execute("CREATE TABLE t (x)")
+        assert _mode(db_file) == 0o644
+        create_engine(f"sqlite+aiosqlite:///{db_file}")
+        assert _mode(db_file) == 0o600
+    finally:
+        os.umask(previous)
 
 
 def test_init_refuses_a_new_key_when_data_exists(tmp_path: Path) -> None:

@@ -32,7 +32,7 @@ def register(sub: Any) -> None:
 
 async def initialise(settings: Settings) -> dict[str, Any]:
     """Create or upgrade the database and create the key file if needed; idempotent."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # for its owner only
     engine = create_engine(settings.resolved_database_url)
     try:
         await migrate(engine)
