@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -13,8 +14,10 @@ import pytest
 from alliance.repair import BOND, CONFRONTATION, RISK_ACTION, TASKS_GOALS, WITHDRAWAL
 from handlers import alert_words as words
 from handlers import callbacks
+from handlers import therapist_views as tviews
 from handlers.views import ALERT_LIMIT, CAPTION_LIMIT, alert_message, telegram_length
 from store.alerts import PendingAlert
+from store.caseload import ClientRow
 
 CLIENT = uuid.uuid4()
 RULE_IDS = (
@@ -419,3 +422,25 @@ def test_why_under_scores_has_no_comment_cue_and_under_minimal_no_number() -> No
     hidden = words.why_text([comment(), phrase, drop()], "minimal")
     assert hidden == f"Why Rapport flagged A.B.: {words.ELSEWHERE}"
     assert not re.search(r"\d", hidden)
+
+
+# --- the other therapist views that carry scores --------------------------------------------
+
+
+def test_client_list_and_digest_carry_no_scores_under_minimal() -> None:
+    row = ClientRow(
+        CLIENT, "Kim", "active", datetime(2026, 3, 2, tzinfo=UTC), 29, 40, 40, 44, 1, 3, 4
+    )
+    since = datetime(2026, 3, 1, tzinfo=UTC)
+    listing, _ = tviews.caseload([row], "Europe/Berlin")
+    assert "alliance 29/40 (↓ from 40) · wellbeing 44%" in listing
+    bare, _ = tviews.caseload([row], "Europe/Berlin", show_scores=False)
+    assert "alliance" not in bare and "wellbeing" not in bare and "44" not in bare
+    assert "75% done (3/4)" in bare
+
+    week = tviews.digest([row], 1, since, "Europe/Berlin")
+    assert "• Kim: 3/4 answered · alliance 29/40 (↓ from 40) · wellbeing 44%" in week
+    week = tviews.digest([row], 1, since, "Europe/Berlin", show_scores=False)
+    assert "• Kim: 3/4 answered · ⚠️ 1 open" in week and "29" not in week
+
+    assert "practice's records" in tviews.history_withheld("Kim")

@@ -55,3 +55,15 @@ def test_known_forgeries_are_refused() -> None:
         None,
     ]:
         assert callbacks.decode(forged) is None, forged
+
+
+def test_the_why_button_is_a_therapist_action_in_the_same_exact_form() -> None:
+    client = uuid.uuid4()
+    data = callbacks.encode(callbacks.Tap(callbacks.WHY, client, 0, 0))
+    assert data.startswith("w:") and len(data.encode()) <= 64
+    assert callbacks.decode(data) == callbacks.Tap(callbacks.WHY, client, 0, 0)
+    assert callbacks.WHY in callbacks.THERAPIST_ACTIONS
+    assert callbacks.WHY not in {callbacks.ACKNOWLEDGE, callbacks.SNOOZE, callbacks.HISTORY}
+    assert callbacks.WHY not in callbacks.CHECKIN_ACTIONS | {callbacks.CONSENT, callbacks.ERASE}
+    for forged in (data + ":0", data.replace("w:", "W:", 1), data.replace(":0:0", ":00:0")):
+        assert callbacks.decode(forged) is None, forged
