@@ -53,7 +53,7 @@ async def test_full_loop_alerts_only_the_assigned_therapist(rig: Rig) -> None:
     first = await first_question(rig, client)
     assert first.buttons == [str(v) for v in range(11)]
 
-    await _answer_checkin(client, ["8", "4", "9", "9", "No"])
+    await _answer_checkin(client, ["8", "4", "9", "9", "Yes"])  # low, and tension: pushed
     assert "Anything you'd like your therapist to know" in client.last_message.content
     client.send_text(COMMENT)
     await client.wait_for_message(contains="Thank you")

@@ -49,7 +49,7 @@ async def _queue_and_send(
 async def test_low_alliance_completes_with_one_alert(database: Database, vault: Vault) -> None:
     made = await team(database.sessions, vault)
     checkin = await _queue_and_send(database, vault, made.client.id)
-    values = [8, 4, 9, 9, 0]  # bond, goals, approach, overall = 30/40; tension "no"
+    values = [8, 1, 6, 5, 0]  # bond, goals, approach, overall = 20/40: far below; tension "no"
     results = [await tap(database.sessions, vault, checkin, i, v) for i, v in enumerate(values)]
     assert [r.result for r in results] == [TapResult.NEXT] * 4 + [TapResult.COMPLETED]
     assert len(results[-1].alert_ids) == 1
@@ -66,7 +66,7 @@ async def test_low_alliance_completes_with_one_alert(database: Database, vault: 
     assert [(p.rule, p.therapist_chat_id, p.client_label) for p in pending] == [
         ("low_alliance", 5001, "Client Rosalind")
     ]
-    assert "30/40" in pending[0].reason and "'goals' at 4" in pending[0].reason
+    assert "20/40" in pending[0].reason and "'goals' at 1" in pending[0].reason
 
 
 async def test_high_alliance_raises_nothing(database: Database, vault: Vault) -> None:
