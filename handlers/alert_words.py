@@ -61,7 +61,7 @@ ITEM_WORDS = {
 # Where the details are when the practice keeps them out of Telegram.
 ELSEWHERE = (
     "Your practice keeps check-in details out of Telegram: see them in the practice's "
-    "records (the web dashboard, or ask your practice admin)."
+    "records (ask your practice admin)."
 )
 
 

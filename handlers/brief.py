@@ -54,9 +54,7 @@ def brief_text(content: BriefContent, detail: str) -> str:
     since = "since the last session" if content.since is not None else "lately"
     if content.records:
         lines.append(f"{len(content.records)} check-ins {since}, {content.missed} not completed.")
-    sentences = [
-        s for a in alert_words.ordered(content.alerts) if (s := alert_words.sentence(a, detail))
-    ]
+    sentences = alert_words.sentences(content.alerts, detail)
     if sentences:
         lines += [f"• {s}" for s in sentences]
     elif done:

@@ -371,7 +371,7 @@ def test_minimal_is_a_pointer_with_no_numbers_and_no_history() -> None:
     assert text == (
         "🔔 Check-in news for A.B.\n\n"
         "Your practice keeps check-in details out of Telegram: see them in the practice's "
-        "records (the web dashboard, or ask your practice admin)."
+        "records (ask your practice admin)."
     )
     assert not re.search(r"\d", text)
     assert buttons(markup) == ["Acknowledge", "Snooze 1 day"]
