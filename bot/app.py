@@ -44,12 +44,12 @@ from handlers import therapist as therapist_handlers
 from handlers.charts import Charts
 from handlers.context import BotData, RapportApp, RapportContext, Services
 from handlers.texts import Say, Texts
+from review.decide import Detection
 from schedules.dispatcher import Dispatcher
 from schedules.planner import Planner
 from schedules.rules import QuietHours, defer_past_quiet, resolve_local
 from store import people, settings_kv, updates
 from store.alerts import AlertPolicy
-from store.checkins import Detection
 from store.crypto import load_keyring
 from store.db import create_engine, migrate, session_factory, transaction
 from store.retention import run_retention

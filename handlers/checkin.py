@@ -13,6 +13,7 @@ from handlers import callbacks, views
 from handlers.context import RapportContext, Services
 from handlers.delivery import unless_unchanged
 from handlers.texts import Say
+from review import decide as review
 from store import checkins, people
 from store.checkins import TapAction, TapOutcome, TapResult
 from store.models import Client
@@ -53,7 +54,7 @@ async def on_tap(update: Update, context: RapportContext) -> None:
                 now=services.clock(),
             )
         else:
-            outcome = await checkins.record_tap(
+            outcome = await review.tap(
                 session,
                 services.vault,
                 known=services.instruments,
@@ -116,7 +117,7 @@ async def on_text(update: Update, context: RapportContext) -> None:
     async with context.unit_of_work(update) as session:
         known = await people.find_by_telegram(session, services.vault, user.id)
         language = known.language if isinstance(known, Client) else None
-        outcome = await checkins.record_comment(
+        outcome = await review.comment(
             session,
             services.vault,
             known=services.instruments,

@@ -16,9 +16,9 @@ from telegram.ext import Application, ApplicationHandlerStop, CallbackContext, E
 from alliance.instruments import Instrument
 from handlers.charts import Charts
 from handlers.texts import Say, Texts
+from review.decide import Detection
 from schedules.rules import QuietHours, Template
 from store import updates
-from store.checkins import Detection
 from store.db import interactive, transaction
 from store.vault import Vault
 

@@ -19,11 +19,13 @@ from typing import Protocol
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from alliance.instruments import Instrument
+from review import decide as review
+from review.decide import Detection
 from schedules.planner import Planner
 from schedules.rules import QuietHours, reminder_at
 from store import alerts, checkins, clients, notices
 from store.alerts import PendingAlert
-from store.checkins import Detection, Outgoing, Reminder, SendOutcome
+from store.checkins import Outgoing, Reminder, SendOutcome
 from store.db import transaction
 from store.notices import PendingNotice
 from store.vault import Vault
@@ -101,7 +103,7 @@ class Dispatcher:
                 now = self._clock()
                 retried, unconfirmed = await checkins.reap(session, now)
                 report.reaped = retried + unconfirmed
-                report.closed = await checkins.close_expired(
+                report.closed = await review.close_expired(
                     session, self._vault, now, self._instruments, self._detection
                 )
                 await clients.wake_paused(session, self._vault, now)

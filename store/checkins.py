@@ -27,18 +27,13 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from alliance.checkin import Step, scores, steps
-from alliance.detectors import DEFAULTS, DetectorSettings, detect, risk_phrase
 from alliance.instruments import Instrument
-from alliance.safety import risk_flag, risky_answer
-from alliance.triage import PUSH_DEFAULTS, TriageSettings, triage
-from store import alerts, audit, clients
-from store.alerts import AlertPolicy
+from alliance.safety import risky_answer
+from store import audit, clients
 from store.crypto import DataKey, DecryptionError
-from store.history import client_history
 from store.models import (
     OPEN_CHECKIN_STATES,
     OPEN_EXPIRY,
-    Alert,
     Answer,
     Base,
     CheckIn,
@@ -57,12 +52,17 @@ COMMENT_LIMIT = 1000
 
 
 @dataclass(frozen=True)
-class Detection:
-    """How the practice detects and alerts (from its config; defaults from the literature)."""
+class Changed:
+    """A check-in that a call changed in a way the practice may need to hear about: it closed,
+    a risk item was answered, or a comment came. The decision about it (detectors, tiers,
+    alerts) is review/'s; the store only says what happened."""
 
-    settings: DetectorSettings = DEFAULTS
-    policy: AlertPolicy = field(default_factory=AlertPolicy)
-    push: TriageSettings = PUSH_DEFAULTS  # which flags reach the therapist's phone at once
+    client: Client
+    checkin_id: uuid.UUID
+    key: DataKey  # the client's data key, read already
+    closed: bool = False
+    risk_answer: str | None = None  # which risk item was answered how (rule-defined words)
+    comment: str | None = None  # the comment as saved, to scan for risk
 
 
 class ClientUnavailable(Exception):
@@ -90,12 +90,13 @@ class TapOutcome:
     result: TapResult
     step: Step | None = None
     selected: int | None = None  # the answer already given to `step`, after Back
-    alert_ids: list[uuid.UUID] = field(default_factory=list)
+    alert_ids: list[uuid.UUID] = field(default_factory=list)  # raised: review.decide's
     risk: bool = False  # a risk item crossed its threshold: show crisis resources now
     comment_position: int | None = None  # set when the comment prompt is what to show
     scores: dict[str, float | None] = field(default_factory=dict)  # once completed
     language: str | None = None  # the client's, once the press is known to be theirs
     session_known: bool = False  # once completed: a next session is known (for the thanks)
+    changed: Changed | None = None  # for the decision that follows
 
 
 class SendOutcome(enum.StrEnum):
@@ -674,16 +675,13 @@ async def _finish(
     opened: _OpenCheckin,
     answers: Mapping[tuple[str, str], int],
     now: datetime,
-    detection: Detection,
 ) -> TapOutcome:
     """The tap that completes a check-in, whose answers the tap has read already."""
     await _set_checkin(session, opened.id, state=CheckInState.COMPLETED, completed_at=now)
     client = await session.get(Client, opened.client_id)
     assert client is not None  # its check-in is locked
     used = instruments_of(opened, known)
-    return await _complete(
-        session, vault, known, client, opened.id, opened.key, used, answers, now, detection
-    )
+    return await _complete(session, known, client, opened.id, opened.key, used, answers, now)
 
 
 async def record_tap(
@@ -697,12 +695,12 @@ async def record_tap(
     value: int | None,
     telegram_user_id: int,
     now: datetime,
-    detection: Detection = Detection(),
 ) -> TapOutcome:
     """Apply one button press, after checking that it is the owner's, for the step now shown,
     and allowed there. Each answer is stored at once, so a check-in survives a restart.
 
-    The outcome carries the client's language once the press is known to be theirs.
+    The outcome carries the client's language once the press is known to be theirs, and what
+    changed (a risk answer, a completed check-in) for review.decide.
     """
     opened = await _open_checkin(session, vault, checkin_id, telegram_user_id, now)
     if isinstance(opened, TapResult):
@@ -722,7 +720,7 @@ async def record_tap(
         await _set_checkin(session, checkin_id, position=step.position)
         return TapOutcome(TapResult.NEXT, step, opened.value(step), language=language)
     if commenting and action == TapAction.NO_COMMENT:
-        return await _finish(session, vault, known, opened, opened.values(), now, detection)
+        return await _finish(session, vault, known, opened, opened.values(), now)
     if commenting or action not in (TapAction.ANSWER, TapAction.SKIP):
         return TapOutcome(TapResult.REFUSED, language=language)
     step = plan[position]
@@ -744,40 +742,33 @@ async def record_tap(
         state=CheckInState.IN_PROGRESS,
         started_at=opened.started_at or now,
     )
-    alert_ids = []
+    changed = None
     if risk:
         owner = await session.get(Client, opened.client_id)
         assert owner is not None  # its check-in is locked
         reason = f"'{step.item.id}' of {step.instrument.id} answered {value} (risk item)"
-        raised = await alerts.raise_flags(  # at once, not at the end of the check-in
-            session,
-            opened.key,
-            owner,
-            checkin_id,
-            triage([risk_flag(reason)]),
-            now,
-            detection.policy,
-        )
-        alert_ids = [a.id for a in raised]
+        changed = Changed(owner, checkin_id, opened.key, risk_answer=reason)
     if position + 1 < len(plan):
         nxt = plan[position + 1]
         return TapOutcome(
-            TapResult.NEXT, nxt, opened.value(nxt), alert_ids, risk, language=language
+            TapResult.NEXT, nxt, opened.value(nxt), risk=risk, language=language, changed=changed
         )
     if opened.with_comment:
         return TapOutcome(
             TapResult.ASK_COMMENT,
-            alert_ids=alert_ids,
             risk=risk,
             comment_position=len(plan),
             language=language,
+            changed=changed,
         )
     answers = opened.values()  # as stored now: this step's answer replaced, or skipped
     answers.pop((step.instrument.id, step.item.id), None)
     if action == TapAction.ANSWER and value is not None:
         answers[(step.instrument.id, step.item.id)] = value
-    done = await _finish(session, vault, known, opened, answers, now, detection)
-    return replace(done, alert_ids=alert_ids + done.alert_ids, risk=risk)
+    done = await _finish(session, vault, known, opened, answers, now)
+    if done.changed is not None and changed is not None:
+        done = replace(done, changed=replace(done.changed, risk_answer=changed.risk_answer))
+    return replace(done, risk=risk)
 
 
 async def _store_answer(
@@ -818,9 +809,10 @@ class CommentOutcome:
     truncated: bool = False
     risk: bool = False
     message_id: int | None = None  # the check-in message, whose "No comment" button goes
-    alert_ids: list[uuid.UUID] = field(default_factory=list)
+    alert_ids: list[uuid.UUID] = field(default_factory=list)  # raised: review.decide's
     scores: dict[str, float | None] = field(default_factory=dict)
     session_known: bool = False
+    changed: Changed | None = None  # for the decision that follows
 
 
 async def record_comment(
@@ -831,12 +823,9 @@ async def record_comment(
     telegram_user_id: int,
     text: str,
     now: datetime,
-    detection: Detection = Detection(),
 ) -> CommentOutcome:
-    """Text from a client is the comment of their check-in that is waiting for one, if any.
-
-    A comment with a risk phrase raises an urgent alert at once.
-    """
+    """Text from a client is the comment of their check-in that is waiting for one, if any:
+    saved, and the check-in completed. Scanning it for risk is review.decide's."""
     client = await session.scalar(
         select(Client).where(Client.telegram_hash == vault.telegram_hash(telegram_user_id))
     )
@@ -859,35 +848,23 @@ async def record_comment(
             cut = text.strip()[:COMMENT_LIMIT]
             key = await vault.key(session, client.id)
             seal(key, checkin, "comment_enc", cut)
-            phrase = risk_phrase(cut, detection.settings, client.language)
-            alert_ids = []
-            if phrase is not None:
-                flags = [risk_flag(f"The comment contains a risk phrase ('{phrase}')")]
-                raised = await alerts.raise_flags(
-                    session, key, client, checkin.id, triage(flags), now, detection.policy
-                )
-                alert_ids = [a.id for a in raised]
             checkin.state, checkin.completed_at = CheckInState.COMPLETED, now
             answers = await answers_of(session, vault, checkin)  # flushes the above first
             used = instruments_of(checkin, known)
-            done = await _complete(
-                session, vault, known, client, checkin.id, key, used, answers, now, detection
-            )
+            done = await _complete(session, known, client, checkin.id, key, used, answers, now)
             return CommentOutcome(
                 True,
                 len(text.strip()) > COMMENT_LIMIT,
-                phrase is not None,
-                checkin.message_id,
-                alert_ids + done.alert_ids,
-                done.scores,
-                done.session_known,
+                message_id=checkin.message_id,
+                scores=done.scores,
+                session_known=done.session_known,
+                changed=Changed(client, checkin.id, key, closed=True, comment=cut),
             )
     return CommentOutcome(saved=False)
 
 
 async def _complete(
     session: AsyncSession,
-    vault: Vault,
     known: Mapping[str, Instrument],
     client: Client,
     checkin_id: uuid.UUID,
@@ -895,17 +872,15 @@ async def _complete(
     used: Sequence[Instrument],
     answers: Mapping[tuple[str, str], int],
     now: datetime,
-    detection: Detection,
 ) -> TapOutcome:
-    """A check-in just closed as completed (the caller wrote that): the detectors over the
-    client's history, and the scores of these answers for the closing message."""
-    raised = await assess(session, vault, client, checkin_id, known, detection, now, key)
+    """A check-in just closed as completed (the caller wrote that): the scores of these
+    answers for the closing message, and what closed, for review.decide."""
     return TapOutcome(
         TapResult.COMPLETED,
-        alert_ids=[a.id for a in raised],
         scores=scores(used, answers),
         language=client.language,
         session_known=await _next_session_known(session, client, now),
+        changed=Changed(client, checkin_id, key, closed=True),
     )
 
 
@@ -920,31 +895,6 @@ async def _next_session_known(session: AsyncSession, client: Client, now: dateti
     return logged is not None
 
 
-async def assess(
-    session: AsyncSession,
-    vault: Vault,
-    client: Client,
-    checkin_id: uuid.UUID,
-    known: Mapping[str, Instrument],
-    detection: Detection,
-    now: datetime,
-    key: DataKey | None = None,
-) -> list[Alert]:
-    """Run the detectors over the client's history after one of their check-ins closed
-    (`key`: the client's data key, when the caller has read it already)."""
-    key = key or await vault.key(session, client.id)
-    history = await client_history(session, vault, client.id, key=key)
-    flags = detect(history, known, detection.settings, client.language)
-    if not flags:
-        return []
-    # The previous check-in's flags, for triage's "a sign repeated on the next check-in".
-    previous = detect(history[:-1], known, detection.settings, client.language)
-    decisions = triage(flags, previous, detection.push)
-    return await alerts.raise_flags(
-        session, key, client, checkin_id, decisions, now, detection.policy
-    )
-
-
 async def answers_of(
     session: AsyncSession, vault: Vault, checkin: CheckIn
 ) -> dict[tuple[str, str], int]:
@@ -953,16 +903,17 @@ async def answers_of(
     return {(row.instrument, row.item): int(unseal(key, row, "value_enc")) for row in rows}
 
 
-async def close_expired(
-    session: AsyncSession,
-    vault: Vault,
-    now: datetime,
-    known: Mapping[str, Instrument],
-    detection: Detection = Detection(),
-) -> int:
+@dataclass(frozen=True)
+class Expired:
+    count: int  # check-ins closed
+    changed: list[Changed]  # per active client concerned: their latest closed check-in
+
+
+async def close_expired(session: AsyncSession, vault: Vault, now: datetime) -> Expired:
     """Close check-ins past their window: never started is missed, started is expired (also
-    one never sent, e.g. after downtime). Missing check-ins can be a sign too: the detectors
-    run for each client concerned."""
+    one never sent, e.g. after downtime). Missing check-ins can be a sign too: the result
+    names, for each active client concerned, their latest closed check-in, for
+    review.decide."""
     rows = (
         await session.scalars(
             select(CheckIn)
@@ -975,8 +926,10 @@ async def close_expired(
         checkin.state = CheckInState.EXPIRED if started else CheckInState.MISSED
         checkin.closed_at = now
     await session.flush()
+    changed = []
     for client_id, checkin_id in {row.client_id: row.id for row in rows}.items():
         client = await session.get(Client, client_id)
         if client is not None and client.status == ClientStatus.ACTIVE:
-            await assess(session, vault, client, checkin_id, known, detection, now)
-    return len(rows)
+            key = await vault.key(session, client.id)
+            changed.append(Changed(client, checkin_id, key, closed=True))
+    return Expired(len(rows), changed)

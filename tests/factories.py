@@ -9,7 +9,8 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import load_instruments
-from store import checkins, people
+from review import decide as review
+from store import people
 from store.checkins import TapAction, TapOutcome
 from store.db import transaction
 from store.models import CheckIn, Client, Therapist
@@ -99,7 +100,7 @@ async def tap(
     """One button press on `checkin` by Telegram user `user`, a minute after NOW: an answer
     when there is a value, else "No comment", unless `action` says otherwise."""
     async with transaction(sessions) as session:
-        return await checkins.record_tap(
+        return await review.tap(
             session,
             vault,
             known=INSTRUMENTS,

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import select, update
 
 from bot.config import load_instruments
+from review import decide as review
 from schedules.dispatcher import Dispatcher
 from store import checkins, people
 from store.alerts import PendingAlert
@@ -236,7 +237,7 @@ async def test_a_tap_before_the_record_of_its_send_keeps_its_progress(
         await checkins.mark_attempting(session, [checkin_id], claim, NOW)
     tapped = NOW + timedelta(seconds=1)
     async with transaction(database.sessions) as session:  # the message arrived: a tap
-        outcome = await checkins.record_tap(
+        outcome = await review.tap(
             session,
             vault,
             known=INSTRUMENTS,

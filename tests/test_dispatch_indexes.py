@@ -24,6 +24,7 @@ from sqlalchemy import Connection, event, inspect, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import load_instruments
+from review import decide as review
 from schedules.dispatcher import Dispatcher
 from schedules.planner import Planner
 from schedules.rules import Weekly
@@ -172,7 +173,7 @@ async def test_close_expired_uses_the_expression_of_the_open_expiry_index(
         )
     with _statements(database.engine) as seen:
         async with transaction(database.sessions) as session:
-            assert await checkins.close_expired(session, vault, NOW + WINDOW, INSTRUMENTS) == 1
+            assert await review.close_expired(session, vault, NOW + WINDOW, INSTRUMENTS) == 1
     assert "CASE WHEN state IN ('due', 'sent', 'in_progress') THEN expires_at END" in seen[0][0]
     async with database.sessions() as session:
         row = await session.get(CheckIn, queued.id)

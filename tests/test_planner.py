@@ -10,6 +10,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from bot.config import load_instruments
+from review import decide as review
 from schedules.planner import Planner
 from schedules.rules import AfterSession, QuietHours, Weekly
 from store import checkins, plans
@@ -113,7 +114,7 @@ async def test_a_session_logged_for_the_past_plans_nothing_from_before_the_rules
         await plans.add_session(session, client, saturday, wednesday)
     await _plan(database, wednesday)
     async with transaction(database.sessions) as session:
-        assert await checkins.close_expired(session, vault, wednesday, INSTRUMENTS) == 0
+        assert await review.close_expired(session, vault, wednesday, INSTRUMENTS) == 0
     thursday = MONDAY_0900_BERLIN + timedelta(days=3)
     assert await _slots(database) == [(thursday, "due")]  # not Monday's, recorded as missed
 
@@ -128,7 +129,7 @@ async def test_after_downtime_stale_slots_are_missed_not_sent(
     back = MONDAY_0900_BERLIN + timedelta(days=3, hours=2)  # down over Monday and Thursday 09:00
     await _plan(database, back)
     async with transaction(database.sessions) as session:
-        assert await checkins.close_expired(session, vault, back, INSTRUMENTS) == 1
+        assert await review.close_expired(session, vault, back, INSTRUMENTS) == 1
         claimed = await checkins.claim_due(
             session, vault, known=INSTRUMENTS, now=back, limit=10, lease=timedelta(minutes=5)
         )

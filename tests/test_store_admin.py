@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 
 from alliance.backtest import parse_checkins, run_backtest
 from bot.config import load_instruments
+from review import decide as review
 from store import admin, alerts, checkins, notices, people, retention
 from store.checkins import SendOutcome, TapAction
 from store.crypto import DecryptionError
@@ -79,7 +80,7 @@ async def _checkin(
         await checkins.record_send(session, vault, checkin_id, SendOutcome.SENT, at, message_id=1)
     for position, value in enumerate(values):
         async with transaction(database.sessions) as session:
-            await checkins.record_tap(
+            await review.tap(
                 session,
                 vault,
                 known=INSTRUMENTS,
@@ -92,7 +93,7 @@ async def _checkin(
             )
     if comment is not None and len(values) == len(ALLIANCE_ITEMS):
         async with transaction(database.sessions) as session:
-            outcome = await checkins.record_comment(
+            outcome = await review.comment(
                 session,
                 vault,
                 known=INSTRUMENTS,
@@ -103,7 +104,7 @@ async def _checkin(
             assert outcome.saved
     if close or len(values) < len(ALLIANCE_ITEMS):
         async with transaction(database.sessions) as session:
-            await checkins.close_expired(
+            await review.close_expired(
                 session, vault, at + WINDOW + timedelta(minutes=1), INSTRUMENTS
             )
     return checkin_id

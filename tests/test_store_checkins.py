@@ -9,6 +9,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from bot.config import load_instruments
+from review import decide as review
 from store import alerts, checkins, clients
 from store.checkins import SendOutcome, TapAction, TapResult
 from store.crypto import KeyRing
@@ -119,7 +120,7 @@ async def test_expired_checkin_is_missed_and_closed_to_taps(
     made = await team(database.sessions, vault)
     checkin = await _queue_and_send(database, vault, made.client.id)
     async with transaction(database.sessions) as session:
-        assert await checkins.close_expired(session, vault, NOW + WINDOW, INSTRUMENTS) == 1
+        assert await review.close_expired(session, vault, NOW + WINDOW, INSTRUMENTS) == 1
     assert (await tap(database.sessions, vault, checkin, 0, 5)).result == TapResult.CLOSED
     async with database.sessions() as session:
         row = await session.get(CheckIn, checkin.id)
@@ -137,7 +138,7 @@ async def test_stale_due_checkin_is_never_sent(database: Database, vault: Vault)
             session, vault, known=INSTRUMENTS, now=NOW + WINDOW, limit=10, lease=LEASE
         )
         assert claimed == []  # past its window: never sent
-        assert await checkins.close_expired(session, vault, NOW + WINDOW, INSTRUMENTS) == 1
+        assert await review.close_expired(session, vault, NOW + WINDOW, INSTRUMENTS) == 1
     async with database.sessions() as session:
         row = await session.get(CheckIn, queued.id)
     assert row is not None and row.state == CheckInState.MISSED
@@ -198,7 +199,7 @@ async def test_running_vault_picks_up_a_rotated_key(database: Database, keyring:
 
 async def _comment(database: Database, vault: Vault, text: str) -> checkins.CommentOutcome:
     async with transaction(database.sessions) as session:
-        return await checkins.record_comment(
+        return await review.comment(
             session,
             vault,
             known=INSTRUMENTS,
