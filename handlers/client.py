@@ -15,7 +15,7 @@ from handlers.context import RapportContext
 from handlers.texts import Say
 from store import audit, clients, people
 from store.clients import PAUSE_MAX_DAYS
-from store.models import Client, Therapist
+from store.models import Client, ClientStatus, Therapist
 
 log = logging.getLogger(__name__)
 
@@ -75,10 +75,24 @@ async def pause(update: Update, context: RapportContext) -> None:
     until = now + timedelta(days=days)
     async with context.unit_of_work(update) as session:
         client = await session.get(Client, found[0].id)
-        if client is not None:
-            await clients.pause(session, services.vault, client, until, now)
+        paused = client is not None and await clients.pause(
+            session, services.vault, client, until, now
+        )
+    if not paused:
+        await message.reply_text(say(_unchanged(client, "pause")))
+        return
     await message.reply_text(say("paused", until=f"{until:%Y-%m-%d}"))
     services.kick()
+
+
+def _unchanged(client: Client | None, command: str) -> str:
+    """What to tell a client whose /pause or /resume their status does not allow."""
+    status = client.status if client is not None else None
+    if status == ClientStatus.STOPPED:
+        return "stopped_no_change"  # they withdrew: only their therapist restarts them
+    if command == "resume" and status == ClientStatus.ACTIVE:
+        return "not_paused"
+    return "something_wrong"  # e.g. a blocked-bot status not yet cleared: try again
 
 
 async def resume(update: Update, context: RapportContext) -> None:
@@ -91,7 +105,10 @@ async def resume(update: Update, context: RapportContext) -> None:
         resumed = client is not None and await clients.resume(
             session, services.vault, client, services.clock()
         )
-    await message.reply_text(found[1]("resumed" if resumed else "not_paused"))
+    if not resumed:
+        await message.reply_text(found[1](_unchanged(client, "resume")))
+        return
+    await message.reply_text(found[1]("resumed"))
     services.kick()
 
 

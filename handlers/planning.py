@@ -128,7 +128,12 @@ async def pause_or_resume(ask: Ask) -> Reply | None:
     days = ask.tap.value
     chat = await people.chat_id(ask.session, s.vault, client)
     say = s.say(client.language)
-    if days == 0:
+    if ask.tap.position == views.RESTART:
+        # The client stopped and asked their therapist to start again.
+        if days != 0 or not await clients.restart(ask.session, client, ask.now, ask.therapist.id):
+            return Reply(toast=views.OUT_OF_DATE)  # not stopped (any more): nothing changed
+        told = say("resumed_by_therapist")
+    elif days == 0:
         if not await clients.resume(ask.session, s.vault, client, ask.now, ask.therapist.id):
             return Reply(toast=views.OUT_OF_DATE)  # not paused (any more): nothing changed
         told = say("resumed_by_therapist")

@@ -51,6 +51,7 @@ OUT_OF_DATE = "This button is out of date; send the command again."
 PAGE_SIZE = 8
 TURN_PAGE = 1  # a history button's value when it turns the page in place
 PAUSE_CHOICES = (7, 14, 28)
+RESTART = 1  # the pause button's position that restarts a stopped client
 COMMAND_OF_PICK = {0: "history", 1: "schedule", 2: "session"}
 PICK_OF_COMMAND = {name: position for position, name in COMMAND_OF_PICK.items()}
 BUTTON_LIST_LIMIT = 40
@@ -278,6 +279,11 @@ def schedule_message(
     rows = template_buttons(client_id, templates, plan.template)
     if status == "paused":
         rows.append([button("Resume check-ins", callbacks.PAUSE, client_id, value=0)])
+    elif status == "stopped":
+        # Its own position, so an old Resume button never restarts a client who stopped.
+        rows.append(
+            [button("Restart check-ins", callbacks.PAUSE, client_id, position=RESTART, value=0)]
+        )
     elif status == "active":
         rows.append(
             [

@@ -12,8 +12,9 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from store import audit, notices
+from store import audit, lifecycle, notices
 from store.db import erased_from
+from store.lifecycle import ClientEvent
 from store.models import (
     OPEN_CHECKIN_STATES,
     Alert,
@@ -94,14 +95,18 @@ async def pause(
     until: datetime,
     now: datetime,
     by_therapist: uuid.UUID | None = None,
-) -> None:
+) -> bool:
     """No check-ins until `until`; check-ins already on the client's phone stay answerable.
-    A pause the therapist made is audited as theirs and needs no notice to them."""
-    client.status, client.paused_until = ClientStatus.PAUSED, until
+    A pause the therapist made is audited as theirs and needs no notice to them. False (and
+    nothing changed, nobody told) when the status allows no pause (stopped, say)."""
+    if not lifecycle.move(client, ClientEvent.PAUSE):
+        return False
+    client.paused_until = until
     if by_therapist is not None:
         _audit_therapist(session, by_therapist, client, "paused")
-        return
+        return True
     await _tell_therapist(session, vault, client, "paused", now, until=f"{until:%Y-%m-%d}")
+    return True
 
 
 async def resume(
@@ -111,14 +116,26 @@ async def resume(
     now: datetime,
     by_therapist: uuid.UUID | None = None,
 ) -> bool:
-    if client.status != ClientStatus.PAUSED:
+    if not lifecycle.move(client, ClientEvent.RESUME):
         return False
     # Planning restarts now: the paused time leaves no missed check-ins behind.
-    client.status, client.paused_until, client.planned_until = ClientStatus.ACTIVE, None, now
+    client.paused_until, client.planned_until = None, now
     if by_therapist is not None:
         _audit_therapist(session, by_therapist, client, "resumed")
         return True
     await _tell_therapist(session, vault, client, "resumed", now)
+    return True
+
+
+async def restart(
+    session: AsyncSession, client: Client, now: datetime, by_therapist: uuid.UUID
+) -> bool:
+    """Their therapist starts a stopped client's check-ins again, at the client's request:
+    planning restarts now. False (nothing changed) unless the client is stopped."""
+    if not lifecycle.move(client, ClientEvent.RESTART):
+        return False
+    client.planned_until = now
+    _audit_therapist(session, by_therapist, client, "restarted")
     return True
 
 
@@ -150,9 +167,9 @@ async def wake_paused(session: AsyncSession, vault: Vault, now: datetime) -> int
 async def stop(session: AsyncSession, vault: Vault, client: Client, now: datetime) -> None:
     """Withdraw: no more messages; the data stays until erased or retention ends. A second
     /stop changes nothing (and tells the therapist nothing)."""
-    if client.status == ClientStatus.STOPPED:
+    if not lifecycle.move(client, ClientEvent.STOP):
         return
-    client.status, client.paused_until = ClientStatus.STOPPED, None
+    client.paused_until = None
     await _cancel_pending(session, client, now)
     await _tell_therapist(session, vault, client, "stopped", now)
 
@@ -161,9 +178,8 @@ async def mark_unreachable(
     session: AsyncSession, vault: Vault, client: Client, now: datetime
 ) -> None:
     """The client blocked the bot: their check-ins stop and their therapist is told."""
-    if client.status in (ClientStatus.UNREACHABLE, ClientStatus.STOPPED):
+    if not lifecycle.move(client, ClientEvent.BLOCK):
         return
-    client.status = ClientStatus.UNREACHABLE
     await _cancel_pending(session, client, now)
     await _tell_therapist(session, vault, client, "unreachable", now, actor_kind="system")
 
@@ -172,9 +188,9 @@ async def mark_reachable(
     session: AsyncSession, vault: Vault, client: Client, now: datetime
 ) -> bool:
     """The client unblocked the bot: check-ins resume from now on (none for the time between)."""
-    if client.status != ClientStatus.UNREACHABLE:
+    if not lifecycle.move(client, ClientEvent.UNBLOCK):
         return False
-    client.status, client.planned_until = ClientStatus.ACTIVE, now
+    client.planned_until = now
     await _tell_therapist(session, vault, client, "reachable", now, actor_kind="system")
     return True
 

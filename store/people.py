@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from store import audit
+from store import audit, lifecycle
+from store.lifecycle import ClientEvent
 from store.models import Client, ClientStatus, Invite, Practice, Therapist
 from store.vault import Vault, seal, unseal
 
@@ -360,6 +361,8 @@ async def redeem_invite(
         person = None
     if person is None:
         return None
+    if isinstance(person, Client) and not lifecycle.allowed(person, ClientEvent.JOIN):
+        return None  # an invite starts a client once
     key = await vault.key(session, person.id)
     person.telegram_hash = vault.telegram_hash(telegram_user_id)
     seal(key, person, "chat_enc", str(chat_id))
@@ -368,7 +371,7 @@ async def redeem_invite(
         person.linked_at = now
         linked = Linked("therapist", person.id, person.id)
     else:
-        person.status = ClientStatus.ACTIVE
+        lifecycle.move(person, ClientEvent.JOIN)
         person.enrolled_at = now
         person.planned_until = now  # the schedule starts now, not at the invitation
         person.consent_version, person.consent_at = consent_version, now

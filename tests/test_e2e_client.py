@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from handlers.texts import DEFAULTS
+from handlers.therapist_views import OUT_OF_DATE
 from store.crypto import DecryptionError
 from store.models import (
     Alert,
@@ -220,6 +221,64 @@ async def test_pause_resume_and_stop(rig: Rig) -> None:
     await therapist.wait_for_message(contains="stopped check-ins", timeout=10)
     row = await _client_row(rig, client_id)
     assert row is not None and row.status == ClientStatus.STOPPED
+
+
+async def test_a_stopped_client_cannot_pause_or_resume_their_way_back(rig: Rig) -> None:
+    therapist, client, client_id = await _enrolled(rig)
+    client.send_text("/stop")
+    await client.wait_for_message(contains="stopped")
+    await therapist.wait_for_message(contains="stopped check-ins", timeout=10)
+    told = len(therapist.messages)
+
+    for command in ("/pause 2", "/resume"):
+        client.send_text(command)
+        reply = await client.wait_for_message()
+        assert reply.content == DEFAULTS["stopped_no_change"], command
+        assert "ask your therapist" in reply.content
+    row = await _client_row(rig, client_id)
+    assert row is not None and row.status == ClientStatus.STOPPED and row.paused_until is None
+    async with rig.services.sessions() as session:
+        changes = await session.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(
+                AuditEvent.target_id == client_id,
+                AuditEvent.action.in_(("client.paused", "client.resumed")),
+            )
+        )
+    assert changes == 0
+
+    # The next thing the therapist hears about this client is that they left: no note about
+    # a pause or a return came before it.
+    client.send_text("/delete")
+    await client.wait_for_message(contains="cannot be undone")
+    await _press(client, DEFAULTS["delete_button"])
+    await therapist.wait_for_message(contains="left Rapport", timeout=10)
+    assert ["left Rapport" in m.content for m in therapist.messages[told:]] == [True]
+
+
+async def test_the_therapist_restarts_a_stopped_client(rig: Rig) -> None:
+    therapist, client, client_id = await _enrolled(rig)
+    client.send_text("/stop")
+    await client.wait_for_message(contains="stopped")
+    therapist.send_text("/schedule Client Mo")
+    shown = await therapist.wait_for_message(contains="Client Mo: stopped")
+    assert "Resume check-ins" not in shown.buttons
+    assert shown.reply_markup is not None
+    [restart] = [
+        b["callback_data"]
+        for row in shown.reply_markup["inline_keyboard"]
+        for b in row
+        if b["text"] == "Restart check-ins"
+    ]
+    therapist.press(shown, restart)
+    told = await client.wait_for_message()
+    assert told.content == DEFAULTS["resumed_by_therapist"]
+    row = await _client_row(rig, client_id)
+    assert row is not None and row.status == ClientStatus.ACTIVE
+    again = therapist.press(shown, restart)  # the same button again: nothing changes
+    await rig.fake.wait_for(lambda: rig.fake.presses[again.query_id].answered)
+    assert rig.fake.presses[again.query_id].answer.get("text") == OUT_OF_DATE
 
 
 async def test_mydata_sends_everything_decrypted(rig: Rig) -> None:
