@@ -16,6 +16,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobEvent
+
 from bot import config as practice_config
 from bot.app import build_application, running
 from bot.cli.setup import initialise
@@ -193,6 +195,34 @@ async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0
         if loop.time() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {check.__name__}")
         await asyncio.sleep(0.05)
+
+
+async def dispatched(rig: Rig) -> None:
+    """Return once a dispatcher tick that started after this call has finished.
+
+    Ticks never overlap, so the second tick to finish after this call began after it. Use it
+    before asserting that something was *not* sent: without it, the assertion could run
+    before the tick that would have sent it.
+    """
+    job_queue = rig.app.job_queue
+    assert job_queue is not None
+    [job] = job_queue.get_jobs_by_name("dispatch")
+    finished = 0
+    loop = asyncio.get_running_loop()
+    done = loop.create_future()
+
+    def on_event(event: JobEvent) -> None:
+        nonlocal finished
+        if event.job_id == job.job.id:
+            finished += 1
+            if finished == 2 and not done.done():
+                loop.call_soon_threadsafe(done.set_result, None)
+
+    job_queue.scheduler.add_listener(on_event, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
+    try:
+        await asyncio.wait_for(done, timeout=30)
+    finally:
+        job_queue.scheduler.remove_listener(on_event)
 
 
 async def answer_checkin(

@@ -476,10 +476,30 @@ def test_detect_never_crashes_and_is_deterministic(
 
 @settings(max_examples=100, deadline=None)
 @given(records())
-def test_each_prefix_can_be_evaluated(history: list[CheckinRecord]) -> None:
-    # What the store does: detect after each check-in closes, in order.
+def test_each_prefix_is_judged_by_its_latest_check_in(history: list[CheckinRecord]) -> None:
+    # What the store does: detect after each check-in closes, in order. Each time, the risk
+    # flag follows the latest check-in alone, and disengagement counts the check-ins not
+    # completed at the end, exactly at missed_in_a_row and twice that.
+    n = DEFAULTS.missed_in_a_row
     for end in range(1, len(history) + 1):
-        detect(history[:end], WITH_PHQ)
+        prefix = history[:end]
+        latest = prefix[-1]
+        flags = {flag.rule: flag for flag in detect(prefix, WITH_PHQ)}
+        risky = latest.answers.get(("phq9", "item9"), 0) >= 1 or (
+            "want to die" in (latest.comment or "")
+        )
+        assert ("risk" in flags) is risky, prefix
+        run = 0
+        for record in reversed(prefix):
+            if record.status is Status.COMPLETED:
+                break
+            run += 1
+        disengaged = flags.get("disengagement")
+        if run in (n, 2 * n):
+            assert disengaged is not None and disengaged.evidence["in_a_row"] == run
+            assert disengaged.severity == (Severity.HIGH if run == 2 * n else Severity.WARN)
+        elif run == 0 or not latest.status.unfinished:
+            assert disengaged is None, prefix
 
 
 def test_a_drop_to_the_same_answer_everywhere_is_withdrawal() -> None:

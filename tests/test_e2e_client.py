@@ -28,7 +28,7 @@ from store.models import (
 from store.vault import unseal
 from tests.botapi import BotMessage, FakeBotAPI, FakeUser
 from tests.conftest import database_url
-from tests.rig import Rig, first_question, join, link, start_rig
+from tests.rig import Rig, dispatched, first_question, join, link, start_rig
 
 DATA = Path(__file__).parent / "data"
 
@@ -111,7 +111,12 @@ async def test_full_checkin_with_back_skip_and_comment(rig: Rig, tmp_path: Path)
         assert checkin is not None and checkin.state == CheckInState.COMPLETED
         key = await rig.services.vault.key(session, client_id)
         assert unseal(key, checkin, "comment_enc").startswith("Thanks, the last session")
-    assert [m.content for m in therapist.messages][1:] == []  # 37/40: no alert
+        raised = await session.scalar(
+            select(func.count()).select_from(Alert).where(Alert.client_id == client_id)
+        )
+    assert raised == 0  # 37/40, no tension, a kind comment: no alert, not even for the brief
+    await dispatched(rig)  # a tick that could have sent one has run
+    assert [m.content for m in therapist.messages][1:] == []
 
 
 async def test_optional_item_skip_and_risk_item_safety_net(
