@@ -13,6 +13,7 @@ import json
 import logging
 import signal
 from http import HTTPStatus
+from types import TracebackType
 from typing import Any
 
 import tornado.web
@@ -29,6 +30,8 @@ WEBHOOK_PATH = "/telegram"
 
 
 class _UpdateHandler(tornado.web.RequestHandler):
+    SUPPORTED_METHODS = ("POST",)  # anything else: 405, logged as a warning (log_exception)
+
     def initialize(self, app: RapportApp, secret: str) -> None:
         self._app = app
         self._secret = secret.encode()
@@ -40,16 +43,30 @@ class _UpdateHandler(tornado.web.RequestHandler):
             self.set_status(HTTPStatus.FORBIDDEN)
             return
         try:
-            update = Update.de_json(json.loads(self.request.body), self._app.bot)
+            data = json.loads(self.request.body)
+            update = Update.de_json(data, self._app.bot) if isinstance(data, dict) else None
         except (ValueError, TypeError, KeyError):
-            log.warning("refused a webhook request that is not a Telegram update")
+            update = None
+        if update is None:
+            log.warning("refused a webhook request that is not a Telegram update (400)")
             self.set_status(HTTPStatus.BAD_REQUEST)
             return
         await self._app.update_queue.put(update)
         self.set_status(HTTPStatus.OK)
 
-    def log_exception(self, *args: object) -> None:
-        log.error("webhook request failed")
+    def log_exception(
+        self,
+        typ: type[BaseException] | None,
+        value: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """A request refused by tornado itself (a wrong method, say) is the client's mistake:
+        a warning. Anything else failed on our side: an error, with the cause's type (never
+        the request, which carries the update)."""
+        if isinstance(value, tornado.web.HTTPError) and value.status_code < 500:
+            log.warning("refused a webhook %s request (%d)", self.request.method, value.status_code)
+            return
+        log.error("webhook request failed: %s", typ.__name__ if typ else "unknown error")
 
 
 class _HealthHandler(tornado.web.RequestHandler):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -86,3 +87,40 @@ async def test_health_check_answers(webhook_bot: tuple[FakeBotAPI, str]) -> None
         session.get(url.replace(WEBHOOK_PATH, "/healthz")) as response,
     ):
         assert response.status == 200 and (await response.json()) == {"ok": True}
+
+
+async def test_a_get_on_the_webhook_path_is_405_and_a_warning(
+    webhook_bot: tuple[FakeBotAPI, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    _fake, url = webhook_bot
+    caplog.set_level(logging.INFO)
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(url, headers={SECRET_HEADER: SECRET}) as response,
+    ):
+        assert response.status == 405
+    refused = [r for r in caplog.records if r.name == "bot.webhook"]
+    assert [r.levelno for r in refused] == [logging.WARNING]
+    assert "GET" in refused[0].getMessage() and "405" in refused[0].getMessage()
+    assert not any(r.levelno >= logging.ERROR or r.exc_info or r.exc_text for r in caplog.records)
+
+
+@pytest.mark.parametrize("body", ["[]", "[1, 2]", '"text"', "1", "null", "{not json"])
+async def test_a_body_that_is_not_a_json_object_is_400_and_a_warning(
+    webhook_bot: tuple[FakeBotAPI, str], caplog: pytest.LogCaptureFixture, body: str
+) -> None:
+    fake, url = webhook_bot
+    caplog.set_level(logging.INFO)
+    headers = {SECRET_HEADER: SECRET, "Content-Type": "application/json"}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(url, data=body, headers=headers) as response,
+    ):
+        assert response.status == 400
+    refused = [r for r in caplog.records if r.name == "bot.webhook"]
+    assert [r.levelno for r in refused] == [logging.WARNING]
+    assert not any(r.levelno >= logging.ERROR or r.exc_info or r.exc_text for r in caplog.records)
+    # The bot still works afterwards.
+    stranger = fake.user(8103)
+    stranger.send_text("/start")
+    assert (await stranger.wait_for_message()).content == DEFAULTS["invitation_only"]
