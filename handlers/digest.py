@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
+import uuid
 
 from telegram import Bot
 from telegram.error import TelegramError
 
+from handlers import alert_words
 from handlers import therapist_views as views
 from handlers.context import Services
 from handlers.delivery import classify
-from store import audit, caseload, digests, people
+from store import audit, briefs, caseload, digests, people
 from store.checkins import SendOutcome
 from store.db import transaction
 
@@ -26,7 +28,7 @@ async def send_due(bot: Bot, services: Services) -> int:
     """
     now = services.clock()
     since = now - digests.WEEK
-    outgoing: list[tuple[digests.Claim, int, str]] = []
+    outgoing: list[tuple[digests.Claim, int, str, list[uuid.UUID]]] = []
     async with transaction(services.sessions) as session:
         for claim in await digests.claim_due(session, now, services.timezone):
             therapist = claim.therapist
@@ -52,15 +54,28 @@ async def send_due(bot: Bot, services: Services) -> int:
             )
             scores = services.alert_detail != "minimal"  # the practice's detail level
             text = views.digest(rows, raised, since, services.timezone, show_scores=scores)
-            outgoing.append((claim, chat, text))
+            # Clients with no session known get no pre-session brief: their signals come here.
+            waiting = await briefs.waiting_without_session(
+                session, services.vault, therapist.id, chat, now
+            )
+            text += views.digest_waiting(
+                [
+                    (label, alert_words.sentences(alerts, services.alert_detail))
+                    for label, alerts in waiting
+                ]
+            )
+            carried = [alert.alert_id for _, alerts in waiting for alert in alerts]
+            outgoing.append((claim, chat, text, carried))
     sent, retry = 0, []
-    for claim, chat, text in outgoing:
+    for claim, chat, text, carried in outgoing:
         pieces = 0
         try:
             for piece in views.split_message(text):
                 await bot.send_message(chat, piece)
                 pieces += 1
             sent += 1
+            async with transaction(services.sessions) as session:
+                await briefs.mark_briefed(session, carried, services.clock())
         except TelegramError as exc:
             outcome = classify(exc)
             log.warning("a weekly digest was not delivered: %s (%s)", type(exc).__name__, outcome)

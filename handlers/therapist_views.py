@@ -323,6 +323,21 @@ def digest_status(when: DigestTime | None, zone: str) -> str:
     )
 
 
+def digest_waiting(waiting: Sequence[tuple[str, Sequence[str]]]) -> str:
+    """The digest's part for clients with no session time known: their signals, which no
+    pre-session brief will carry. Empty when there are none."""
+    if not waiting:
+        return ""
+    lines = ["\n\nNo session time known (no brief before a session), signals since:"]
+    for label, sentences in waiting:
+        if sentences:
+            lines += [f"• {sentence}" for sentence in sentences]
+        else:
+            lines.append(f"• {label}: signals waiting; the details stay out of Telegram.")
+    lines.append("Set a regular session time with /session to get a brief before each session.")
+    return "\n".join(lines)
+
+
 def digest(
     rows: Sequence[ClientRow], raised: int, since: datetime, zone: str, show_scores: bool = True
 ) -> str:

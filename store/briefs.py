@@ -11,11 +11,11 @@ recurring session time; finding the next one is schedules/briefs.py's work.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -154,6 +154,50 @@ async def contents(
         records=records,
         trend=await trend(session, vault, client.id, known, settings) if known else None,
     )
+
+
+async def waiting_without_session(
+    session: AsyncSession, vault: Vault, therapist_id: uuid.UUID, chat: int, now: datetime
+) -> list[tuple[str, list[PendingAlert]]]:
+    """The therapist's clients with no next session known (no recurring time, none logged
+    ahead) whose brief-tier alerts no brief has carried yet: (label, alerts), for the weekly
+    digest, which is where their signals go instead."""
+    ahead = select(SessionLog.client_id).where(SessionLog.at > now)
+    rows = await session.scalars(
+        select(Client)
+        .join(Alert, Alert.client_id == Client.id)
+        .where(
+            Client.therapist_id == therapist_id,
+            Client.session_rule.is_(None),
+            Client.id.not_in(ahead),
+            Alert.delivery == "brief",
+            Alert.briefed_at.is_(None),
+            Alert.state.in_(LIVE),
+        )
+        .distinct()
+    )
+    found = []
+    for client in rows.all():
+        key = await vault.key(session, client.id)
+        alerts = [
+            alert
+            for alert in await live_alerts_of(session, vault, client, chat, None)
+            if alert.delivery == "brief"
+        ]
+        found.append((unseal(key, client, "label_enc"), alerts))
+    return sorted(found, key=lambda pair: pair[0])
+
+
+async def mark_briefed(
+    session: AsyncSession, alert_ids: Sequence[uuid.UUID], now: datetime
+) -> None:
+    """The alerts reached the therapist in a digest."""
+    if alert_ids:
+        await session.execute(
+            update(Alert)
+            .where(Alert.id.in_(list(alert_ids)), Alert.briefed_at.is_(None))
+            .values(briefed_at=now, delivered_at=func.coalesce(Alert.delivered_at, now))
+        )
 
 
 async def record_sent(

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from handlers import brief
+from handlers import brief, digest
 from store.models import Alert, Brief
 from tests.botapi import BotMessage, FakeBotAPI, FakeUser
 from tests.conftest import database_url
@@ -169,3 +169,20 @@ async def test_minimal_brief_carries_nothing_clinical(minimal: Rig) -> None:
     assert "1 signal since the last session" in sent.content
     for clinical in ("tension", "40", "alliance", "wrote"):
         assert clinical not in sent.content
+
+
+async def test_without_a_session_time_the_signals_go_into_the_weekly_digest(full: Rig) -> None:
+    rig = full
+    therapist, client, client_id = await _team(rig)  # the clock is now Sunday 29 March
+    await answer_checkin(rig, client, client_id, ["10", "10", "9", "10", "A little"], timedelta(0))
+    await eventually(lambda: _has_tension(rig))
+    therapist.send_text("/digest on mon 08:00")
+    await therapist.wait_for_message(contains="weekly digest")
+    assert await brief.send_due(rig.app.bot, rig.services) == 0  # no session: no brief
+    rig.clock.set(datetime(2026, 3, 30, 6, 30, tzinfo=UTC))  # Monday 08:30 in Berlin
+    assert await digest.send_due(rig.app.bot, rig.services) == 1
+    [sent] = [m for m in therapist.messages if "Your week in Rapport" in m.content]
+    assert "No session time known" in sent.content
+    assert "Kim said there was some tension" in sent.content
+    [alert] = await _alerts(rig)
+    assert alert.briefed_at is not None  # carried once: the next digest does not repeat it
