@@ -491,7 +491,11 @@ class NoopMessenger(delivery.Messenger):
         self.rendered_chars = 0
         self.render_seconds = 0.0
 
-    async def send_checkin(self, outgoing: Outgoing) -> tuple[SendOutcome, int | None]:
+    async def send_checkin(
+        self, outgoing: Outgoing, attempting: delivery.Attempting | None = None
+    ) -> tuple[SendOutcome, int | None]:
+        if attempting is not None and not await attempting():  # recorded as the bot does
+            return SendOutcome.NOT_SENT, None
         started = time.perf_counter()
         say = Say(self._rendering_texts, outgoing.language)
         if outgoing.renew_consent:
@@ -578,7 +582,7 @@ def tune(
 ) -> None:
     """Batch and chunk sizes (the bot leaves them at their defaults), and the messenger."""
     dispatcher._batch = batch or dispatcher._batch
-    dispatcher._chunk = chunk or dispatcher._chunk
+    dispatcher._window = 2 * chunk if chunk else dispatcher._window  # sends handed at once
     if messenger is not None:
         dispatcher._messenger = messenger
 
@@ -676,7 +680,7 @@ async def fanout_once(
             db=await server_version(engine),
             clients=args.clients,
             batch=dispatcher._batch,
-            chunk=dispatcher._chunk,
+            chunk=dispatcher._window // 2,
             seconds=seconds,
             ticks=ticks,
             sent=sent,

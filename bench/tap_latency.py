@@ -278,7 +278,11 @@ class RecordingMessenger:
     def __init__(self) -> None:
         self.sent: list[tuple[Outgoing, int]] = []
 
-    async def send_checkin(self, outgoing: Outgoing) -> tuple[SendOutcome, int | None]:
+    async def send_checkin(
+        self, outgoing: Outgoing, attempting: Callable[[], Awaitable[bool]] | None = None
+    ) -> tuple[SendOutcome, int | None]:
+        if attempting is not None and not await attempting():
+            return SendOutcome.NOT_SENT, None
         message_id = 1000 + len(self.sent)
         self.sent.append((outgoing, message_id))
         return SendOutcome.SENT, message_id

@@ -241,6 +241,7 @@ async def _post_init(
     # lives in the database, so a tick only has to happen, not to happen on time.
     job_kwargs = {"misfire_grace_time": None, "coalesce": True, "max_instances": 1}
     if settings.dispatch:
+        app.bot_data.dispatcher = dispatcher
         job_queue.run_repeating(
             tick,
             interval=settings.dispatch_interval,

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Update
@@ -21,6 +21,9 @@ from schedules.rules import QuietHours, Template
 from store import updates
 from store.db import interactive, transaction
 from store.vault import Vault
+
+if TYPE_CHECKING:
+    from schedules.dispatcher import Dispatcher
 
 
 @dataclass
@@ -76,6 +79,7 @@ class BotData:
     def __init__(self) -> None:
         self.services: Services | None = None
         self.closers: list[Callable[[], Awaitable[None]]] = []
+        self.dispatcher: Dispatcher | None = None  # set when this process dispatches
 
 
 class RapportContext(

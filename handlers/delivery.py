@@ -6,11 +6,14 @@ Telegram has no idempotency key, so each failure is sorted by what it says about
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from telegram import Bot, ReplyParameters
+from telegram import Bot, Message, ReplyParameters
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
+from telegram.ext import ExtBot
 
 from handlers import views
 from handlers.charts import Charts
@@ -20,6 +23,41 @@ from store.checkins import Outgoing, Reminder, SendOutcome
 from store.notices import PendingNotice
 
 log = logging.getLogger(__name__)
+
+Attempting = Callable[[], Awaitable[bool]]
+"""Records that a send is about to go on the wire (committed); False: do not send it."""
+
+
+class Withheld(Exception):
+    """A send that was never made: its attempt could not be recorded, or is not ours to make."""
+
+
+@dataclass(eq=False)
+class OnTheWire:
+    """`rate_limit_args` for a send whose attempt is recorded right before its HTTP request,
+    after the rate limiter admitted it (bot.ratelimit.RapportRateLimiter calls `admit`), so
+    that a crash leaves in doubt only the requests actually in flight, not those still
+    waiting in the limiter. A retry after a 429 is the same attempt: recorded once."""
+
+    attempting: Attempting = field(repr=False)
+    max_retries: int | None = None
+    admitted: bool = field(default=False, repr=False)
+
+    async def admit(self) -> None:
+        if self.admitted:
+            return
+        if not await self.attempting():
+            raise Withheld
+        self.admitted = True
+
+    def __bool__(self) -> bool:  # PTB drops falsy rate_limit_args
+        return True
+
+
+def records_on_the_wire(bot: Bot) -> bool:
+    """Whether this bot's rate limiter calls `OnTheWire.admit` before each request."""
+    limiter = bot.rate_limiter if isinstance(bot, ExtBot) else None
+    return bool(getattr(limiter, "records_on_the_wire", False))
 
 
 def classify(exc: Exception) -> SendOutcome:
@@ -58,15 +96,38 @@ class Messenger:
         self._texts = texts
         self._charts = charts
         self._detail = alert_detail
+        self._on_the_wire = records_on_the_wire(bot)
 
-    async def send_checkin(self, outgoing: Outgoing) -> tuple[SendOutcome, int | None]:
+    async def _send_recorded(
+        self, attempting: Attempting | None, chat_id: int, text: str, **kwargs: Any
+    ) -> Message:
+        """send_message; with `attempting`, the attempt is recorded right before the request
+        leaves: in the rate limiter once it admits the request, or here when the bot has no
+        such limiter (raises Withheld when it may not be sent)."""
+        if attempting is None:
+            return await self._bot.send_message(chat_id, text, **kwargs)
+        if self._on_the_wire:
+            bot = cast(ExtBot[Any], self._bot)
+            wire = OnTheWire(attempting)
+            return await bot.send_message(chat_id, text, rate_limit_args=wire, **kwargs)
+        if not await attempting():
+            raise Withheld
+        return await self._bot.send_message(chat_id, text, **kwargs)
+
+    async def send_checkin(
+        self, outgoing: Outgoing, attempting: Attempting | None = None
+    ) -> tuple[SendOutcome, int | None]:
         say = Say(self._texts, outgoing.language)
         if outgoing.renew_consent:
             text, markup = views.consent_renewal(say, outgoing.checkin_id)
         else:
             text, markup = views.step_message(say, outgoing.checkin_id, outgoing.step)
         try:
-            message = await self._bot.send_message(outgoing.chat_id, text, reply_markup=markup)
+            message = await self._send_recorded(
+                attempting, outgoing.chat_id, text, reply_markup=markup
+            )
+        except Withheld:
+            return SendOutcome.NOT_SENT, None
         except Exception as exc:
             outcome = classify(exc)
             log.warning("check-in send failed: %s (%s)", type(exc).__name__, outcome)
@@ -105,25 +166,35 @@ class Messenger:
         text = self._texts.get(f"notice_{notice.kind}", None, **notice.values)
         return await self._send(notice.chat_id, text, "notice") is not None
 
-    async def send_reminder(self, reminder: Reminder) -> bool:
+    async def send_reminder(
+        self, reminder: Reminder, attempting: Attempting | None = None
+    ) -> SendOutcome:
+        """A reminder of an unanswered check-in, as a reply to it. When the check-in's own
+        send is in doubt (no message id: a crash or a timeout), the reminder carries its
+        first question with the buttons: a client whose check-in never arrived gets it now,
+        one who got it sees a reminder with the question again."""
         say = Say(self._texts, reminder.language)
-        until = reminder.expires_at.astimezone(ZoneInfo(reminder.timezone))
-        text = say("reminder", until=f"{until:%H:%M}")
+        until = f"{reminder.expires_at.astimezone(ZoneInfo(reminder.timezone)):%H:%M}"
+        markup = None
+        if reminder.carries is None:
+            text = say("reminder", until=until)
+        else:
+            question, markup = views.step_message(say, reminder.checkin_id, reminder.carries)
+            text = f"{say('reminder_carrying', until=until)}\n\n{question}"
+        reply = None
+        if reminder.message_id:
+            reply = ReplyParameters(reminder.message_id, allow_sending_without_reply=True)
         try:
-            await self._bot.send_message(
-                reminder.chat_id,
-                text,
-                reply_parameters=ReplyParameters(
-                    reminder.message_id, allow_sending_without_reply=True
-                )
-                if reminder.message_id
-                else None,
+            await self._send_recorded(
+                attempting, reminder.chat_id, text, reply_parameters=reply, reply_markup=markup
             )
+        except Withheld:
+            return SendOutcome.NOT_SENT
         except Exception as exc:
-            classify(exc)
-            log.warning("reminder not delivered: %s", type(exc).__name__)
-            return False
-        return True
+            outcome = classify(exc)
+            log.warning("reminder not delivered: %s (%s)", type(exc).__name__, outcome)
+            return outcome
+        return SendOutcome.SENT
 
     async def _send(self, chat_id: int, text: str, what: str) -> int | None:
         try:

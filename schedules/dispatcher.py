@@ -8,14 +8,15 @@ processes may tick against one PostgreSQL database: every claim uses SKIP LOCKED
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
-from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from sqlalchemy import literal, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from alliance.instruments import Instrument
@@ -33,18 +34,27 @@ from store.vault import Vault
 log = logging.getLogger(__name__)
 
 Sent = tuple[SendOutcome, int | None]  # what the messenger answers for one check-in
+Attempting = Callable[[], Awaitable[bool]]  # records a send as attempted; False: do not send
 
 
 class Messenger(Protocol):
     """What the dispatcher needs from Telegram (handlers.delivery.Messenger provides it)."""
 
-    async def send_checkin(self, outgoing: Outgoing) -> tuple[SendOutcome, int | None]: ...
+    async def send_checkin(
+        self, outgoing: Outgoing, attempting: Attempting
+    ) -> tuple[SendOutcome, int | None]:
+        """Send one check-in. `attempting` must be awaited right before the request goes on
+        the wire (after the rate limiter admitted it); when it answers False the send must
+        not be made (the answer is then NOT_SENT)."""
+        ...
 
     async def send_alerts(self, group: Sequence[PendingAlert]) -> int | None: ...
 
     async def send_notice(self, notice: PendingNotice) -> bool: ...
 
-    async def send_reminder(self, reminder: Reminder) -> bool: ...
+    async def send_reminder(self, reminder: Reminder, attempting: Attempting) -> SendOutcome:
+        """Send one reminder; `attempting` as for `send_checkin`."""
+        ...
 
 
 @dataclass
@@ -58,6 +68,134 @@ class TickReport:
     alerts_sent: int = 0
     alerts_failed: int = 0
     notices_sent: int = 0
+
+
+class _Ledger:
+    """The send path's writes, a few transactions for many sends: each send's attempt,
+    recorded right before its request goes on the wire (the send waits for that commit),
+    and what Telegram answered. Attempts and answers that arrive while a commit runs go
+    into the next one together.
+
+    While the database cannot be written, attempts are refused (those sends are not made
+    and are answered NOT_SENT) and answers are kept and written once it can be again; after
+    `give_up` of failures the ledger stops and the reaper settles what is left."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        vault: Vault,
+        clock: Callable[[], datetime],
+        writing: asyncio.Lock,
+        give_up: timedelta,
+        remind: Callable[[Outgoing, SendOutcome, datetime], datetime | None],
+    ) -> None:
+        self._sessions, self._vault, self._clock = sessions, vault, clock
+        self._remind = remind  # when to remind, from the time the send is recorded
+        self._writing = writing  # one writer at a time on the send path (SQLite)
+        self._give_up = give_up.total_seconds()
+        self._marks: dict[uuid.UUID, list[tuple[uuid.UUID, asyncio.Future[bool]]]] = {}
+        self._answers: list[tuple[Outgoing, Sent, uuid.UUID]] = []
+        self._wake = asyncio.Event()
+        self._healthy = asyncio.Event()
+        self._healthy.set()
+        self._closing = False
+
+    async def attempting(self, claim: uuid.UUID, checkin_id: uuid.UUID) -> bool:
+        """Commit that this send is about to go on the wire. False: do not send it (another
+        claim holds it now, or the database cannot be written)."""
+        if not self._healthy.is_set():
+            return False
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._marks.setdefault(claim, []).append((checkin_id, future))
+        self._wake.set()
+        return await future
+
+    def answer(self, outgoing: Outgoing, sent: Sent, claim: uuid.UUID) -> None:
+        self._answers.append((outgoing, sent, claim))
+        self._wake.set()
+
+    async def healthy(self, writer: asyncio.Task[None]) -> None:
+        """Return once the database can be written; raise if the ledger gave up."""
+        if not self._healthy.is_set():
+            waiting = asyncio.ensure_future(self._healthy.wait())
+            await asyncio.wait({waiting, writer}, return_when=asyncio.FIRST_COMPLETED)
+            waiting.cancel()
+        if writer.done():
+            writer.result()  # raises what stopped it
+            raise RuntimeError("the send ledger stopped")
+
+    async def close(self, writer: asyncio.Task[None]) -> None:
+        """Write what is left, then stop."""
+        self._closing = True
+        self._wake.set()
+        await writer
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        failing_since: float | None = None
+        pause = 0.2
+        try:
+            while True:
+                if not self._closing:
+                    await self._wake.wait()
+                self._wake.clear()
+                marks, self._marks = self._marks, {}
+                answers, self._answers = self._answers, []
+                if not (marks or answers or failing_since is not None):
+                    if self._closing:
+                        return
+                    continue
+                try:
+                    held = await self._write(marks, answers)
+                except Exception as exc:  # the database is unreachable, or refused this
+                    self._answers[:0] = answers
+                    for pending in marks.values():
+                        for _, future in pending:
+                            future.set_result(False)
+                    failing_since = failing_since or loop.time()
+                    self._healthy.clear()
+                    log.warning("send records failed (%s); retrying", type(exc).__name__)
+                    if loop.time() - failing_since > self._give_up:
+                        raise
+                    await asyncio.sleep(pause)
+                    pause = min(pause * 2, 5.0)
+                    self._wake.set()
+                    continue
+                if failing_since is not None:
+                    log.info("send records written again")
+                failing_since, pause = None, 0.2
+                self._healthy.set()
+                for pending in marks.values():
+                    for checkin_id, future in pending:
+                        future.set_result(checkin_id in held)
+        finally:
+            for pending in self._marks.values():
+                for _, future in pending:
+                    if not future.done():
+                        future.set_result(False)
+
+    async def _write(
+        self,
+        marks: Mapping[uuid.UUID, list[tuple[uuid.UUID, asyncio.Future[bool]]]],
+        answers: list[tuple[Outgoing, Sent, uuid.UUID]],
+    ) -> set[uuid.UUID]:
+        held: set[uuid.UUID] = set()
+        async with self._writing, transaction(self._sessions) as session:
+            now = self._clock()
+            if answers:
+                results = [
+                    checkins.SendResult(
+                        o.checkin_id, outcome, sent_id, self._remind(o, outcome, now), claim
+                    )
+                    for o, (outcome, sent_id), claim in answers
+                ]
+                await checkins.record_sends(session, self._vault, results, now)
+            for claim, pending in marks.items():
+                ids = [checkin_id for checkin_id, _ in pending]
+                held |= await checkins.mark_attempting(session, ids, claim, now)
+            if not (marks or answers):
+                await session.execute(select(literal(1)))  # is the database back?
+        return held
 
 
 class Dispatcher:
@@ -74,13 +212,13 @@ class Dispatcher:
         consent_version: Callable[[str], str] | None = None,
         detection: Detection | None = None,
         batch: int = 1000,
-        chunk: int = 20,
+        window: int = 40,
         lease: timedelta = timedelta(minutes=5),
     ) -> None:
-        """Due check-ins are claimed `batch` at a time. `chunk` sends are recorded as
-        attempted together and run concurrently (Telegram's rate limit is applied by the
-        bot's rate limiter); two chunks are in flight at once, so after a crash at most
-        2 x `chunk` check-ins can be left unconfirmed. Each chunk costs one transaction."""
+        """Due check-ins are claimed `batch` at a time; `window` sends at once are handed to
+        the messenger, where they wait for the bot's rate limiter. Each send is recorded as
+        attempted only once the limiter admits it, right before its request goes on the
+        wire, so after a crash only the requests in flight are in doubt."""
         self._sessions = sessions
         self._vault = vault
         self._instruments = instruments
@@ -91,9 +229,11 @@ class Dispatcher:
         self._planner = planner
         self._reminder_delay = reminder_delay
         self._batch = batch
-        self._chunk = chunk
+        self._window = window
         self._lease = lease
         self._lock = asyncio.Lock()
+        self._writing = asyncio.Lock()
+        self.ticks = 0  # ticks finished (tests wait on this to know one more has run)
 
     async def tick(self) -> TickReport:
         """One pass; ticks never overlap within a process."""
@@ -116,49 +256,59 @@ class Dispatcher:
             await self._notices(report)
             if report.sent or report.failed or report.alerts_sent or report.reaped:
                 log.info("dispatch: %s", report)
+            self.ticks += 1
             return report
 
     async def _checkins(self, report: TickReport) -> None:
-        """Claim due check-ins `batch` at a time and send them `chunk` at a time, with two
-        chunks in flight, until none is due.
+        """Claim due check-ins `batch` at a time and send them, `window` at a time, until
+        none is due.
 
-        Each chunk is recorded as attempted (committed) before its sends start. While one
-        chunk is being sent the next is already started, and the next batch is claimed while
-        the last chunk of the previous one is still being sent, so the rate limiter never
-        runs dry during a fan-out. What Telegram answered for a chunk is recorded in the
-        transaction that marks the chunk after next, so a crash leaves at most two chunks
-        unconfirmed (see `checkins.reap`).
+        Each send waits in the rate limiter unrecorded; once admitted, it is recorded as
+        attempted (committed, together with the other sends admitted meanwhile), and only
+        then does its request leave. What Telegram answered is recorded as it comes. The
+        next batch is claimed while the last sends of the previous one still wait, so the
+        limiter never runs dry during a fan-out. A crash leaves in doubt only the sends
+        recorded as attempted and not yet answered: the requests in flight (see
+        `checkins.reap`). If the database cannot be written, sends not yet attempted are
+        not made and go back to due once it can.
         """
-        waiting: deque[tuple[uuid.UUID, list[Outgoing]]] = deque()  # claimed, not yet marked
-        flying: deque[tuple[list[Outgoing], asyncio.Task[list[Sent]]]] = deque()
-        answered: list[tuple[Outgoing, Sent]] = []
-        claiming = True
+        ledger = _Ledger(
+            self._sessions, self._vault, self._clock, self._writing, self._lease / 2, self._remind
+        )
+        writer = asyncio.create_task(ledger.run())
+        room = asyncio.Semaphore(self._window)
+        sending: set[asyncio.Task[None]] = set()
+        following: asyncio.Task[tuple[uuid.UUID, list[Outgoing]]] | None = None
         try:
-            while True:
-                if not waiting and claiming:
-                    claim, claimed = await self._claim()
-                    claiming = bool(claimed)  # until a claim finds nothing more
-                    for start in range(0, len(claimed), self._chunk):
-                        waiting.append((claim, claimed[start : start + self._chunk]))
-                claim, chunk = waiting.popleft() if waiting else (uuid.uuid4(), [])
-                if not (chunk or answered or flying):
-                    return
-                if chunk or answered:
-                    chunk = await self._record_and_mark(answered, chunk, claim, report)
-                    answered = []
-                if chunk:
-                    flying.append((chunk, asyncio.create_task(self._send(chunk))))
-                if flying and (len(flying) == 2 or not (waiting or claiming)):
-                    sending, task = flying.popleft()
-                    answered = list(zip(sending, await task, strict=True))
-        finally:
-            for _, task in flying:  # only after an error; the reaper settles these
+            claim, claimed = await self._claim()
+            while claimed:
+                for n, outgoing in enumerate(claimed):
+                    if following is None and n >= len(claimed) - self._window:
+                        following = asyncio.create_task(self._claim())
+                    await ledger.healthy(writer)
+                    await room.acquire()
+                    task = asyncio.create_task(self._send(outgoing, claim, ledger, room, report))
+                    sending.add(task)
+                    task.add_done_callback(sending.discard)
+                if following is None:
+                    following = asyncio.create_task(self._claim())
+                (claim, claimed), following = await following, None
+            await asyncio.gather(*sending)
+            await ledger.close(writer)
+        except BaseException:
+            if following is not None:
+                following.cancel()
+            for task in sending:  # only after an error; the reaper settles these
                 task.cancel()
-            await asyncio.gather(*(task for _, task in flying), return_exceptions=True)
+            await asyncio.gather(*sending, return_exceptions=True)
+            if not writer.done():  # keep what Telegram already answered
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(ledger.close(writer), self._lease.total_seconds() / 2)
+            raise
 
     async def _claim(self) -> tuple[uuid.UUID, list[Outgoing]]:
         claim = uuid.uuid4()
-        async with transaction(self._sessions) as session:
+        async with self._writing, transaction(self._sessions) as session:
             claimed = await checkins.claim_due(
                 session,
                 self._vault,
@@ -171,36 +321,32 @@ class Dispatcher:
             )
         return claim, claimed
 
-    async def _record_and_mark(
+    async def _send(
         self,
-        answered: list[tuple[Outgoing, Sent]],
-        chunk: list[Outgoing],
+        outgoing: Outgoing,
         claim: uuid.UUID,
+        ledger: _Ledger,
+        room: asyncio.Semaphore,
         report: TickReport,
-    ) -> list[Outgoing]:
-        """One transaction: record the sends Telegram answered, and mark the next chunk as
-        attempted. Returns the part of `chunk` that this claim still holds."""
-        async with transaction(self._sessions) as session:
-            now = self._clock()
-            if answered:
-                results = [
-                    checkins.SendResult(o.checkin_id, outcome, sent_id, self._reminder_at(o, now))
-                    for o, (outcome, sent_id) in answered
-                ]
-                await checkins.record_sends(session, self._vault, results, now)
-            held = set()
-            if chunk:
-                ids = [o.checkin_id for o in chunk]
-                held = await checkins.mark_attempting(session, ids, claim, now)
-        for _, (outcome, _id) in answered:
-            if outcome == SendOutcome.SENT:
-                report.sent += 1
-            else:
-                report.failed += 1
-        return [o for o in chunk if o.checkin_id in held]
+    ) -> None:
+        try:
 
-    async def _send(self, chunk: list[Outgoing]) -> list[Sent]:
-        return await asyncio.gather(*(self._messenger.send_checkin(o) for o in chunk))
+            async def attempting() -> bool:
+                return await ledger.attempting(claim, outgoing.checkin_id)
+
+            outcome, message_id = await self._messenger.send_checkin(outgoing, attempting)
+        finally:
+            room.release()
+        ledger.answer(outgoing, (outcome, message_id), claim)
+        if outcome == SendOutcome.SENT:
+            report.sent += 1
+        else:
+            report.failed += 1
+
+    def _remind(self, outgoing: Outgoing, outcome: SendOutcome, sent: datetime) -> datetime | None:
+        if outcome == SendOutcome.UNKNOWN:  # in doubt: its reminder carries it, a lease on
+            return sent + self._lease
+        return self._reminder_at(outgoing, sent)
 
     def _reminder_at(self, outgoing: Outgoing, sent: datetime) -> datetime | None:
         if self._reminder_delay is None or outgoing.expires_at is None:
@@ -213,10 +359,32 @@ class Dispatcher:
         )
 
     async def _reminders(self, report: TickReport) -> None:
+        """Each reminder is recorded right before its request goes on the wire (so at most
+        once, also with several processes); one that surely did not reach Telegram may go at
+        a later tick. A reminder whose check-in's own send is in doubt carries it."""
         async with transaction(self._sessions) as session:
-            due = await checkins.due_reminders(session, self._vault, self._clock())
+            due = await checkins.due_reminders(
+                session, self._vault, self._clock(), known=self._instruments
+            )
         for reminder in due:
-            report.reminders += await self._messenger.send_reminder(reminder)
+            marked = False
+
+            async def attempting(checkin_id: uuid.UUID = reminder.checkin_id) -> bool:
+                nonlocal marked
+                try:
+                    async with transaction(self._sessions) as session:
+                        marked = await checkins.mark_reminded(session, checkin_id, self._clock())
+                except Exception as exc:  # the database is unreachable: do not send
+                    log.warning("reminder not recorded (%s); not sent", type(exc).__name__)
+                    return False
+                return marked
+
+            outcome = await self._messenger.send_reminder(reminder, attempting)
+            if outcome == SendOutcome.SENT:
+                report.reminders += 1
+            elif outcome == SendOutcome.NOT_SENT and marked:
+                async with transaction(self._sessions) as session:
+                    await checkins.unmark_reminded(session, reminder.checkin_id)
 
     async def _alerts(self, report: TickReport) -> None:
         async with transaction(self._sessions) as session:

@@ -311,7 +311,13 @@ async def mark_attempting(
 
 async def reap(session: AsyncSession, now: datetime) -> tuple[int, int]:
     """Free claims whose process died: never tried goes back to due; tried but unconfirmed
-    counts as sent without a message id (it may have arrived, so it is never sent again)."""
+    counts as sent without a message id (it may have arrived, so it is never sent again) and
+    is reminded now: a reminder of a check-in without a message id carries its first
+    question (see `due_reminders`), so the check-in reaches the client even if its own
+    message never did.
+
+    Tried means recorded by `mark_attempting` right before the request went on the wire, so
+    after a crash only the requests that were in flight are in doubt."""
     stuck = (
         await session.scalars(
             select(CheckIn)
@@ -327,9 +333,15 @@ async def reap(session: AsyncSession, now: datetime) -> tuple[int, int]:
             retried += 1
         else:
             checkin.state, checkin.sent_at = CheckInState.SENT, checkin.sending_at
+            if checkin.message_id is None and checkin.reminded_at is None:
+                checkin.reminder_at = now
             unconfirmed += 1
     if unconfirmed:
-        log.warning("%d check-in sends were interrupted; recorded as unconfirmed", unconfirmed)
+        log.warning(
+            "%d check-in sends were interrupted; recorded as unconfirmed, their reminders "
+            "carry them",
+            unconfirmed,
+        )
     return retried, unconfirmed
 
 
@@ -341,6 +353,7 @@ class SendResult:
     outcome: SendOutcome
     message_id: int | None = None
     reminder_at: datetime | None = None
+    claim: uuid.UUID | None = None  # NOT_SENT frees the check-in only if this claim holds it
 
 
 async def record_send(
@@ -365,7 +378,9 @@ async def record_sends(
     Sent, and unconfirmed (it may have arrived, so its buttons must work and it is never
     sent again; unanswered, it expires as missed), become `sent`. A check-in that is no
     longer `sending` was tapped before this record (the button proves it arrived): only its
-    message id is filled in. Surely not sent is due again; blocked and refused close it.
+    message id is filled in. Surely not sent is due again (if the result names its claim,
+    only while that claim still holds the check-in: after a lease ran out another process may
+    be sending it); blocked and refused close it.
     """
     sent = [r for r in results if r.outcome in (SendOutcome.SENT, SendOutcome.UNKNOWN)]
     if sent:
@@ -394,12 +409,18 @@ async def record_sends(
                 for r in sent
             ],
         )
-    retry = [r.checkin_id for r in results if r.outcome == SendOutcome.NOT_SENT]
-    if retry:
+    retries: dict[uuid.UUID | None, list[uuid.UUID]] = {}
+    for r in results:
+        if r.outcome == SendOutcome.NOT_SENT:
+            retries.setdefault(r.claim, []).append(r.checkin_id)
+    for claim, retry in retries.items():
+        held = [CheckIn.id.in_(retry), CheckIn.state == CheckInState.SENDING]
+        if claim is not None:
+            held.append(CheckIn.claim == claim)
         await session.execute(
             update(CheckIn)
-            .where(CheckIn.id.in_(retry), CheckIn.state == CheckInState.SENDING)
-            .values(state=CheckInState.DUE, sending_at=None, lease_until=None)
+            .where(*held)
+            .values(state=CheckInState.DUE, sending_at=None, lease_until=None, claim=None)
             .execution_options(synchronize_session=False)
         )
     for result in results:
@@ -429,13 +450,21 @@ class Reminder:
     language: str
     timezone: str
     expires_at: datetime
+    carries: Step | None = None  # the check-in's own send is in doubt: its first question
 
 
 async def due_reminders(
-    session: AsyncSession, vault: Vault, now: datetime, limit: int = 200
+    session: AsyncSession,
+    vault: Vault,
+    now: datetime,
+    limit: int = 200,
+    known: Mapping[str, Instrument] | None = None,
 ) -> list[Reminder]:
-    """Check-ins sent but not started whose reminder time has come; each is reminded once
-    (marked here, before the send: a lost reminder is better than a doubled one)."""
+    """Check-ins sent but not started whose reminder time has come. Each is reminded once:
+    `mark_reminded`, right before its request goes on the wire, decides who sends it (a lost
+    reminder is better than a doubled one). A check-in without a message id may never have
+    arrived (its send was in flight at a crash, or timed out): its reminder carries its first
+    question (with `known`, the practice's instruments)."""
     rows = (
         await session.scalars(
             select(CheckIn)
@@ -456,7 +485,6 @@ async def due_reminders(
     keys = await vault.keys(session, owners)
     due = []
     for checkin in rows:
-        checkin.reminded_at = now
         client, key = people.get(checkin.client_id), keys.get(checkin.client_id)
         if (
             client is None
@@ -464,7 +492,11 @@ async def due_reminders(
             or client.status != ClientStatus.ACTIVE
             or not client.chat_enc
         ):
+            checkin.reminded_at = now  # never sent: not asked again
             continue
+        carries = None
+        if checkin.message_id is None and known is not None:
+            carries = steps(instruments_of(checkin, known))[0]
         due.append(
             Reminder(
                 checkin.id,
@@ -473,9 +505,37 @@ async def due_reminders(
                 client.language,
                 client.timezone,
                 checkin.expires_at,
+                carries,
             )
         )
     return due
+
+
+async def mark_reminded(session: AsyncSession, checkin_id: uuid.UUID, now: datetime) -> bool:
+    """Record that this check-in's reminder is about to go on the wire; commit this before
+    sending. False: it was reminded already (by another process, or another tick), or it is
+    no longer waiting for an answer: do not send it."""
+    result = await session.execute(
+        update(CheckIn)
+        .where(
+            CheckIn.id == checkin_id,
+            CheckIn.state == CheckInState.SENT,
+            CheckIn.reminded_at.is_(None),
+        )
+        .values(reminded_at=now)
+        .returning(CheckIn.id)
+    )
+    return result.scalar_one_or_none() is not None
+
+
+async def unmark_reminded(session: AsyncSession, checkin_id: uuid.UUID) -> None:
+    """The reminder surely did not reach Telegram: it may go at a later tick."""
+    await session.execute(
+        update(CheckIn)
+        .where(CheckIn.id == checkin_id, CheckIn.state == CheckInState.SENT)
+        .values(reminded_at=None)
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def renew_consent(

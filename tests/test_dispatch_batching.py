@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 
 from bot.config import load_instruments
 from review import decide as review
-from schedules.dispatcher import Dispatcher
+from schedules.dispatcher import Attempting, Dispatcher
 from store import checkins, people
 from store.alerts import PendingAlert
 from store.checkins import Outgoing, Reminder, SendOutcome, SendResult, TapAction, TapResult
@@ -73,40 +73,57 @@ class ProcessDied(Exception):
     """Stands for the process being killed during a send."""
 
 
-class Chunked:
-    """A messenger whose sends finish only once a send of a later chunk has started (or all
-    have): a dispatcher that waited for each chunk before starting the next would hang here.
-    It remembers every send, and how many were in flight at most. (It counts chunks by send
-    order, so the dispatcher's batch must be a multiple of its chunk.)"""
+class Limited:
+    """A messenger behind a stand-in rate limiter. Sends wait in it until it admits them,
+    `wire` at a time; only an admitted send is recorded as attempted (as the bot's limiter
+    does), so sends still waiting are not. An admitted send finishes only once the dispatcher
+    has handed over `window` sends beyond it (or all `total`): a dispatcher that let the
+    limiter run dry (waiting between sends, or between batches) would hang here. It can die
+    at its `die_at`-th admitted send, and remembers what it sent and reminded."""
 
-    def __init__(self, chunk: int, total: int, die_at: int | None = None) -> None:
-        self.chunk, self.total, self.die_at = chunk, total, die_at
+    def __init__(self, window: int, total: int, wire: int = 2, die_at: int | None = None):
+        self.window, self.total, self.die_at = window, total, die_at
+        self.handed = self.outstanding = self.most_outstanding = 0
+        self.attempted: list[uuid.UUID] = []
         self.sent: list[uuid.UUID] = []
         self.chats: list[int] = []
-        self.in_flight = self.most_in_flight = 0
+        self.ids: dict[uuid.UUID, int] = {}
+        self.reminders: list[Reminder] = []
         self.dead = False
-        self._started = asyncio.Condition()
+        self._gate = asyncio.Semaphore(wire)
+        self._changed = asyncio.Condition()
 
-    async def send_checkin(self, outgoing: Outgoing) -> tuple[SendOutcome, int | None]:
-        order = len(self.sent)
-        async with self._started:
-            if order == self.die_at or self.dead:
-                self.dead = True  # every send of this "process" ends with it
-                self._started.notify_all()
-                raise ProcessDied
-            self.sent.append(outgoing.checkin_id)
-            self.chats.append(outgoing.chat_id)
-            self.in_flight += 1
-            self.most_in_flight = max(self.most_in_flight, self.in_flight)
-            later = (order // self.chunk + 1) * self.chunk  # the first send of a later chunk
-            self._started.notify_all()
-            await self._started.wait_for(
-                lambda: self.dead or len(self.sent) > later or len(self.sent) >= self.total
-            )
-            self.in_flight -= 1
-            if self.dead:
-                raise ProcessDied
-        return SendOutcome.SENT, 1000 + order
+    async def send_checkin(
+        self, outgoing: Outgoing, attempting: Attempting
+    ) -> tuple[SendOutcome, int | None]:
+        async with self._changed:
+            self.handed += 1
+            handed = self.handed
+            self.outstanding += 1
+            self.most_outstanding = max(self.most_outstanding, self.outstanding)
+            self._changed.notify_all()
+        try:
+            async with self._gate:  # admitted by the limiter
+                if self.dead:
+                    raise ProcessDied
+                if not await attempting():
+                    return SendOutcome.NOT_SENT, None
+                self.attempted.append(outgoing.checkin_id)
+                async with self._changed:
+                    if len(self.attempted) == self.die_at:
+                        self.dead = True  # every send of this "process" ends with it
+                        self._changed.notify_all()
+                        raise ProcessDied
+                    enough = min(handed + self.window - 1, self.total)
+                    await self._changed.wait_for(lambda: self.dead or self.handed >= enough)
+                    if self.dead:
+                        raise ProcessDied
+                self.sent.append(outgoing.checkin_id)
+                self.chats.append(outgoing.chat_id)
+                self.ids[outgoing.checkin_id] = 1000 + len(self.sent)
+                return SendOutcome.SENT, self.ids[outgoing.checkin_id]
+        finally:
+            self.outstanding -= 1
 
     async def send_alerts(self, group: Sequence[PendingAlert]) -> int | None:
         return 1
@@ -114,28 +131,34 @@ class Chunked:
     async def send_notice(self, notice: PendingNotice) -> bool:
         return True
 
-    async def send_reminder(self, reminder: Reminder) -> bool:
-        return True
+    async def send_reminder(self, reminder: Reminder, attempting: Attempting) -> SendOutcome:
+        if not await attempting():
+            return SendOutcome.NOT_SENT
+        self.reminders.append(reminder)
+        return SendOutcome.SENT
 
 
-def _dispatcher(database: Database, vault: Vault, messenger: Chunked, now: datetime) -> Dispatcher:
+def _dispatcher(
+    database: Database, vault: Vault, messenger: Limited, now: datetime, batch: int = 12
+) -> Dispatcher:
     return Dispatcher(
         database.sessions,
         vault,
         INSTRUMENTS,
         messenger,
         lambda: now,
-        batch=3 * messenger.chunk,
-        chunk=messenger.chunk,
+        batch=batch,
+        window=messenger.window,
         lease=LEASE,
+        reminder_delay=timedelta(hours=4),
     )
 
 
-async def test_a_fan_out_sends_each_once_with_two_chunks_in_flight(
+async def test_a_fan_out_sends_each_once_and_keeps_the_limiter_fed(
     database: Database, vault: Vault
 ) -> None:
     due = await _due_checkins(database, vault, 23)
-    messenger = Chunked(chunk=4, total=23)
+    messenger = Limited(window=8, total=23)
     dispatcher = _dispatcher(database, vault, messenger, NOW)
     report = await asyncio.wait_for(dispatcher.tick(), timeout=120)  # a hang fails, not waits
     assert report.sent == 23 and report.failed == 0  # one tick, two batches of 12
@@ -143,37 +166,101 @@ async def test_a_fan_out_sends_each_once_with_two_chunks_in_flight(
     assert dict(zip(messenger.sent, messenger.chats, strict=True)) == {  # to its own client
         checkin_id: FIRST_TG + n for n, checkin_id in enumerate(due)
     }
-    assert messenger.most_in_flight == 8  # the next chunk goes while one is sent; no third
+    assert messenger.most_outstanding == 8  # the window is kept full, and no more
     rows = await _rows(database)
     assert {row.state for row in rows.values()} == {CheckInState.SENT}
-    ids = {messenger.sent[order]: 1000 + order for order in range(23)}
-    assert {row.id: row.message_id for row in rows.values()} == ids  # each its own message
+    assert {row.id: row.message_id for row in rows.values()} == messenger.ids  # each its own
     assert all(row.sent_at == NOW and row.lease_until is None for row in rows.values())
     assert (await dispatcher.tick()).sent == 0  # nothing is sent twice
 
 
-async def test_a_crash_mid_fan_out_leaves_at_most_two_chunks_unconfirmed(
+async def test_a_crash_leaves_only_the_sends_on_the_wire_in_doubt_and_reminds_them(
     database: Database, vault: Vault
 ) -> None:
     due = await _due_checkins(database, vault, 15)
-    dying = Chunked(chunk=3, total=15, die_at=7)
+    dying = Limited(window=6, total=15, wire=2, die_at=7)
     with pytest.raises(ProcessDied):
         await asyncio.wait_for(_dispatcher(database, vault, dying, NOW).tick(), timeout=120)
     crashed = (await _rows(database)).values()
-    untried = [row.id for row in crashed if row.sending_at is None]
-    attempted = {row.id for row in crashed if row.state == CheckInState.SENDING} - set(untried)
+    in_doubt = {row.id for row in crashed if row.sending_at is not None and not row.message_id}
+    # Only what the limiter had admitted was recorded as attempted: not the sends that
+    # were still waiting in it, and not the rest of the claim.
+    assert in_doubt == set(dying.attempted) - set(dying.sent)
+    assert 0 < len(in_doubt) <= 2  # the requests in flight (`wire`) when it died
     later = NOW + LEASE + timedelta(minutes=1)  # a new process, after the lease ran out
-    survivor = Chunked(chunk=3, total=len(untried))
+    survivor = Limited(window=6, total=15 - len(dying.sent) - len(in_doubt))
     report = await asyncio.wait_for(_dispatcher(database, vault, survivor, later).tick(), 120)
     rows = await _rows(database)
     assert report.reaped > 0
-    assert sorted(survivor.sent) == sorted(untried)  # what was never tried goes out now
+    assert set(survivor.sent) == set(due) - set(dying.sent) - in_doubt  # the rest goes now
     assert not set(dying.sent) & set(survivor.sent)  # nothing twice
     assert {row.state for row in rows.values()} == {CheckInState.SENT}  # nothing lost
-    unconfirmed = {row.id for row in rows.values() if row.message_id is None}
-    assert unconfirmed == attempted  # tried when the process died: never sent again
-    assert 0 < len(unconfirmed) <= 6  # at most the two chunks that were in flight
-    assert set(due) - unconfirmed <= set(dying.sent) | set(survivor.sent)
+    assert {row.id for row in rows.values() if row.message_id is None} == in_doubt
+    # Each check-in in doubt is never sent again as such: its reminder carries it, at once.
+    assert sorted(r.checkin_id for r in survivor.reminders) == sorted(in_doubt)
+    assert all(r.carries is not None and r.carries.position == 0 for r in survivor.reminders)
+    assert all(rows[i].reminded_at == later for i in in_doubt)
+    again = Limited(window=6, total=0)
+    assert (await _dispatcher(database, vault, again, later + timedelta(hours=1)).tick()).sent == 0
+    assert again.reminders == []  # each reminded once
+
+
+class TakenOver(Limited):
+    """At its first admitted send, the lease of this claim 'runs out' and another process
+    takes over every check-in of it not yet attempted."""
+
+    def __init__(self, database: Database, window: int, total: int) -> None:
+        super().__init__(window, total, wire=1)
+        self.database = database
+        self.other = uuid.uuid4()
+        self.taken = False
+
+    async def send_checkin(
+        self, outgoing: Outgoing, attempting: Attempting
+    ) -> tuple[SendOutcome, int | None]:
+        async def first_admitted_is_taken_over() -> bool:
+            if not self.taken:
+                self.taken = True
+                async with transaction(self.database.sessions) as session:
+                    await session.execute(
+                        update(CheckIn)
+                        .where(
+                            CheckIn.state == CheckInState.SENDING,
+                            CheckIn.id != outgoing.checkin_id,
+                        )
+                        .values(claim=self.other)
+                    )
+            return await attempting()
+
+        return await super().send_checkin(outgoing, first_admitted_is_taken_over)
+
+
+async def test_a_send_whose_claim_was_taken_over_is_not_made_from_here(
+    database: Database, vault: Vault
+) -> None:
+    due = await _due_checkins(database, vault, 5)
+    messenger = TakenOver(database, window=5, total=1)
+    report = await asyncio.wait_for(_dispatcher(database, vault, messenger, NOW).tick(), 120)
+    assert len(messenger.sent) == 1 and report.sent == 1  # only the one it still held
+    rows = await _rows(database)
+    others = [rows[i] for i in due if i not in messenger.sent]
+    assert len(others) == 4
+    # The other process's claim is left as it is: still sending, not attempted from here.
+    assert all(row.state == CheckInState.SENDING for row in others)
+    assert all(row.claim == messenger.other and row.sending_at is None for row in others)
+
+
+async def test_a_reminder_goes_once(database: Database, vault: Vault) -> None:
+    (checkin_id,) = await _due_checkins(database, vault, 1)
+    messenger = Limited(window=2, total=1)
+    await _dispatcher(database, vault, messenger, NOW).tick()
+    assert messenger.sent == [checkin_id] and messenger.reminders == []
+    remind = NOW + timedelta(hours=4, minutes=1)
+    for _ in range(3):  # three ticks, or three processes, at the reminder's time
+        await _dispatcher(database, vault, messenger, remind).tick()
+    assert [r.checkin_id for r in messenger.reminders] == [checkin_id]
+    assert messenger.reminders[0].carries is None  # it arrived: an ordinary reminder
+    assert (await _rows(database))[checkin_id].reminded_at == remind
 
 
 async def test_record_sends_records_each_outcome(database: Database, vault: Vault) -> None:

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import load_instruments
 from review import decide as review
-from schedules.dispatcher import Dispatcher
+from schedules.dispatcher import Attempting, Dispatcher
 from schedules.planner import Planner
 from schedules.rules import Weekly
 from store import checkins, plans
@@ -47,7 +47,9 @@ PLANNER = Planner(quiet=None, window=WINDOW)
 class Idle:
     """A messenger for ticks that must find nothing to send."""
 
-    async def send_checkin(self, outgoing: Outgoing) -> tuple[SendOutcome, int | None]:
+    async def send_checkin(
+        self, outgoing: Outgoing, attempting: Attempting
+    ) -> tuple[SendOutcome, int | None]:
         raise AssertionError("an idle tick sent a check-in")
 
     async def send_alerts(self, group: Sequence[PendingAlert]) -> int | None:
@@ -56,7 +58,7 @@ class Idle:
     async def send_notice(self, notice: PendingNotice) -> bool:
         raise AssertionError("an idle tick sent a notice")
 
-    async def send_reminder(self, reminder: Reminder) -> bool:
+    async def send_reminder(self, reminder: Reminder, attempting: Attempting) -> SendOutcome:
         raise AssertionError("an idle tick sent a reminder")
 
 

@@ -25,7 +25,7 @@ from hypothesis.stateful import (
 from sqlalchemy import select
 
 from bot.config import load_instruments
-from schedules.dispatcher import Dispatcher
+from schedules.dispatcher import Attempting, Dispatcher
 from schedules.planner import Planner
 from schedules.rules import EveryNDays, QuietHours, Weekly, occurrences
 from store import checkins, people, plans
@@ -75,7 +75,11 @@ class Recorder:
         self.die_after: int | None = None  # sends until the process dies
         self.arrives_when_dying = False
 
-    async def send_checkin(self, outgoing: Outgoing) -> tuple[SendOutcome, int | None]:
+    async def send_checkin(
+        self, outgoing: Outgoing, attempting: Attempting
+    ) -> tuple[SendOutcome, int | None]:
+        if not await attempting():
+            return SendOutcome.NOT_SENT, None
         if self.die_after is not None:
             if self.die_after == 0:
                 if self.arrives_when_dying:
@@ -91,8 +95,8 @@ class Recorder:
     async def send_notice(self, notice: PendingNotice) -> bool:
         return True
 
-    async def send_reminder(self, reminder: Reminder) -> bool:
-        return True
+    async def send_reminder(self, reminder: Reminder, attempting: Attempting) -> SendOutcome:
+        return SendOutcome.SENT if await attempting() else SendOutcome.NOT_SENT
 
 
 class Scheduling(RuleBasedStateMachine):
@@ -127,7 +131,7 @@ class Scheduling(RuleBasedStateMachine):
             self.clock,
             planner=Planner(quiet=QUIET, window=WINDOW),
             batch=7,
-            chunk=3,
+            window=6,
             lease=timedelta(minutes=5),
         )
 
