@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
+from alliance import comments
 from alliance.history import CheckinRecord, Status
 from alliance.instruments import Instrument, Item
 from alliance.repair import RISK_ACTION, RuptureType, suggest
@@ -102,41 +103,25 @@ def _split(text: str) -> tuple[str, ...]:
 
 
 # --- default phrase lists -------------------------------------------------------------------
-# Matched case-insensitively as whole words after folding curly apostrophes; a practice's list
-# for a language replaces the default for that language. Confrontation and withdrawal markers
-# follow the 3RS (Eubanks, Muran & Safran's Rupture Resolution Rating System): confrontation is
-# complaint or criticism of the therapist or the therapy, or wanting to stop; withdrawal is
-# resignation, deferring, going quiet.
+# English comments are read by alliance/comments.py: cue patterns over word stems, with
+# negation scope and targets, for confrontation and withdrawal (3RS: Eubanks, Muran & Safran's
+# Rupture Resolution Rating System; confrontation is complaint or criticism of the therapist or
+# the therapy, or wanting to stop; withdrawal is resignation, deferring, going quiet) and risk.
+# The former default phrases are folded into those patterns. The English lists below are extra
+# exact cues beside the patterns (fixed expressions the patterns do not spell out), matched as
+# whole normalised words; a practice's English list replaces them (the patterns stay). A
+# practice's list for another language replaces the default for that language and is matched
+# as exact phrases, with the negation guard below.
 
 CONFRONTATION_EN = _split(
     """
-# criticism of the therapist
-you don't listen | you didn't listen | you never listen | you weren't listening
-not listening to me | you don't understand | you didn't understand | don't understand me
-doesn't understand me | you don't get it | you don't get me | you interrupted
-you keep interrupting | judged by you | you judged | judging me | felt dismissed
-dismissive | patronising | patronizing | condescending | pushy | felt rushed | rushed me
-you rushed | annoyed with you | angry with you | angry at you | frustrated with you
-disappointed in you | don't like your | didn't like your
-# criticism of the therapy
-not helpful | unhelpful | not helping | isn't helping | doesn't help | does not help
-not working | isn't working | not getting anywhere | going nowhere | waste of time
-waste of money | therapy is pointless | sessions are pointless | wrong approach
-# wanting to stop
-want to quit | want to stop | quit therapy | stop therapy | end therapy | stop coming
-thinking of stopping | thinking about stopping | thinking of quitting
-thinking about quitting | another therapist | different therapist | new therapist
-not coming back | won't come back | cancel my sessions
+rip off | ripoff | cash grab | money grab | psychobabble | waste of space
 """
 )
 
 WITHDRAWAL_EN = _split(
     """
-doesn't matter | does not matter | nothing matters | whatever | no point
-what's the point | whats the point | pointless | why bother | give up | giving up
-gave up | given up | don't care | do not care | can't be bothered | nothing to say | nothing to add
-never mind | nevermind | same as always | nothing changes | nothing will change
-won't change anything | doesn't make a difference | not worth it
+it's whatever | whatevs | cba | idc | i'm easy | same old same old
 """
 )
 
@@ -144,12 +129,7 @@ won't change anything | doesn't make a difference | not worth it
 # a missed risk costs more than a needless look.
 RISK_EN = _split(
     """
-kill myself | killing myself | end my life | ending my life | take my own life
-taking my own life | suicide | suicidal | want to die | wanna die | wish i was dead
-wish i were dead | better off dead | better off without me | hurt myself
-hurting myself | harm myself | harming myself | self-harm | self harm | cut myself
-cutting myself | overdose | no reason to live | nothing to live for | end it all
-don't want to live | don't want to be alive | can't go on
+sewer slide | not be here anymore | not be around anymore | kill me now | want to sleep forever
 """
 )
 
@@ -859,6 +839,44 @@ def _for_language(table: Mapping[str, tuple[str, ...]], language: str) -> tuple[
     return table.get(language.split("-")[0].split("_")[0], table.get("en", ()))
 
 
+def _read_as_english(table: Mapping[str, tuple[str, ...]], language: str) -> bool:
+    """Whether `language` uses the English list of `table` (its own, or for want of one)."""
+    base = language.split("-")[0].split("_")[0]
+    key = language if language in table else base if base in table else "en"
+    return key.split("-")[0].split("_")[0] == "en"
+
+
+def _english_cues(settings: DetectorSettings) -> comments.ExactCues:
+    return comments.ExactCues(
+        _for_language(settings.confrontation_phrases, "en"),
+        _for_language(settings.withdrawal_phrases, "en"),
+        _for_language(settings.risk_phrases, "en"),
+        _for_language(settings.negations, "en"),
+    )
+
+
+def read_comment(
+    comment: str, settings: DetectorSettings = DEFAULTS, language: str = "en"
+) -> comments.Reading:
+    """The markers in a comment and the cue of each. English (and a language without its own
+    list) is read by `alliance.comments` (paraphrases, negation scope, targets), with the
+    practice's English phrases as extra exact cues; a language with its own list is matched
+    against that list as exact phrases. Risk is always read in English too."""
+    english = comments.read(comment, _english_cues(settings))
+    negations = _negation_set(_for_language(settings.negations, language))
+
+    def cue(kind: comments.Kind, table: Mapping[str, tuple[str, ...]]) -> str | None:
+        if _read_as_english(table, language):
+            return english.cue(kind)
+        return _match(_normalise(comment), _for_language(table, language), negations)
+
+    return comments.Reading(
+        cue("confrontation", settings.confrontation_phrases),
+        cue("withdrawal", settings.withdrawal_phrases),
+        risk_phrase(comment, settings, language),
+    )
+
+
 def _match(text: str, phrases: tuple[str, ...], negations: frozenset[str]) -> str | None:
     """The first listed phrase found in `text` (normalised) that is not negated."""
     pattern = _pattern(phrases)
@@ -885,11 +903,8 @@ class _Markers:
 
     @staticmethod
     def find(text: str, settings: DetectorSettings, language: str) -> _Markers:
-        negations = _negation_set(_for_language(settings.negations, language))
-        return _Markers(
-            _match(text, _for_language(settings.confrontation_phrases, language), negations),
-            _match(text, _for_language(settings.withdrawal_phrases, language), negations),
-        )
+        reading = read_comment(text, settings, language)
+        return _Markers(reading.confrontation, reading.withdrawal)
 
     def flag(self) -> Flag | None:
         parts: list[str] = []
@@ -1041,12 +1056,15 @@ def _wellbeing_drop(view: _View, inst: Instrument, settings: DetectorSettings) -
 def risk_phrase(
     comment: str, settings: DetectorSettings = DEFAULTS, language: str = "en"
 ) -> str | None:
-    """The risk phrase in a comment, if any, in the client's language or English. Negation is
-    ignored on purpose: "I'm not suicidal" still deserves a look."""
-    phrase = _match(comment, _for_language(settings.risk_phrases, language), frozenset())
-    if phrase is None and language != "en":
-        phrase = _match(comment, settings.risk_phrases.get("en", ()), frozenset())
-    return phrase
+    """The risk cue in a comment, if any, in the client's language or English (English is
+    read by `alliance.comments`). Negation is ignored on purpose: "I'm not suicidal" still
+    deserves a look."""
+    if not _read_as_english(settings.risk_phrases, language):
+        table = _for_language(settings.risk_phrases, language)
+        phrase = _match(_normalise(comment), table, frozenset())
+        if phrase is not None:
+            return phrase
+    return comments.read(comment, _english_cues(settings)).risk
 
 
 def _risk(view: _View, comment: str, settings: DetectorSettings, language: str) -> list[Flag]:

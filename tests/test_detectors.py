@@ -241,9 +241,12 @@ def test_brief_withdrawal_comment_flags_and_a_long_one_needs_company() -> None:
     flag = run([rec(0, [10] * 4, comment="whatever")])["critical_comment"]
     assert flag.evidence["kind"] == "withdrawal"
     assert flag.rupture_type == RuptureType.WITHDRAWAL
-    long = "Whatever happens with the job next month, I feel more ready now."
+    long = "Honestly it doesn't matter anymore, work is busy and the kids are loud."
     assert "critical_comment" not in run([rec(0, [10] * 4, comment=long)])
     assert "critical_comment" in run([rec(0, [10] * 4, tension=1, comment=long)])
+    # A marker word in another sense is no marker, with or without company.
+    other_sense = "Whatever happens with the job next month, I feel more ready now."
+    assert "critical_comment" not in run([rec(0, [10] * 4, tension=1, comment=other_sense)])
 
 
 def test_phrase_lists_per_language() -> None:
