@@ -6,6 +6,7 @@ on a file with problems.
 
 from __future__ import annotations
 
+import copy
 import tomllib
 from datetime import time, timedelta
 from importlib import resources
@@ -25,6 +26,7 @@ from alliance.detectors import DetectorSettings, SettingsError, parse_settings
 from alliance.instruments import Instrument, InstrumentError, parse_instrument
 from alliance.triage import PUSH_DEFAULTS, TriageSettings
 from handlers.texts import Texts
+from schedules.defaults import DEFAULT_TEMPLATE, builtin_templates
 from schedules.rules import (
     QuietHours,
     RuleError,
@@ -73,7 +75,16 @@ class CheckinsSection(_Section):
     # default, since seeing them can make clients answer for the therapist's sake.
     show_scores: list[str] = Field(default_factory=list)
     reminder_hours: float = Field(default=4, ge=0, le=24 * 7)  # 0: no reminder
-    default_template: str | None = None  # for clients invited without --schedule
+    # For clients invited without --schedule: the built-in "standard" (schedules/defaults.py)
+    # unless the practice names another; "" for none (check-ins only when sent by hand).
+    default_template: str | None = DEFAULT_TEMPLATE
+    # /progress: clients may ask for a chart of their own answers with a plain reading.
+    client_progress: bool = True
+
+    @field_validator("default_template")
+    @classmethod
+    def _no_template(cls, value: str | None) -> str | None:
+        return value or None
 
     @property
     def reminder_delay(self) -> timedelta | None:
@@ -192,24 +203,39 @@ def load(path: Path | None) -> Loaded:
             ) from None
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError([f"{path}: not valid TOML ({exc}); fix the syntax"]) from None
-    try:
-        config = PracticeConfig.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError([_describe(source, error) for error in exc.errors()]) from None
+    # Every stage runs, each on what the earlier ones could read, so one pass reports every
+    # problem: a setting that fails its own check is left out (its default stands in) while
+    # the rest of the file is checked.
+    problems: list[str] = []
+    config, invalid = _validate(raw)
+    problems += [_describe(source, error) for error in invalid]
     base = path.parent if path is not None else Path.cwd()
-    instruments = load_instruments(config.instruments.directory, base)
-    problems = [
+    instrument_problems: list[str] = []
+    instruments = _collect_instruments(config.instruments.directory, base, instrument_problems)
+    problems += [
+        f"{source}: {problem}" if problem.startswith("instruments.directory") else problem
+        for problem in instrument_problems
+    ]
+    # Names are checked only against a complete set: with an unreadable instrument file or
+    # folder, a name may well be defined in it.
+    known = set(instruments) if not instrument_problems else None
+    problems += [
         f"{source}: checkins.instruments: unknown instrument {name!r}; "
         f"use one of {', '.join(sorted(instruments))}"
         for name in config.checkins.instruments + config.checkins.show_scores
-        if name not in instruments
+        if known is not None and name not in known
     ]
     problems += [f"{source}: {problem}" for problem in Texts.validate(config.texts)]
     templates: dict[str, Template] = {}
+    templates_read = True
     quiet = None
     try:
-        templates = parse_templates(config.templates, known_instruments=set(instruments))
+        templates = {
+            **builtin_templates(),  # a practice's own template of the same name replaces it
+            **parse_templates(config.templates, known_instruments=known),
+        }
     except RuleError as exc:
+        templates_read = False
         problems += [f"{source}: {problem}" for problem in exc.problems]
     try:
         quiet = parse_quiet_hours(config.quiet_hours)
@@ -221,7 +247,7 @@ def load(path: Path | None) -> Loaded:
     except SettingsError as exc:
         problems += exc.problems
     default = config.checkins.default_template
-    if default is not None and default not in templates and not problems:
+    if default is not None and default not in templates and templates_read:
         problems.append(
             f"{source}: checkins.default_template: no template named {default!r}; "
             f"define [templates.{default}] or use one of {', '.join(sorted(templates)) or 'none'}"
@@ -239,31 +265,85 @@ def load(path: Path | None) -> Loaded:
 
 
 def load_instruments(directory: Path | None, base: Path) -> dict[str, Instrument]:
-    """The shipped instruments, then the practice's own (which may replace a shipped one)."""
+    """The shipped instruments, then the practice's own (which may replace a shipped one);
+    ConfigError with every problem in them."""
+    problems: list[str] = []
+    found = _collect_instruments(directory, base, problems)
+    if problems:
+        raise ConfigError(problems)
+    return found
+
+
+def _collect_instruments(
+    directory: Path | None, base: Path, problems: list[str]
+) -> dict[str, Instrument]:
+    """The instruments that could be read; a problem with each other one goes to `problems`."""
     found: dict[str, Instrument] = {}
     shipped = resources.files("alliance") / "instruments"
     for entry in sorted(shipped.iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".toml"):
-            found.update(_instrument(entry.read_text(encoding="utf-8"), f"alliance/{entry.name}"))
+            text = entry.read_text(encoding="utf-8")
+            found.update(_instrument(text, f"alliance/{entry.name}", problems))
     if directory is not None:
         folder = directory if directory.is_absolute() else base / directory
         if not folder.is_dir():
-            raise ConfigError(
-                [f"instruments.directory: {folder} is not a directory; create it or fix the path"]
+            problems.append(
+                f"instruments.directory: {folder} is not a directory; create it or fix the path"
             )
+            return found
         for file in sorted(folder.glob("*.toml")):
-            found.update(_instrument(file.read_text(encoding="utf-8"), str(file)))
+            try:
+                text = file.read_text(encoding="utf-8")
+            except UnicodeDecodeError:
+                problems.append(f"{file}: not UTF-8 text; save it as UTF-8")
+                continue
+            found.update(_instrument(text, str(file), problems))
     return found
 
 
-def _instrument(text: str, source: str) -> dict[str, Instrument]:
+def _instrument(text: str, source: str, problems: list[str]) -> dict[str, Instrument]:
     try:
         instrument = parse_instrument(tomllib.loads(text), source)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError([f"{source}: not valid TOML ({exc}); fix the syntax"]) from None
+        problems.append(f"{source}: not valid TOML ({exc}); fix the syntax")
+        return {}
     except InstrumentError as exc:
-        raise ConfigError([str(exc)]) from None
+        problems.append(str(exc))
+        return {}
     return {instrument.id: instrument}
+
+
+def _validate(raw: dict[str, Any]) -> tuple[PracticeConfig, list[Any]]:
+    """The config with every setting that fails its check left out (so its default stands
+    in), and the errors of the file as written."""
+    try:
+        return PracticeConfig.model_validate(raw), []
+    except ValidationError as exc:
+        first = errors = exc.errors()
+    trimmed = copy.deepcopy(raw)
+    while True:  # each round removes at least one setting, or stops
+        if not any([_remove(trimmed, error["loc"]) for error in errors]):
+            return PracticeConfig(), list(first)
+        try:
+            return PracticeConfig.model_validate(trimmed), list(first)
+        except ValidationError as again:
+            errors = again.errors()
+
+
+def _remove(raw: dict[str, Any], loc: tuple[Any, ...]) -> bool:
+    """Delete the innermost table key on `loc` (a whole list for an item in it); False when
+    there is nothing to delete."""
+    node: Any = raw
+    parent: dict[str, Any] | None = None
+    key: Any = None
+    for part in loc:
+        if not isinstance(node, dict) or part not in node:
+            break
+        parent, key, node = node, part, node[part]
+    if parent is None:
+        return False
+    del parent[key]
+    return True
 
 
 def _describe(source: str, error: Any) -> str:

@@ -46,6 +46,13 @@ def cmd_backtest(env: Env, args: argparse.Namespace) -> None:
         text = args.input.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise CliError(f"{args.input}: no such file") from None
+    except IsADirectoryError:
+        raise CliError(
+            f"{args.input}: is a directory; give the CSV file in it "
+            f"(e.g. {args.input / 'checkins.csv'})"
+        ) from None
+    except PermissionError:
+        raise CliError(f"{args.input}: not allowed to read it (check its permissions)") from None
     except UnicodeDecodeError as exc:
         raise CliError(f"{args.input}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     try:

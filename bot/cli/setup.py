@@ -84,13 +84,23 @@ def cmd_run(env: Env, args: argparse.Namespace) -> None:
             "shows it again)"
         ) from None
     except NetworkError as exc:
+        # The URL printed is the API's root: the request URLs carry the token.
         raise CliError(
             f"cannot reach the Telegram Bot API at {settings.telegram_api_url}: "
-            f"{logs.redact(str(exc), token)}"
+            f"{logs.redact(str(exc), token)}; check the network connection (a proxy, firewall "
+            "or DNS in the way) and RAPPORT_TELEGRAM_API_URL"
         ) from None
 
 
+async def _check_bot_api(app: RapportApp) -> None:
+    """Ask the Bot API who the bot is, once, before anything starts: a wrong token or an
+    unreachable API then ends in one line (cmd_run), not in PTB's logged traceback."""
+    async with app.bot:  # getMe, then closes its connections (the start opens new ones)
+        pass
+
+
 def _serve(app: RapportApp, settings: Settings) -> None:
+    asyncio.run(_check_bot_api(app))
     if settings.webhook_url:
         secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
         if not secret:
