@@ -40,10 +40,11 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     cascades), and a busy timeout so the CLI and the bot can share the file. Connections are
     `SQLiteConnection`s and are not pinged on checkout: a local file does not drop
     connections, and the ping was a statement per transaction. Other databases:
-    `pool_pre_ping`, since a server can drop a connection.
+    `pool_pre_ping`, since a server can drop a connection. Errors never show a statement's
+    parameters (sealed values, blind indexes): they would reach the logs.
     """
     if make_url(url).get_backend_name() != "sqlite":
-        return create_async_engine(url, pool_pre_ping=True, echo=echo)
+        return create_async_engine(url, pool_pre_ping=True, echo=echo, hide_parameters=True)
     _private_database_file(make_url(url).database)
     engine: AsyncEngine
 
@@ -56,7 +57,7 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         await connection
         return connection
 
-    engine = create_async_engine(url, echo=echo, async_creator=connect)
+    engine = create_async_engine(url, echo=echo, async_creator=connect, hide_parameters=True)
     event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
 
