@@ -25,12 +25,16 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# setuptools announces how an editable install finds the packages (a note, not a problem):
+# QUIET keeps `make` output to what needs attention.
+QUIET := PYTHONWARNINGS="ignore:Editable installation"
+
 $(VENV)/.installed-run: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+	$(QUIET) $(BIN)/pip install --quiet -e .
 	@touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e ".[test]"
+	$(QUIET) $(BIN)/pip install --quiet -e ".[test]"
 	@touch $@ $(VENV)/.installed-run
 
 clean:
