@@ -180,6 +180,12 @@ class DetectorSettings:
     # pooled within-client SD). Baseline: the last `drop_baseline_window` totals, at least
     # `drop_min_baseline` of them. A drop from the previous check-in of at least the reliable
     # change (None = the instrument's; `alliance`: 5, after Jacobson & Truax 1991) warns too.
+    # A steady client (the same total on every check-in of the baseline window, at least
+    # `drop_steady` of them: mostly the ceiling, ACORN: 54 % at the maximum) warns at any fall
+    # below that total: the floor would hide their one-point dips, and from a client who
+    # never varies a dip is news. The window may end one check-in back, at a first dip (a
+    # dip on two check-ins in a row warns twice). 0: off. 4 is a judgement: a month of
+    # weekly check-ins, half the baseline window.
     alliance_drop: bool = True
     drop_min_baseline: int = 3
     drop_baseline_window: int = 8
@@ -187,6 +193,7 @@ class DetectorSettings:
     drop_high_sd: float = 2.0
     drop_sd_floor: float = 0.05
     drop_reliable_change: float | None = None
+    drop_steady: int = 4
 
     # tension: Muran et al.'s post-session question about tension or problems in the
     # relationship; any tension is a rupture marker. Values of the `tension` item (0 no,
@@ -267,6 +274,8 @@ def _problems(s: DetectorSettings) -> Iterable[str]:
     yield from positive_int("drop_min_baseline", s.drop_min_baseline)
     yield from positive_int("drop_baseline_window", s.drop_baseline_window)
     yield from positive_int("missed_in_a_row", s.missed_in_a_row)
+    if s.drop_steady == 1 or s.drop_steady < 0:
+        yield f"drop_steady must be 0 (off) or at least 2, not {s.drop_steady}"
     for name in ("low_alliance_quiet", "wellbeing_low_quiet", "withdrawal_brief_words"):
         if getattr(s, name) < 0:
             yield f"{name} must be 0 or more, not {getattr(s, name)}"
@@ -765,7 +774,7 @@ def _alliance_drop(view: _View, inst: Instrument, settings: DetectorSettings) ->
     fall = prev_total - total
     reliable = rc is not None and fall >= rc - _EPSILON
     if scored is None and not reliable:
-        return None
+        return _steady_dip(view, inst, total, settings)
 
     severity: Severity | None = None
     parts: list[str] = []
@@ -786,6 +795,8 @@ def _alliance_drop(view: _View, inst: Instrument, settings: DetectorSettings) ->
             )
     if reliable and rc is not None:
         evidence.update(previous_total=prev_total, reliable_change=rc)
+        if scored is None and len(window) >= settings.drop_min_baseline:
+            evidence["baseline_n"] = len(window)  # a baseline, and the fall stays near it
         if severity is None:
             severity = Severity.WARN
             parts.append(
@@ -796,12 +807,59 @@ def _alliance_drop(view: _View, inst: Instrument, settings: DetectorSettings) ->
         else:
             parts.append(f"down {_fmt(fall)} from {_fmt(prev_total)} last time")
     if severity is None:
-        return None
+        return _steady_dip(view, inst, total, settings)
     falls = _item_falls(view, inst, prev_index)
     parts.extend(f"'{item}' fell from {was} to {now}" for item, was, now in falls)
     if falls:
         evidence["weak_items"] = ",".join(item for item, _, _ in falls)
     return Flag(ALLIANCE_DROP, severity, "; ".join(parts), evidence=evidence)
+
+
+def _steady_dip(
+    view: _View, inst: Instrument, total: float, settings: DetectorSettings
+) -> Flag | None:
+    """A fall below the total a steady client gave on every check-in of the baseline window
+    (at least `drop_steady` of them; the window may end one check-in back, at a first dip),
+    when the SD rule cannot see it."""
+    need = settings.drop_steady
+    if not need:
+        return None
+    window = settings.drop_baseline_window
+    earlier = view.earlier_totals(inst, view.last, window + 1)
+    values = [value for _, value in earlier]
+    if len(values) > 1 and values[0] < values[1] - _EPSILON:
+        earlier, values = earlier[1:], values[1:]  # the previous check-in was a first dip
+    values = values[:window]
+    run = _steady_run(values)
+    if run < need or run < len(values) or total >= values[0] - _EPSILON:
+        return None
+    usual, max_total = values[0], _spec(inst).max_total
+    evidence: dict[str, float | str] = {
+        "total": total,
+        "max_total": max_total,
+        "baseline_mean": usual,
+        "baseline_n": run,
+        "steady": run,
+    }
+    parts = [
+        f"{_label(inst)} {_fmt(total)}/{_fmt(max_total)}, below this client's steady "
+        f"{_fmt(usual)} (the same total on {run} check-ins in a row before)"
+    ]
+    falls = _item_falls(view, inst, earlier[0][0])
+    parts.extend(f"'{item}' fell from {was} to {now}" for item, was, now in falls)
+    if falls:
+        evidence["weak_items"] = ",".join(item for item, _, _ in falls)
+    return Flag(ALLIANCE_DROP, Severity.WARN, "; ".join(parts), evidence=evidence)
+
+
+def _steady_run(values: Sequence[float]) -> int:
+    """How many of `values` (most recent first) in a row equal the first."""
+    run = 0
+    for value in values:
+        if abs(value - values[0]) > _EPSILON:
+            break
+        run += 1
+    return run
 
 
 def _tension(latest: CheckinRecord, inst: Instrument, settings: DetectorSettings) -> Flag | None:

@@ -12,9 +12,10 @@ is decided once:
 - `none`: neither (an abandoned check-in on its own says little).
 
 A rupture is pushed when the evidence is strong or corroborated: a drop far below the
-client's own level or a reliable fall since the last check-in, tension answered "yes", or a
-fall below the client's own level together with another kind of sign (tension, a comment
-marker) on the same check-in or again on the next check-in. Everything else the detectors see
+client's own level (or, before the client has a level, a reliable fall since the last
+check-in), tension answered "yes", two different kinds of sign on the same check-in (a fall
+below the client's own level, tension, a comment marker, going quiet), or the same mild sign
+again on the next check-in (a fall, a comment marker). Everything else the detectors see
 goes into the brief. An absolute low score alone is not pushed (persistently lower scorers
 and ceiling effects: within-person change says more), nor are comment markers alone (phrase
 lists match words, not meaning) or a run of missed check-ins (the therapist sees whether the
@@ -70,8 +71,11 @@ class TriageSettings:
     Defaults chosen on the tuning seed of two synthetic cohorts (docs/detectors.md)."""
 
     # alliance_drop: push at this many SD below the client's usual level (the strict
-    # criterion of Stiles et al. 2004 and Gumz et al. 2012), or when the total fell by the
-    # instrument's reliable change since the last check-in (Jacobson & Truax 1991).
+    # criterion of Stiles et al. 2004 and Gumz et al. 2012). Before the client has a usual
+    # level (the detectors' drop_min_baseline), a fall by the instrument's reliable change
+    # since the last check-in is pushed instead (Jacobson & Truax 1991); once there is one,
+    # a reliable fall that stays within drop_sd of it is a return from a good week, not a V
+    # below the client's level, and waits for the brief unless something corroborates it.
     drop_sd: float = 2.0
     # low_alliance: push when the total is this far below the instrument's cutoff, as a share
     # of its range (0.4 = 16 points of 40: 20 or less, every item at the middle of the scale
@@ -84,10 +88,13 @@ class TriageSettings:
     # words, not meaning ("felt rushed getting there"); beside a fall they are pushed anyway.
     criticism: bool = False
     # Push when this many different kinds of rupture sign (a fall below the client's own
-    # level, tension, a comment marker, going quiet) are on one check-in, one of them the
-    # fall. 0: off.
+    # level, tension, a comment marker, going quiet) are on one check-in: two mild signs the
+    # client gave independently ("a little" tension and a critical comment) corroborate each
+    # other. 0: off.
     converging: int = 2
-    # A fall below the client's own level on two check-ins in a row: the second is pushed.
+    # The same kind of mild sign on two check-ins in a row, a fall below the client's own
+    # level or a comment marker: the second is pushed (a pattern, not a one-week dip). Not
+    # "a little" tension (some clients say it most weeks) nor missed check-ins (holidays).
     repeated: bool = True
     # disengagement: push from this many check-ins in a row not completed (the detectors
     # report runs of their missed_in_a_row and twice it: 2 and 4). 0: off, the brief says it.
@@ -111,8 +118,8 @@ def strong(flag: Flag, settings: TriageSettings = PUSH_DEFAULTS) -> Why | None:
         z = evidence.get("z")
         if isinstance(z, float | int) and z >= settings.drop_sd - 1e-9:
             return Why.STRONG_DROP
-        if "reliable_change" in evidence:  # fell by the reliable change since last time
-            return Why.STRONG_DROP
+        if "reliable_change" in evidence and "baseline_n" not in evidence:
+            return Why.STRONG_DROP  # fell by the reliable change, and no usual level yet
     elif flag.rule == LOW_ALLIANCE:
         total, cutoff, top = (evidence.get(k) for k in ("total", "cutoff", "max_total"))
         if (
@@ -156,8 +163,13 @@ def _counts(flag: Flag) -> bool:
     return flag.rule in RUPTURE_RULES and flag.severity != Severity.INFO
 
 
-def _falls(flags: Sequence[Flag]) -> bool:
-    return any(flag.rule == ALLIANCE_DROP for flag in flags)
+# The mild signs whose repetition on the next check-in is pushed (`repeated`).
+_REPEATS = (ALLIANCE_DROP, CRITICAL_COMMENT)
+
+
+def _repeated(signs: Sequence[Flag], previous: Sequence[Flag]) -> bool:
+    before = {flag.rule for flag in previous if _counts(flag)}
+    return any(flag.rule in _REPEATS and flag.rule in before for flag in signs)
 
 
 def triage(
@@ -166,7 +178,7 @@ def triage(
     settings: TriageSettings = PUSH_DEFAULTS,
 ) -> list[Decision]:
     """Decide each flag of one closed check-in. `previous`: the flags of the client's previous
-    check-in (empty if none), for the "a fall again on the next check-in" rule.
+    check-in (empty if none), for the "the same sign again on the next check-in" rule.
 
     All rupture flags of one check-in travel together: when one of them is pushed, so are the
     others (the therapist gets one message with the whole picture).
@@ -176,9 +188,9 @@ def triage(
     for flag in signs:
         push_why = push_why or strong(flag, settings)
     kinds = {_KIND[flag.rule] for flag in signs if flag.rule in _KIND}
-    if push_why is None and "fall" in kinds and len(kinds) >= settings.converging > 0:
+    if push_why is None and len(kinds) >= settings.converging > 0:
         push_why = Why.CONVERGING
-    if push_why is None and settings.repeated and _falls(signs) and _falls(previous):
+    if push_why is None and settings.repeated and _repeated(signs, previous):
         push_why = Why.REPEATED
     decisions = []
     for flag in flags:

@@ -12,9 +12,13 @@ previous check-in. Counted in events (check-ins), over the labelled rupture epis
   rules on it count once);
 - push + brief: the same with rupture flags decided push or brief;
 - the plain "total <= 36" rule and the old "severity high only" rule, in the same events;
-- recall by episode kind and for clients at the ceiling or not; false push events by the
+- recall by episode kind, for clients at the ceiling or not, and by episode depth (shallow,
+  moderate, deep, in each generator's own units: see DEPTH_CLASSES); false push events by the
   decision's `Why`; check-ins from episode onset to the first push; and, apart, wellbeing flags
-  per 100 check-ins by delivery (the episodes say nothing about them).
+  per 100 check-ins by delivery (the episodes say nothing about them);
+- what is reachable at all: the episodes with any trace in the answers (a total at least one
+  point below the client's level before the episode, tension, a comment of any kind, a missed
+  or abandoned check-in), and each line's recall on those.
 
 `--cohort synthetic` is bench/synthetic.py (the detectors' original tuning generator),
 `--cohort drift` is bench/cohort_drift.py (a different client model). The reported seed should
@@ -41,6 +45,7 @@ from alliance.detectors import (
     Severity,
     detect,
 )
+from alliance.history import CheckinRecord, Status
 from alliance.instruments import Instrument
 from alliance.triage import PUSH_DEFAULTS, Delivery, TriageSettings, Why, triage
 from bench import cohort_drift, synthetic
@@ -53,6 +58,36 @@ GENERATORS: Mapping[str, Callable[[int, int], Cohort]] = {
 }
 TUNING_SEED = 1
 REPORT_SEEDS = {"synthetic": 7, "drift": 11}
+# Depth classes in each generator's own units, from the way it draws depth (shallow, moderate,
+# deep in about 3:4:3): bench/synthetic.py in total points of 40 (2-3.5, 3.5-7.5, 7.5-15),
+# bench/cohort_drift.py on the latent item scale (0.5-1, 1-2, 2-4 item points).
+DEPTH_CLASSES: Mapping[str, tuple[float, float]] = {"synthetic": (3.5, 7.5), "drift": (1.0, 2.0)}
+DEPTHS = ("shallow", "moderate", "deep")
+# The client's level before an episode: the mean of up to this many completed totals before it.
+TRACE_WINDOW = 8
+
+
+def depth_class(cohort: str, depth: float) -> str:
+    moderate, deep = DEPTH_CLASSES[cohort]
+    return DEPTHS[0] if depth < moderate else DEPTHS[1] if depth < deep else DEPTHS[2]
+
+
+def has_trace(
+    records: Sequence[CheckinRecord], totals: Sequence[float | None], episode: synthetic.Episode
+) -> bool:
+    """Whether the answers inside the episode show anything at all: a total at least one point
+    below the client's level before it, tension, any comment, a missed or abandoned check-in."""
+    before = [t for t in totals[: episode.first] if t is not None][-TRACE_WINDOW:]
+    level = sum(before) / len(before) if before else None
+    for index in range(episode.first, episode.last + 1):
+        record, total = records[index], totals[index]
+        if record.status is not Status.COMPLETED or record.comment:
+            return True
+        if record.answers.get(("alliance", "tension"), 0) > 0:
+            return True
+        if level is not None and total is not None and total <= level - 1:
+            return True
+    return False
 
 
 @dataclass(frozen=True)
@@ -90,6 +125,8 @@ class Line:
     latencies: list[int] = field(default_factory=list)
     by_kind: Counter[str] = field(default_factory=Counter)
     by_ceiling: Counter[bool] = field(default_factory=Counter)
+    by_depth: Counter[str] = field(default_factory=Counter)
+    traced: int = 0  # episodes found among those with any trace
 
 
 @dataclass
@@ -102,6 +139,8 @@ class TierQuality:
     episodes: int
     kinds: Counter[str]
     ceilings: Counter[bool]
+    depths: Counter[str]
+    traced: int  # episodes with any trace in the answers
     lines: dict[str, Line]
     false_push_why: Counter[str]
     wellbeing: Counter[str]
@@ -109,6 +148,9 @@ class TierQuality:
 
     def recall(self, line: str) -> float:
         return self.lines[line].found / self.episodes if self.episodes else 0.0
+
+    def traced_recall(self, line: str) -> float:
+        return self.lines[line].traced / self.traced if self.traced else 0.0
 
     def false_per_100(self, line: str) -> float:
         return 100 * self.lines[line].false_events / self.client_weeks
@@ -128,6 +170,8 @@ def measure(
     why_out: Counter[str] = Counter()
     wellbeing: Counter[str] = Counter()
     deliveries: Counter[str] = Counter()
+    depths: Counter[str] = Counter()
+    traced = 0
     for client, flags_of, totals in zip(
         cohort.clients, replayed.flags, replayed.totals, strict=True
     ):
@@ -169,11 +213,17 @@ def measure(
                     if key == PUSH:
                         why_out.update(str(why) for why in pushed)
         for n, episode in enumerate(episodes):
+            depth = depth_class(name, episode.depth)
+            trace = has_trace(client.records, totals, episode)
+            depths[depth] += 1
+            traced += trace
             for key, line in lines.items():
                 if (key, n) in first:
                     line.found += 1
                     line.by_kind[episode.kind] += 1
                     line.by_ceiling[client.ceiling] += 1
+                    line.by_depth[depth] += 1
+                    line.traced += trace
                     line.latencies.append(first[(key, n)] - episode.first)
     return TierQuality(
         cohort=name,
@@ -184,11 +234,17 @@ def measure(
         episodes=len(cohort.episodes),
         kinds=Counter(e.kind for e in cohort.episodes),
         ceilings=Counter(c.ceiling for c in cohort.clients for e in by_client.get(c.id, [])),
+        depths=depths,
+        traced=traced,
         lines=lines,
         false_push_why=why_out,
         wellbeing=wellbeing,
         flags_by_delivery=deliveries,
     )
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.1f}%" if whole else "-"
 
 
 def _median(values: Sequence[int]) -> str:
@@ -225,6 +281,22 @@ def report(q: TierQuality) -> list[str]:
         out.append(f"| {key} | " + " | ".join(cells) + " |")
     out += [
         "",
+        f"Episodes with any trace in the answers: {q.traced}/{q.episodes} "
+        f"({100 * q.traced / q.episodes if q.episodes else 0:.1f}%); the rest show nothing any "
+        "rule could see.",
+        "",
+        "| recall by depth | "
+        + " | ".join(f"{d} ({q.depths[d]})" for d in DEPTHS)
+        + f" | episodes with any trace ({q.traced}) |",
+        "|---|" + "---:|" * (len(DEPTHS) + 1),
+    ]
+    for key in (PUSH, ANY, BASELINE, HIGH):
+        line = q.lines[key]
+        cells = [f"{line.by_depth[d]} ({_share(line.by_depth[d], q.depths[d])})" for d in DEPTHS]
+        cells.append(f"{line.traced} ({100 * q.traced_recall(key):.1f}%)")
+        out.append(f"| {key} | " + " | ".join(cells) + " |")
+    out += [
+        "",
         "| false push events by why | events | per 100 client-weeks |",
         "|---|---:|---:|",
     ]
@@ -251,6 +323,7 @@ def summary_row(q: TierQuality) -> str:
     return (
         f"| {q.cohort} (seed {q.seed}) | {100 * q.recall(PUSH):.1f}% | {q.false_per_100(PUSH):.2f} "
         f"| {100 * q.recall(ANY):.1f}% | {q.false_per_100(ANY):.2f} "
+        f"| {100 * q.traced_recall(PUSH):.1f}% / {100 * q.traced_recall(ANY):.1f}% "
         f"| {100 * q.recall(BASELINE):.1f}% / {q.false_per_100(BASELINE):.2f} "
         f"| {100 * q.recall(HIGH):.1f}% / {q.false_per_100(HIGH):.2f} |"
     )
@@ -258,9 +331,9 @@ def summary_row(q: TierQuality) -> str:
 
 SUMMARY_HEAD = [
     "| cohort | push recall | false push / 100 cw | push + brief recall "
-    "| false push or brief / 100 cw | total <= 36: recall / false "
-    "| severity high: recall / false |",
-    "|---|---:|---:|---:|---:|---:|---:|",
+    "| false push or brief / 100 cw | on episodes with any trace: push / push + brief "
+    "| total <= 36: recall / false | severity high: recall / false |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|",
 ]
 
 SWEEP: Sequence[tuple[str, dict[str, Any]]] = (
@@ -276,9 +349,11 @@ SWEEP: Sequence[tuple[str, dict[str, Any]]] = (
     ("missed_in_a_row = 4", {"missed_in_a_row": 4}),
     ("missed_in_a_row = 2", {"missed_in_a_row": 2}),
 )
-# What the detectors would need for push + brief to find more (not shipped: see the docs).
+# What the detectors would need for push + brief to find more, and what the steady-dip rule
+# adds (not shipped: see the docs).
 DETECTOR_WHAT_IFS: Sequence[tuple[str, dict[str, Any]]] = (
     ("detector defaults", {}),
+    ("drop_steady = 0 (no dip rule for steady clients)", {"drop_steady": 0}),
     ("drop_sd_floor = 0.025 (1 point of 40)", {"drop_sd_floor": 0.025}),
     ("drop_min_baseline = 2", {"drop_min_baseline": 2}),
     ("both", {"drop_sd_floor": 0.025, "drop_min_baseline": 2}),

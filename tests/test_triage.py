@@ -131,6 +131,56 @@ def test_a_fall_repeated_on_the_next_check_in_is_pushed() -> None:
     assert again["alliance_drop"].why is Why.REPEATED
 
 
+def test_a_dip_at_a_steady_client_goes_to_the_brief_and_again_next_time_is_pushed() -> None:
+    # Always 40: a one-point dip is under the SD floor, but from this client it is news.
+    history = [*steady(5), rec(5, 39), rec(6, 39)]
+    first = decide(history[:-1])
+    assert set(first) == {"alliance_drop"}
+    assert first["alliance_drop"].delivery is Delivery.BRIEF
+    assert first["alliance_drop"].flag.evidence["steady"] == 5
+    again = decide(history)
+    assert again["alliance_drop"].delivery is Delivery.PUSH
+    assert again["alliance_drop"].why is Why.REPEATED
+    # A client who varies gets no such flag for a one-point dip.
+    assert "alliance_drop" not in decide(
+        [rec(0, 38), rec(1, 40), rec(2, 39), rec(3, 40), rec(4, 39)]
+    )
+
+
+def test_a_little_tension_with_a_critical_comment_is_pushed_without_a_fall() -> None:
+    decided = decide([*steady(), rec(4, 40, tension=1, comment="I felt a bit dismissed today.")])
+    assert set(decided) == {"tension", "critical_comment"}
+    assert {d.delivery for d in decided.values()} == {Delivery.PUSH}
+    assert decided["critical_comment"].why is Why.CONVERGING
+    assert (
+        decide(
+            [*steady(), rec(4, 40, tension=1, comment="I felt a bit dismissed today.")],
+            converging=0,
+        )["tension"].delivery
+        is Delivery.BRIEF
+    )
+
+
+def test_a_comment_marker_on_two_check_ins_in_a_row_is_pushed() -> None:
+    history = [*steady(), rec(4, 40, comment="whatever"), rec(5, 40, comment="doesn't matter")]
+    first = decide(history[:-1])
+    assert first["critical_comment"].delivery is Delivery.BRIEF
+    again = decide(history)
+    assert again["critical_comment"].delivery is Delivery.PUSH
+    assert again["critical_comment"].why is Why.REPEATED
+    assert decide(history, repeated=False)["critical_comment"].delivery is Delivery.BRIEF
+
+
+def test_a_reliable_fall_back_to_the_usual_level_waits_for_the_brief() -> None:
+    # Usual about 30 (SD 2.6): a good week at 35, then 30 again is a fall of the reliable
+    # change, but no V below the client's own level.
+    history = [rec(0, 28), rec(1, 31), rec(2, 27), rec(3, 33), rec(4, 35), rec(5, 30)]
+    decided = decide(history)
+    assert decided["alliance_drop"].flag.evidence["reliable_change"] == 5
+    assert decided["alliance_drop"].delivery is Delivery.BRIEF
+    assert decided["alliance_drop"].why is Why.SINGLE_SIGN
+
+
 def test_wellbeing_flags_wait_for_the_brief() -> None:
     decided = decide([rec(0, 40, who5=20), rec(1, 40, who5=8)])
     assert {"wellbeing_low", "wellbeing_drop"} <= set(decided)
