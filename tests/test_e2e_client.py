@@ -116,7 +116,8 @@ async def test_full_checkin_with_back_skip_and_comment(rig: Rig, tmp_path: Path)
         )
     assert raised == 0  # 37/40, no tension, a kind comment: no alert, not even for the brief
     await dispatched(rig)  # a tick that could have sent one has run
-    assert [m.content for m in therapist.messages][1:] == []
+    # Notices (joined, paused, ...) may come; an alert is what carries Acknowledge.
+    assert [m.content for m in therapist.messages if "Acknowledge" in m.buttons] == []
 
 
 async def test_optional_item_skip_and_risk_item_safety_net(
