@@ -101,10 +101,14 @@ DEFAULTS: dict[str, str] = {
     ),
     "resumed_by_therapist": "Your therapist started your check-ins again.",
     "not_paused": "Check-ins are already on.",
+    "stopped_no_change": (
+        "Your check-ins are stopped, so there is nothing to pause or resume. If you'd like "
+        "them again, ask your therapist: they can restart them for you."
+    ),
     "stopped": (
         "Check-ins are stopped; you won't get any more messages. Your data is kept until you "
         "erase it with /delete or the practice's retention period ends. To start again, ask "
-        "your therapist for a new link."
+        "your therapist: they can restart your check-ins."
     ),
     "mydata_caption": "Everything Rapport stores about you.",
     "delete_confirm": (
