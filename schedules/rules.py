@@ -281,7 +281,9 @@ class Weekly:
 class EveryNDays:
     """Every `every` days from local date `start` (the first check-in's date), at local time `at`.
 
-    `start` may be None only inside a template; `Template.rules_for` fills it in per client.
+    `start` may be None only inside a template; `Template.rules_for` fills it in per client:
+    the client's anchor date plus `start_after_days` (so two fortnightly rules of one template
+    can take turns week by week).
     """
 
     kind: ClassVar[str] = "every_n_days"
@@ -290,12 +292,18 @@ class EveryNDays:
     at: time
     instruments: tuple[str, ...]
     comment: bool = False
+    start_after_days: int = 0  # only without `start`: days from the anchor to the first
 
     def __post_init__(self) -> None:
         if isinstance(self.every, bool) or not 1 <= self.every <= MAX_EVERY_DAYS:
             raise ValueError(f"every must be 1..{MAX_EVERY_DAYS} days, got {self.every!r}")
         if isinstance(self.start, datetime):
             raise ValueError("start is a date, not a datetime")
+        offset = self.start_after_days
+        if isinstance(offset, bool) or not 0 <= offset <= MAX_EVERY_DAYS:
+            raise ValueError(f"start_after_days must be 0..{MAX_EVERY_DAYS}, got {offset!r}")
+        if offset and self.start is not None:
+            raise ValueError("start_after_days is only for a rule without a start date")
         _check_common(self.at, self.instruments)
 
     def to_spec(self) -> dict[str, Any]:
@@ -657,7 +665,7 @@ class Template:
         """The rules for one client: an every_n_days rule without a start starts on `anchor`
         (typically the client's local enrolment date)."""
         return tuple(
-            replace(rule, start=anchor)
+            replace(rule, start=anchor + timedelta(days=rule.start_after_days), start_after_days=0)
             if isinstance(rule, EveryNDays) and rule.start is None
             else rule
             for rule in self.rules
@@ -738,7 +746,7 @@ _MISSING: Any = object()
 _COMMON = {"instruments", "comment"}
 _FIELDS = {
     "weekly": {"weekdays", "at"} | _COMMON,
-    "every_n_days": {"every", "start", "at"} | _COMMON,
+    "every_n_days": {"every", "start", "start_after_days", "at"} | _COMMON,
     "after_session": {"after_hours", "after_days", "at"} | _COMMON,
     "once": {"at"} | _COMMON,
 }
@@ -806,6 +814,8 @@ def _read_rule(
             ),
             "at": _read_time(spec.get("at", _MISSING), _join(key, "at"), problems),
         }
+        if "start_after_days" in spec:
+            fields["start_after_days"] = _read_start_after(spec, key, problems, in_template)
     elif kind == "after_session":
         fields = _read_after_session(spec, key, problems)
     else:
@@ -859,6 +869,27 @@ def _read_after_session(spec: Mapping[str, Any], key: str, problems: list[str]) 
         else:
             fields["at"] = _read_time(spec["at"], _join(key, "at"), problems)
     return fields
+
+
+def _read_start_after(
+    spec: Mapping[str, Any], key: str, problems: list[str], in_template: bool
+) -> int | None:
+    here = _join(key, "start_after_days")
+    if not in_template:
+        problems.append(f"{here}: only in a template; give start = YYYY-MM-DD instead")
+        return None
+    if "start" in spec:
+        problems.append(f"{here}: give start or start_after_days, not both; remove one")
+        return None
+    return _read_int(
+        spec["start_after_days"],
+        here,
+        0,
+        MAX_EVERY_DAYS,
+        "days",
+        "start_after_days = 1 for the day after the client joins",
+        problems,
+    )
 
 
 def _read_quiet(spec: Mapping[str, Any], key: str, problems: list[str]) -> QuietHours | None:

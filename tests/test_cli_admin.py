@@ -173,7 +173,7 @@ def test_config_check_lists_every_problem_even_when_the_default_file_is_broken(
     assert good.stdout.splitlines()[:4] == [
         f"OK: {EXAMPLE} is valid.",
         "  instruments: alliance, who5",
-        "  templates: fortnightly, weekly-post-session",
+        "  templates: fortnightly, standard, weekly-post-session",
         "  languages: en",
     ]
 

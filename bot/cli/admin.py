@@ -214,7 +214,10 @@ def cmd_config_check(env: Env, args: argparse.Namespace) -> None:
         f"  instruments: {', '.join(instruments)}",
         f"  templates: {', '.join(templates) or 'none'}",
         f"  languages: {', '.join(languages)}",
+        "  clients invited without --schedule get: "
+        + (config.checkins.default_template or "no schedule (check-ins only when sent)"),
     ]
+    valid["default_template"] = config.checkins.default_template
     emit(args, valid, lines)
 
 

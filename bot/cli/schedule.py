@@ -73,10 +73,12 @@ def cmd_show(env: Env, args: argparse.Namespace) -> None:
         client = await _client(session, args.client)
         plan = await manage.upcoming(session, client, env.loaded.quiet, now())
         zone = ZoneInfo(plan.timezone)
+        template = env.loaded.templates.get(plan.template or "")
         return {
             "client_id": str(client.id),
             "timezone": plan.timezone,
             "template": plan.template,
+            "template_description": template.description if template else None,
             "quiet_hours": str(plan.quiet) if plan.quiet else None,
             "rules": [{"kind": rule.kind, **rule.to_spec()} for rule in plan.rules],
             "next": [
@@ -88,7 +90,8 @@ def cmd_show(env: Env, args: argparse.Namespace) -> None:
     lines = [
         f"Client {result['client_id']} ({result['timezone']}), "
         f"template: {result['template'] or '-'}, quiet hours: {result['quiet_hours'] or 'none'}",
-        "Rules:",
+        *([f"  {result['template_description']}"] if result["template_description"] else []),
+        "Rules:" if result["rules"] else "No rules: check-ins only from `rapport checkin send`.",
         *[f"  {json.dumps(rule)}" for rule in result["rules"]],
         "Next due:" if result["next"] else "Nothing due: no rules, or no sessions logged yet.",
         *[f"  {t['local']}  (UTC {t['utc']})" for t in result["next"]],
