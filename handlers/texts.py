@@ -147,6 +147,7 @@ DEFAULTS: dict[str, str] = {
     ),
     "notice_reachable": "{label} unblocked the bot; their check-ins start again.",
     "reminder": "A gentle reminder: your check-in above is still open until {until}.",
+    "reminder_carrying": "A gentle reminder: your check-in is still open until {until}.",
 }
 
 
