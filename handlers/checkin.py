@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import CallbackQuery, Update
 from telegram.constants import ChatType
 
-from handlers import callbacks, views
+from handlers import callbacks, progress, views
 from handlers.context import RapportContext, Services
 from handlers.delivery import unless_unchanged
 from handlers.texts import Say
@@ -40,6 +40,7 @@ async def on_tap(update: Update, context: RapportContext) -> None:
         log.warning("ignored a button with unknown data or outside a private chat")
         await query.answer(services.say(None)("checkin_closed"))
         return
+    readings: dict[str, str] = {}
     async with context.unit_of_work(update) as session:
         if tap.action == callbacks.RENEW:
             say = services.say(await _language(session, services, query.from_user.id))
@@ -70,6 +71,10 @@ async def on_tap(update: Update, context: RapportContext) -> None:
             if language is None:  # not the owner's press, or a closed check-in
                 language = await _language(session, services, query.from_user.id)
             say = services.say(language)
+            if outcome.scores and outcome.changed is not None:
+                readings = await progress.after_checkin(
+                    session, services, say, outcome.changed.client.id
+                )
     if outcome.result == TapResult.REFUSED:
         await query.answer(say("not_yours"))
         return
@@ -80,9 +85,8 @@ async def on_tap(update: Update, context: RapportContext) -> None:
         return
     saved = tap.action == callbacks.ANSWER and outcome.result != TapResult.REPEATED
     await query.answer(say("saved") if saved else None)
-    await _show(
-        query, say, tap.ref, outcome, services.thanks(say, outcome.scores, outcome.session_known)
-    )
+    thanks = services.thanks(say, outcome.scores, outcome.session_known, readings)
+    await _show(query, say, tap.ref, outcome, thanks)
     if outcome.risk:
         await context.bot.send_message(message.chat.id, say("risk_resources"))
     if outcome.alert_ids:
@@ -126,7 +130,12 @@ async def on_text(update: Update, context: RapportContext) -> None:
             now=services.clock(),
             detection=services.detection,
         )
-    say = services.say(language or services.texts.language_for(user.language_code))
+        say = services.say(language or services.texts.language_for(user.language_code))
+        readings: dict[str, str] = {}
+        if outcome.saved and outcome.scores and outcome.changed is not None:
+            readings = await progress.after_checkin(
+                session, services, say, outcome.changed.client.id
+            )
     if outcome.saved:
         if outcome.message_id is not None:
             await unless_unchanged(
@@ -139,7 +148,9 @@ async def on_text(update: Update, context: RapportContext) -> None:
         elif outcome.truncated:
             await message.reply_text(say("comment_cut", limit=checkins.COMMENT_LIMIT))
         else:
-            await message.reply_text(services.thanks(say, outcome.scores, outcome.session_known))
+            await message.reply_text(
+                services.thanks(say, outcome.scores, outcome.session_known, readings)
+            )
         if outcome.alert_ids:
             services.kick()
     elif known is None:

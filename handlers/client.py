@@ -10,7 +10,7 @@ from datetime import timedelta
 from telegram import ChatMember, Update
 from telegram.constants import ChatType
 
-from handlers import callbacks, therapist_views, views
+from handlers import callbacks, progress_words, therapist_views, views
 from handlers.context import RapportContext
 from handlers.texts import Say
 from store import audit, clients, people
@@ -47,7 +47,8 @@ async def _me(
 async def help_command(update: Update, context: RapportContext) -> None:
     found = await _me(update, context, therapist_reply=therapist_views.HELP)
     if found and update.effective_message:
-        await update.effective_message.reply_text(found[1]("help"))
+        text = progress_words.help_text(found[1], context.services.client_progress)
+        await update.effective_message.reply_text(text)
 
 
 async def privacy(update: Update, context: RapportContext) -> None:

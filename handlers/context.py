@@ -48,28 +48,35 @@ class Services:
     quiet: QuietHours | None = None  # the practice's default quiet hours
     templates: Mapping[str, Template] = field(default_factory=dict)
     default_template: str | None = None
+    client_progress: bool = True  # /progress answers with a chart (`[checkins] client_progress`)
     kick: Callable[[], None] = field(default=lambda: None)
 
     def say(self, language: str | None) -> Say:
         return Say(self.texts, language)
 
     def thanks(
-        self, say: Say, scores: Mapping[str, float | None], session_known: bool = False
+        self,
+        say: Say,
+        scores: Mapping[str, float | None],
+        session_known: bool = False,
+        readings: Mapping[str, str] | None = None,
     ) -> str:
-        """The closing message, with the scores the practice lets clients see. It promises
-        "before your next session" only when a next session is known (a brief goes then)."""
+        """The closing message, with the scores the practice lets clients see, each followed
+        by the plain reading of its trend that /progress gives (`readings`, by instrument).
+        It promises "before your next session" only when a next session is known (a brief
+        goes then)."""
         lines = [say("thanks_before_session" if session_known else "thanks")]
         for name in self.show_scores:
             score, instrument = scores.get(name), self.instruments.get(name)
             if score is not None and instrument is not None:
-                lines.append(
-                    say(
-                        "your_score",
-                        title=instrument.title,
-                        score=f"{score:g}",
-                        max=f"{instrument.max_total:g}",
-                    )
+                shown = say(
+                    "your_score",
+                    title=instrument.title,
+                    score=f"{score:g}",
+                    max=f"{instrument.max_total:g}",
                 )
+                reading = (readings or {}).get(name)
+                lines.append(f"{shown} {reading}" if reading else shown)
         return "\n\n".join(lines)
 
 

@@ -4,14 +4,19 @@ the consent text. Strangers are turned away, and nothing about them is stored.""
 from __future__ import annotations
 
 import logging
+import uuid
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 from telegram.constants import ChatType
 
-from handlers import callbacks, therapist, views
+from handlers import callbacks, progress_words, therapist, views
 from handlers.context import RapportContext
 from handlers.delivery import unless_unchanged
-from store import people
+from schedules import manage
+from store import clients, notices, people
 from store.models import Client
 
 log = logging.getLogger(__name__)
@@ -47,9 +52,11 @@ async def start(update: Update, context: RapportContext) -> None:
                 chat_id=message.chat.id,
                 now=services.clock(),
             )
-    if known is not None:
-        key = "help" if isinstance(known, Client) else "already_linked"
-        await message.reply_text(services.say(getattr(known, "language", None))(key))
+    if isinstance(known, Client):
+        said = services.say(known.language)
+        await message.reply_text(progress_words.help_text(said, services.client_progress))
+    elif known is not None:
+        await message.reply_text(services.say(None)("already_linked"))
     elif invite is None:
         log.info("/start without a valid invitation")
         await message.reply_text(say("invitation_only"))
@@ -104,6 +111,8 @@ async def on_consent(update: Update, context: RapportContext) -> None:
                 consent_version=services.texts.consent_version(language),
                 language=language,
             )
+            if linked is not None:
+                await _tell_therapist(session, context, linked.person_id)
     await query.answer()
     if refused:
         log.warning("a consent button was pressed by an account that did not open the link")
@@ -121,3 +130,33 @@ async def on_consent(update: Update, context: RapportContext) -> None:
     else:
         log.info("a client agreed and joined")
         await query.edit_message_text(say("client_welcome"))
+
+
+async def _tell_therapist(
+    session: AsyncSession, context: RapportContext, client_id: uuid.UUID
+) -> None:
+    """The client's schedule starts now; their therapist hears that they joined and when
+    their first check-in is due (in the client's time), through the notices (at least once)."""
+    services = context.services
+    client = await session.get(Client, client_id)
+    if client is None:
+        return
+    now = services.clock()
+    plan = await manage.start_on_joining(session, client, services.templates, services.quiet, now)
+    values = {"label": await clients.label(session, services.vault, client)}
+    if plan.due:
+        values["when"] = local_when(plan.due[0], client.timezone)
+    await notices.notify(
+        session,
+        services.vault,
+        therapist_id=client.therapist_id,
+        kind="joined" if plan.due else "joined_unscheduled",
+        values=values,
+        now=now,
+    )
+
+
+def local_when(instant: datetime, zone: str) -> str:
+    """'on Tue 8 Dec at 18:00 (Europe/Berlin time)': a moment in a person's own zone."""
+    local = instant.astimezone(ZoneInfo(zone))
+    return f"on {local:%a} {local.day} {local:%b} at {local:%H:%M} ({zone} time)"

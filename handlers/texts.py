@@ -64,7 +64,8 @@ DEFAULTS: dict[str, str] = {
         "/stop - stop check-ins for good\n"
         "/mydata - get a file with everything stored about you\n"
         "/delete - erase everything stored about you\n"
-        "/privacy - how your data is handled\n\n"
+        "/privacy - how your data is handled\n"
+        "/progress - a chart of your answers so far\n\n"
         "This chat is not watched in real time. {crisis}"
     ),
     "therapist_help": (
@@ -79,11 +80,39 @@ DEFAULTS: dict[str, str] = {
     ),
     "saved": "Saved",
     "your_score": "Your {title}: {score} of {max}.",
+    "progress_alliance_steady": (
+        "Your answers about your work with your therapist have been steady."
+    ),
+    "progress_alliance_lower": (
+        "Your answers about your work with your therapist have been lower lately; it may help "
+        "to talk about it in your next session."
+    ),
+    "progress_alliance_higher": (
+        "Your answers about your work with your therapist have been higher lately."
+    ),
+    "progress_wellbeing_steady": "Your answers about how you have been feeling have been steady.",
+    "progress_wellbeing_lower": (
+        "Your answers about how you have been feeling have been lower lately; it may help to "
+        "talk about it in your next session."
+    ),
+    "progress_wellbeing_higher": (
+        "Your answers about how you have been feeling have been higher lately."
+    ),
+    "progress_too_few": (
+        "There are not enough answers yet to see a trend; the chart fills in as you answer "
+        "check-ins."
+    ),
+    "progress_nothing_yet": (
+        "You haven't completed a check-in yet. Once you have, /progress shows a chart of your "
+        "answers."
+    ),
+    "progress_footer": "This chat is not watched in real time. {crisis}",
+    "progress_off": "Charts of your answers are not available in this practice.",
     "use_buttons": "Please use the buttons above to answer, or wait for your next check-in.",
     "something_wrong": "Something went wrong on our side. Please try again in a moment.",
     "comment_prompt": (
         "Anything you'd like your therapist to know before next time? Type it here, or tap "
-        '"No comment".'
+        '"No comment". It is not read in real time: for urgent help, see /help.'
     ),
     "no_comment_button": "No comment",
     "comment_cut": (
@@ -146,6 +175,11 @@ DEFAULTS: dict[str, str] = {
         "rapport export --client {client}"
     ),
     "notice_reachable": "{label} unblocked the bot; their check-ins start again.",
+    "notice_joined": "{label} joined Rapport; their first check-in is due {when}.",
+    "notice_joined_unscheduled": (
+        "{label} joined Rapport; no check-ins are scheduled yet. Give them a schedule with "
+        "/schedule, or ask the practice admin to send one."
+    ),
     "reminder": "A gentle reminder: your check-in above is still open until {until}.",
     "reminder_carrying": "A gentle reminder: your check-in is still open until {until}.",
 }

@@ -42,10 +42,14 @@ def step_message(
 
     A scale whose every point has a label shows the labels; a numeric scale shows numbers in
     rows of six (0-10 fits two rows) with its end labels in the text. After Back, the earlier
-    answer is marked.
+    answer is marked. The first question of each instrument has the instrument's
+    instructions (its `intro`, such as WHO-5's "Over the last two weeks...") above it.
     """
     item = step.item
-    lines = [f"{step.instrument.title}  ·  {step.progress}", "", item.prompt]
+    instrument = step.instrument
+    first = item.id == instrument.items[0].id
+    intro = [instrument.intro, ""] if instrument.intro and first else []
+    lines = [f"{instrument.title}  ·  {step.progress}", "", *intro, item.prompt]
     labelled = len(item.labels) == len(item.values)
     if not labelled and item.labels:
         lines += ["", "  ·  ".join(f"{v} = {text}" for v, text in sorted(item.labels.items()))]

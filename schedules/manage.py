@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -63,6 +64,26 @@ async def apply_template(
         actor_id=actor_id,
     )
     return len(rows)
+
+
+async def start_on_joining(
+    session: AsyncSession,
+    client: Client,
+    templates: Mapping[str, Template],
+    practice_quiet: QuietHours | None,
+    now: datetime,
+) -> Upcoming:
+    """A client who has just joined: what their schedule will do next.
+
+    A template given at the invitation is given again now, so that its fortnightly rules count
+    from the day the client joined (as docs/scheduling.md says), not from the invitation,
+    which may have been days before. Rules changed by hand since are left as they are.
+    """
+    template = templates.get(client.schedule_template or "")
+    rows = await plans.active_schedules(session, client.id)
+    if template is not None and rows and all(row.template == template.name for row in rows):
+        await apply_template(session, client, template, now, actor_kind="system")
+    return await upcoming(session, client, practice_quiet, now)
 
 
 async def upcoming(

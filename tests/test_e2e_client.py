@@ -393,7 +393,7 @@ async def test_changed_consent_text_asks_again_before_the_next_checkin(rig: Rig)
 
 async def test_commands_are_registered_for_the_menu(rig: Rig) -> None:
     names = [c["command"] for c in rig.fake.commands_for()]
-    assert names == ["help", "pause", "resume", "stop", "mydata", "delete", "privacy"]
+    assert names == ["help", "pause", "resume", "stop", "mydata", "delete", "privacy", "progress"]
 
 
 async def test_client_sees_only_the_scores_the_practice_allows(tmp_path: Path) -> None:

@@ -233,7 +233,7 @@ async def test_invite_from_telegram_with_a_template_button(trig: Rig) -> None:
     p = await Practice(trig).setup()
     invite = await ask(p.ada, "/invite Sam", contains="Invite for Sam")
     assert "https://t.me/" in invite.content and "?start=" in invite.content
-    assert invite.buttons == ["post-session", "✓ weekly"]
+    assert invite.buttons == ["post-session", "standard", "✓ weekly"]  # standard: built in
     token = invite.content.split("?start=")[1].split()[0]
 
     assert (await ask(p.ada, "/invite sam")).content.startswith("You already have a client")
