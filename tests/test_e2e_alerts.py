@@ -29,7 +29,8 @@ async def test_falling_answers_alert_the_therapist_once_with_a_chart(rig: Rig) -
 
     for _ in range(3):  # the usual: at the ceiling
         await answer_checkin(rig, client, client_id, ["10", "10", "10", "10", "No"])
-    assert len(therapist.messages) == 1  # no alert for a steady client
+    # Only the link's and the joining's messages: no alert for a steady client.
+    assert [m for m in therapist.messages if "joined Rapport" not in m.content][1:] == []
     await answer_checkin(rig, client, client_id, ["8", "5", "8", "8", "A little"])
 
     alert = await therapist.wait_for_message(contains="Possible rupture", timeout=15)

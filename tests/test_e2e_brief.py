@@ -87,7 +87,7 @@ async def test_a_mild_sign_waits_for_the_brief_before_the_session(full: Rig) -> 
     await eventually(lambda: _has_tension(rig))
     [alert] = await _alerts(rig)
     assert (alert.rule, alert.delivery, alert.next_delivery_at) == ("tension", "brief", None)
-    pushed = [m for m in therapist.messages if "Kim" in m.content]
+    pushed = [m for m in therapist.messages if "Kim" in m.content and "joined" not in m.content]
     assert pushed == []  # nothing on the therapist's phone tonight
     # No session is known yet, so the thanks promises no "before your next session".
     thanks = [m.content for m in client.messages if m.content.startswith("Thank you")]
@@ -153,7 +153,8 @@ async def test_a_strong_rupture_is_pushed_at_once_in_plain_words(full: Rig) -> N
         assert raw not in alert.content
     assert "25" in alert.content  # the client's own numbers: 25 of 40
     assert {a.delivery for a in await _alerts(rig)} == {"push"}
-    assert sum("Kim" in m.content for m in therapist.messages) == 1  # one message
+    about_kim = [m for m in therapist.messages if "Kim" in m.content]
+    assert sum("joined Rapport" not in m.content for m in about_kim) == 1  # one message
 
 
 async def test_minimal_brief_carries_nothing_clinical(minimal: Rig) -> None:
