@@ -13,6 +13,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import cast
 from zoneinfo import ZoneInfo
 
+from sqlalchemy.exc import DBAPIError
 from telegram import BotCommand, BotCommandScopeDefault, Update
 from telegram.error import TelegramError
 from telegram.ext import (
@@ -38,6 +39,7 @@ from handlers import (
     delivery,
     digest,
     planning,
+    progress,
     start,
 )
 from handlers import therapist as therapist_handlers
@@ -65,6 +67,7 @@ CLIENT_COMMANDS = [
     BotCommand("mydata", "Download everything stored about you"),
     BotCommand("delete", "Erase everything stored about you"),
     BotCommand("privacy", "How your data is handled"),
+    BotCommand("progress", "A chart of your answers so far"),
 ]
 
 
@@ -141,6 +144,7 @@ CLIENT_COMMAND_HANDLERS = {
     "stop": client.stop,
     "mydata": client.mydata,
     "delete": client.delete,
+    "progress": progress.progress,
 }
 THERAPIST_COMMAND_HANDLERS = {**caseload.HANDLERS, **planning.HANDLERS}
 THERAPIST_BUTTON_HANDLERS = {**caseload.BUTTONS, **planning.BUTTONS}
@@ -215,6 +219,7 @@ async def _post_init(
         quiet=loaded.quiet,
         templates=loaded.templates,
         default_template=config.checkins.default_template,
+        client_progress=config.checkins.client_progress,
     )
     async with transaction(sessions) as session:
         await settings_kv.put(session, settings_kv.BOT_USERNAME, app.bot.username)
@@ -298,7 +303,8 @@ async def _post_init(
 
     services.kick = kick
     app.bot_data.services = services
-    await app.bot.set_my_commands(CLIENT_COMMANDS, scope=BotCommandScopeDefault())
+    menu = [c for c in CLIENT_COMMANDS if services.client_progress or c.command != "progress"]
+    await app.bot.set_my_commands(menu, scope=BotCommandScopeDefault())
     await _therapist_menus(app, services)
     log.info("Rapport is running as @%s", app.bot.username)
 
@@ -340,9 +346,31 @@ async def _post_shutdown(app: RapportApp) -> None:
         await app.bot_data.closers.pop()()
 
 
+JOB_NAMES = {"dispatch": "dispatcher", "dispatch-now": "dispatcher"}
+
+
+def cause(error: BaseException | None) -> str:
+    """The error's type and message, and those of what caused it: for a database error the
+    driver's own message (SQLAlchemy's would add the statement and its parameters)."""
+    parts: list[str] = []
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen and len(parts) < 3:
+        seen.add(id(error))
+        shown = error.orig if isinstance(error, DBAPIError) and error.orig else error
+        text = str(shown).strip().splitlines()[0][:200] if str(shown).strip() else ""
+        parts.append(f"{type(error).__name__}: {text}" if text else type(error).__name__)
+        error = error.__cause__ or error.__context__
+    return "; caused by ".join(parts) or "unknown error"
+
+
 async def _on_error(update: object, context: RapportContext) -> None:
-    """Log the failure without the update (it holds names, ids and text), and apologise."""
+    """Log the failure without the update (it holds names, ids and text), and apologise.
+    A job's failure (no update) is logged as that job's error, with its cause."""
     error = context.error
+    if update is None and context.job is not None:
+        job = JOB_NAMES.get(context.job.name or "", f"{context.job.name} job")
+        log.error("%s error: %s", job, cause(error), exc_info=error)
+        return
     log.error("error while handling an update: %s", type(error).__name__, exc_info=error)
     if not isinstance(update, Update) or update.effective_chat is None:
         return
