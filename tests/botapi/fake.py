@@ -138,8 +138,13 @@ class FakeBotAPI:
         supports_inline_queries: bool = False,
         webhook_attempts: int = 3,
         webhook_retry_delay: float = 0.05,
+        latency: float = 0.0,
     ) -> None:
         self.token = token
+        # Seconds each request is held before the fake applies and answers it: a round trip
+        # to Telegram, counted before the change shows (as a client would see it). getUpdates
+        # too, before it starts waiting. Tests may change it at any time.
+        self.latency = latency
         self.bot_id = int(token.split(":", 1)[0])
         self.bot_username = bot_username
         self.bot_first_name = bot_first_name
@@ -454,6 +459,8 @@ class FakeBotAPI:
         call = Call(name, params, files)
         self.calls.append(call)
         try:
+            if self.latency > 0:
+                await asyncio.sleep(self.latency)
             return await self._answer(request, call, impl)
         except asyncio.CancelledError:  # the client disconnected (handler_cancellation)
             call.cancelled = True
