@@ -84,7 +84,7 @@ from schedules.dispatcher import Dispatcher, Messenger
 from schedules.planner import HORIZON
 from schedules.rules import Weekly, expires_at, occurrences
 from store import checkins
-from store.checkins import Outgoing, SendOutcome
+from store.checkins import Outgoing
 from store.crypto import DataKey
 from store.db import transaction
 from store.models import (
@@ -96,6 +96,7 @@ from store.models import (
     Practice,
     Therapist,
 )
+from store.outbox import SendOutcome
 from store.vault import Vault, seal
 from tests.botapi import DEFAULT_TOKEN, FakeBotAPI
 

@@ -80,7 +80,7 @@ from handlers import callbacks, checkin, views
 from handlers.context import RapportApp, RapportContext
 from schedules.dispatcher import Dispatcher
 from store import checkins, people
-from store.checkins import Outgoing, SendOutcome, TapOutcome, TapResult
+from store.checkins import Outgoing, TapOutcome, TapResult
 from store.db import (
     BUSY_TIMEOUT_MS,
     _sqlite_pragmas,
@@ -89,6 +89,7 @@ from store.db import (
     transaction,
 )
 from store.models import Answer, CheckIn, CheckInState, ProcessedUpdate
+from store.outbox import SendOutcome
 from store.vault import Vault, seal
 from tests.botapi import FakeBotAPI
 

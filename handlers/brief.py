@@ -10,16 +10,12 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from telegram import Bot
-from telegram.error import TelegramError
 
-from handlers import alert_words
+from handlers import alert_words, delivery
 from handlers.context import Services
-from handlers.delivery import classify
-from handlers.views import CAPTION_LIMIT
 from schedules import briefs as timing
 from store import briefs
 from store.briefs import BriefContent
-from store.checkins import SendOutcome
 from store.db import transaction
 
 log = logging.getLogger(__name__)
@@ -69,17 +65,18 @@ def brief_text(content: BriefContent, detail: str) -> str:
 
 
 async def send_due(bot: Bot, services: Services) -> int:
-    """Claim the briefs due now (each client and session once), send them; how many went.
-
-    A brief that surely did not reach Telegram is given back and tried at the next run; one
-    that may have arrived (a timeout) is not repeated.
-    """
+    """Claim the briefs due now (each client and session once, and those to try again),
+    send them; how many went. One that surely did not reach Telegram is tried again with
+    back-off until its session begins; one that may have arrived is not repeated
+    (store.outbox)."""
     now = services.clock()
     contents: list[BriefContent] = []
     async with transaction(services.sessions) as session:
-        for brief_id in await timing.claim_due(
+        claimed = await briefs.retries(session, now)
+        claimed += await timing.claim_due(
             session, now, services.brief_lead, services.timezone, services.quiet
-        ):
+        )
+        for brief_id in claimed:
             content = await briefs.contents(
                 session,
                 services.vault,
@@ -91,37 +88,19 @@ async def send_due(bot: Bot, services: Services) -> int:
                 contents.append(content)
     sent = 0
     for content in contents:
-        outcome, message_id = await _send(bot, services, content)
+        text = brief_text(content, services.alert_detail)
+        chart = None
+        if services.alert_detail != "minimal" and content.trend and content.trend.points:
+            chart = await services.charts.render(content.trend)
+        outcome, message_id = await delivery.attempt(
+            delivery.send_with_chart(bot, content.therapist_chat_id, text, chart),
+            "pre-session brief",
+        )
         async with transaction(services.sessions) as session:
-            if outcome == SendOutcome.NOT_SENT:
-                await briefs.release(session, content.brief_id)
-            else:
-                await briefs.record_sent(session, content, message_id, services.clock())
-                sent += outcome == SendOutcome.SENT
+            sent += await briefs.record_sent(
+                session, content, outcome, message_id, services.clock()
+            )
     return sent
-
-
-async def _send(
-    bot: Bot, services: Services, content: BriefContent
-) -> tuple[SendOutcome, int | None]:
-    detail = services.alert_detail
-    text = brief_text(content, detail)
-    chart = None
-    trend = content.trend
-    if detail != "minimal" and trend is not None and trend.points:
-        chart = await services.charts.render(trend)
-    try:
-        if chart is not None and len(text) <= CAPTION_LIMIT:
-            message = await bot.send_photo(content.therapist_chat_id, chart, caption=text)
-        else:
-            if chart is not None:
-                await bot.send_photo(content.therapist_chat_id, chart)
-            message = await bot.send_message(content.therapist_chat_id, text)
-    except TelegramError as exc:
-        outcome = classify(exc)
-        log.warning("a pre-session brief was not delivered: %s (%s)", type(exc).__name__, outcome)
-        return outcome, None
-    return SendOutcome.SENT, message.message_id
 
 
 BRIEF_INTERVAL = timedelta(minutes=5)

@@ -1,6 +1,7 @@
 """Outgoing messages started by the bot itself: check-ins to clients, alerts to therapists.
 
-Telegram has no idempotency key, so each failure is sorted by what it says about delivery.
+Telegram has no idempotency key, so each failure is sorted by what it says about delivery
+(`classify`); `attempt` makes one send and says what it learned, for store.outbox's rules.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from telegram import Bot, Message, ReplyParameters
+from telegram import Bot, InlineKeyboardMarkup, Message, ReplyParameters
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 from telegram.ext import ExtBot
 
@@ -19,8 +20,9 @@ from handlers import views
 from handlers.charts import Charts
 from handlers.texts import Say, Texts
 from store.alerts import PendingAlert
-from store.checkins import Outgoing, Reminder, SendOutcome
+from store.checkins import Outgoing, Reminder
 from store.notices import PendingNotice
+from store.outbox import SendOutcome
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +81,19 @@ def classify(exc: Exception) -> SendOutcome:
     raise exc
 
 
+async def attempt(send: Awaitable[Message], what: str) -> tuple[SendOutcome, int | None]:
+    """Make one send (of a message the bot starts itself) and say what it learned: the
+    outcome and the id of the message sent. A failure is logged as one line, without the
+    message; what is not a Telegram delivery problem is raised."""
+    try:
+        message = await send
+    except Exception as exc:
+        outcome = classify(exc)
+        log.warning("%s not delivered: %s (%s)", what, type(exc).__name__, outcome)
+        return outcome, None
+    return SendOutcome.SENT, message.message_id
+
+
 async def unless_unchanged(edit: Awaitable[object]) -> None:
     """An edit whose content did not change is harmless (a double tap); other errors are not."""
     try:
@@ -134,37 +149,24 @@ class Messenger:
             return outcome, None
         return SendOutcome.SENT, message.message_id
 
-    async def send_alerts(self, group: Sequence[PendingAlert]) -> int | None:
+    async def send_alerts(self, group: Sequence[PendingAlert]) -> tuple[SendOutcome, int | None]:
         """One client's alerts: the text with its buttons, and (unless the practice keeps
         scores out of Telegram) the trend chart. Text and chart go as one photo with a caption
         when the caption fits Telegram's limit, else as the chart followed by the text (the
-        buttons on the text). Returns the id of the message with the buttons, or None to try
-        again later (a chart sent before a failed text is sent again then: at least once)."""
+        buttons on the text). The id is that of the message with the buttons (a chart sent
+        before a failed text is sent again with the retry: alerts go at least once)."""
         alert = group[0]
         text, markup = views.alert_message(group, self._detail)
-        try:
-            chart = None
-            if alert.trend is not None and alert.trend.points and self._detail != "minimal":
-                chart = await self._charts.render(alert.trend)
-            if chart is not None and views.fits_caption(text):
-                message = await self._bot.send_photo(
-                    alert.therapist_chat_id, chart, caption=text, reply_markup=markup
-                )
-            else:
-                if chart is not None:
-                    await self._bot.send_photo(alert.therapist_chat_id, chart)
-                message = await self._bot.send_message(
-                    alert.therapist_chat_id, text, reply_markup=markup
-                )
-        except Exception as exc:
-            classify(exc)  # re-raises what is not a Telegram delivery problem
-            log.warning("alert delivery failed: %s; it will be retried", type(exc).__name__)
-            return None
-        return message.message_id
+        chart = None
+        if alert.trend is not None and alert.trend.points and self._detail != "minimal":
+            chart = await self._charts.render(alert.trend)
+        return await attempt(
+            send_with_chart(self._bot, alert.therapist_chat_id, text, chart, markup), "alert"
+        )
 
-    async def send_notice(self, notice: PendingNotice) -> bool:
+    async def send_notice(self, notice: PendingNotice) -> tuple[SendOutcome, int | None]:
         text = self._texts.get(f"notice_{notice.kind}", None, **notice.values)
-        return await self._send(notice.chat_id, text, "notice") is not None
+        return await attempt(self._bot.send_message(notice.chat_id, text), "notice")
 
     async def send_reminder(
         self, reminder: Reminder, attempting: Attempting | None = None
@@ -196,11 +198,19 @@ class Messenger:
             return outcome
         return SendOutcome.SENT
 
-    async def _send(self, chat_id: int, text: str, what: str) -> int | None:
-        try:
-            message = await self._bot.send_message(chat_id, text)
-        except Exception as exc:
-            classify(exc)  # re-raises what is not a Telegram delivery problem
-            log.warning("%s delivery failed: %s; it will be retried", what, type(exc).__name__)
-            return None
-        return message.message_id
+
+async def send_with_chart(
+    bot: Bot,
+    chat_id: int,
+    text: str,
+    chart: bytes | None,
+    markup: InlineKeyboardMarkup | None = None,
+) -> Message:
+    """Text with its chart: one photo with the text as caption when it fits Telegram's
+    caption limit, else the chart and then the text (with the buttons); the text alone
+    without a chart. Returns the message with the text."""
+    if chart is not None and views.fits_caption(text):
+        return await bot.send_photo(chat_id, chart, caption=text, reply_markup=markup)
+    if chart is not None:
+        await bot.send_photo(chat_id, chart)
+    return await bot.send_message(chat_id, text, reply_markup=markup)

@@ -5,16 +5,14 @@ from __future__ import annotations
 import logging
 import uuid
 
-from telegram import Bot
-from telegram.error import TelegramError
+from telegram import Bot, Message
 
-from handlers import alert_words
+from handlers import alert_words, delivery
 from handlers import therapist_views as views
 from handlers.context import Services
-from handlers.delivery import classify
 from store import audit, briefs, caseload, digests, people
-from store.checkins import SendOutcome
 from store.db import transaction
+from store.outbox import SendOutcome
 
 log = logging.getLogger(__name__)
 
@@ -23,8 +21,8 @@ async def send_due(bot: Bot, services: Services) -> int:
     """Claim the digests due now (each at most once a week), then send them; how many went.
 
     A digest that surely did not reach Telegram (refused connection, Telegram's 5xx, flood
-    control) is given back and tried again at the next run that day; one that may have
-    arrived (a timeout) is not repeated.
+    control) is tried again with back-off (store.outbox), at the next runs; one that may have
+    arrived (a timeout, or its first part went) is not repeated.
     """
     now = services.clock()
     since = now - digests.WEEK
@@ -66,25 +64,18 @@ async def send_due(bot: Bot, services: Services) -> int:
             )
             carried = [alert.alert_id for _, alerts in waiting for alert in alerts]
             outgoing.append((claim, chat, text, carried))
-    sent, retry = 0, []
+    sent = 0
     for claim, chat, text, carried in outgoing:
-        pieces = 0
-        try:
-            for piece in views.split_message(text):
-                await bot.send_message(chat, piece)
-                pieces += 1
-            sent += 1
-            async with transaction(services.sessions) as session:
-                await briefs.mark_briefed(session, carried, services.clock())
-        except TelegramError as exc:
-            outcome = classify(exc)
-            log.warning("a weekly digest was not delivered: %s (%s)", type(exc).__name__, outcome)
-            if outcome == SendOutcome.NOT_SENT and pieces == 0:
-                retry.append(claim)
-    if retry:
+        pieces: list[int] = []
+        outcome, _ = await delivery.attempt(_send_pieces(bot, chat, text, pieces), "weekly digest")
+        if outcome is SendOutcome.NOT_SENT and pieces:
+            outcome = SendOutcome.UNKNOWN  # its first part arrived: never repeat it whole
         async with transaction(services.sessions) as session:
-            for claim in retry:
-                await digests.release(session, claim, now)
+            await digests.record(session, claim.digest.id, outcome, None, services.clock())
+            if outcome is SendOutcome.SENT:
+                sent += 1
+                await briefs.mark_briefed(session, carried, services.clock())
+            else:
                 audit.record(
                     session,
                     actor_kind="system",
@@ -94,3 +85,14 @@ async def send_due(bot: Bot, services: Services) -> int:
                     outcome="not_delivered",
                 )
     return sent
+
+
+async def _send_pieces(bot: Bot, chat: int, text: str, sent: list[int]) -> Message:
+    """The digest in as many messages as Telegram's length limit needs; `sent` collects
+    the ids of those that went."""
+    message = None
+    for piece in views.split_message(text):
+        message = await bot.send_message(chat, piece)
+        sent.append(message.message_id)
+    assert message is not None  # split_message returns at least one piece
+    return message

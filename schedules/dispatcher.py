@@ -26,9 +26,10 @@ from schedules.planner import Planner
 from schedules.rules import QuietHours, reminder_at
 from store import alerts, checkins, clients, notices
 from store.alerts import PendingAlert
-from store.checkins import Outgoing, Reminder, SendOutcome
+from store.checkins import Outgoing, Reminder
 from store.db import transaction
 from store.notices import PendingNotice
+from store.outbox import SendOutcome
 from store.vault import Vault
 
 log = logging.getLogger(__name__)
@@ -48,9 +49,11 @@ class Messenger(Protocol):
         not be made (the answer is then NOT_SENT)."""
         ...
 
-    async def send_alerts(self, group: Sequence[PendingAlert]) -> int | None: ...
+    async def send_alerts(self, group: Sequence[PendingAlert]) -> tuple[SendOutcome, int | None]:
+        """One client's alerts in one message; the outcome and the message's id."""
+        ...
 
-    async def send_notice(self, notice: PendingNotice) -> bool: ...
+    async def send_notice(self, notice: PendingNotice) -> tuple[SendOutcome, int | None]: ...
 
     async def send_reminder(self, reminder: Reminder, attempting: Attempting) -> SendOutcome:
         """Send one reminder; `attempting` as for `send_checkin`."""
@@ -218,9 +221,9 @@ class Dispatcher:
         """Due check-ins are claimed `batch` at a time; `window` sends at once are handed to
         the messenger, where they wait for the bot's rate limiter. The window bounds what a
         crash can leave in doubt (the limiter lets a burst out at the start of a fan-out);
-        8 requests at about 0.1 s each still carry well over Telegram's 30 messages/s. Each send is recorded as
-        attempted only once the limiter admits it, right before its request goes on the
-        wire, so after a crash only the requests in flight are in doubt."""
+        8 requests at about 0.1 s each still carry well over Telegram's 30 messages/s. Each
+        send is recorded as attempted only once the limiter admits it, right before its
+        request goes on the wire, so after a crash only the requests in flight are in doubt."""
         self._sessions = sessions
         self._vault = vault
         self._instruments = instruments
@@ -401,20 +404,24 @@ class Dispatcher:
         for alert in pending:  # one message per client and recipient: fewer, fuller alerts
             groups.setdefault((alert.client_id, alert.therapist_chat_id), []).append(alert)
         for group in groups.values():
-            message_id = await self._messenger.send_alerts(group)
+            outcome, message_id = await self._messenger.send_alerts(group)
             async with transaction(self._sessions) as session:
                 for alert in group:
-                    await alerts.record_delivery(session, alert.alert_id, message_id, self._clock())
-            if message_id is None:
-                report.alerts_failed += len(group)
-            else:
+                    await alerts.record_delivery(
+                        session, alert.alert_id, outcome, message_id, self._clock()
+                    )
+            if outcome is SendOutcome.SENT:
                 report.alerts_sent += len(group)
+            else:
+                report.alerts_failed += len(group)
 
     async def _notices(self, report: TickReport) -> None:
         async with transaction(self._sessions) as session:
             pending = await notices.due_for_delivery(session, self._vault, self._clock())
         for notice in pending:
-            delivered = await self._messenger.send_notice(notice)
+            outcome, message_id = await self._messenger.send_notice(notice)
             async with transaction(self._sessions) as session:
-                await notices.record_delivery(session, notice.notice_id, delivered, self._clock())
-            report.notices_sent += delivered
+                await notices.record_delivery(
+                    session, notice.notice_id, outcome, message_id, self._clock()
+                )
+            report.notices_sent += outcome is SendOutcome.SENT

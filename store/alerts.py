@@ -26,7 +26,7 @@ from store import audit
 from store.crypto import DataKey
 from store.history import Trend, trend
 from store.models import Alert, AlertState, Client, Therapist
-from store.outbox import CLAIM_LEASE, retry_at
+from store.outbox import Guarantee, SendOutcome, lease, retry_at, settle
 from store.people import chat_id
 from store.vault import Vault, seal, unseal
 
@@ -198,7 +198,7 @@ async def due_for_delivery(
         if client is None or target is None:
             alert.next_delivery_at = retry_at(alert.delivery_attempts, now)
             continue
-        alert.next_delivery_at = now + CLAIM_LEASE
+        lease(alert, now)
         alert.state = AlertState.OPEN
         shown = await trend(session, vault, client.id, known, settings) if known else None
         pending.append(await _pending(session, vault, alert, client, target, to_admin, shown))
@@ -272,17 +272,17 @@ async def live_alerts_of(
 
 
 async def record_delivery(
-    session: AsyncSession, alert_id: uuid.UUID, message_id: int | None, now: datetime
+    session: AsyncSession,
+    alert_id: uuid.UUID,
+    outcome: SendOutcome,
+    message_id: int | None,
+    now: datetime,
 ) -> None:
-    """A delivered alert waits for the therapist; a failed one is tried again later."""
+    """A delivered alert waits for the therapist; any other is tried again later (at least
+    once; after FALLBACK_AFTER_ATTEMPTS a practice admin gets it)."""
     alert = await session.get(Alert, alert_id)
-    if alert is None:
-        return
-    if message_id is not None:
-        alert.delivered_at, alert.message_id, alert.next_delivery_at = now, message_id, None
-    else:
-        alert.next_delivery_at = retry_at(alert.delivery_attempts, now)
-    alert.delivery_attempts += 1
+    if alert is not None:
+        settle(alert, outcome, message_id, now, Guarantee.AT_LEAST_ONCE)
 
 
 async def act(
@@ -320,3 +320,17 @@ async def act(
         detail=f"{len(live)} alerts",
     )
     return list(live)
+
+
+async def snoozed_until(
+    session: AsyncSession, alert_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, datetime]:
+    """Until when each of these alerts is snoozed (those that are)."""
+    if not alert_ids:
+        return {}
+    rows = await session.execute(
+        select(Alert.id, Alert.snoozed_until).where(
+            Alert.id.in_(list(alert_ids)), Alert.state == AlertState.SNOOZED
+        )
+    )
+    return {alert_id: until for alert_id, until in rows.tuples() if until is not None}

@@ -26,6 +26,7 @@ from store import audit
 from store.alerts import LIVE, PendingAlert, live_alerts_of
 from store.history import Trend, client_history, trend
 from store.models import Alert, Brief, Client, ClientStatus, SessionLog, Therapist
+from store.outbox import Guarantee, SendOutcome, lease, settle
 from store.people import chat_id
 from store.vault import Vault, unseal
 
@@ -98,19 +99,39 @@ async def claim(
     session: AsyncSession, client_id: uuid.UUID, session_at: datetime, now: datetime
 ) -> uuid.UUID | None:
     """Claim the brief for this client and session; None when it was claimed before (by this
-    process or another): each brief goes out at most once."""
+    process or another): each brief goes out at most once (a retry is `retries`' to claim)."""
     found = await session.scalar(
         select(Brief.id).where(Brief.client_id == client_id, Brief.session_at == session_at)
     )
     if found is not None:
         return None
     brief = Brief(id=uuid.uuid4(), client_id=client_id, session_at=session_at, claimed_at=now)
+    lease(brief, now)
     try:
         async with session.begin_nested():
             session.add(brief)
     except IntegrityError:  # another process claimed it between the read and the insert
         return None
     return brief.id
+
+
+async def retries(session: AsyncSession, now: datetime) -> list[uuid.UUID]:
+    """Claim the briefs that surely did not reach Telegram and are due to be tried again,
+    while their session has not begun."""
+    rows = await session.scalars(
+        select(Brief)
+        .where(
+            Brief.next_delivery_at <= now,
+            Brief.delivered_at.is_(None),
+            Brief.session_at > now,
+        )
+        .with_for_update(skip_locked=True)
+    )
+    claimed = []
+    for brief in rows.all():
+        lease(brief, now)
+        claimed.append(brief.id)
+    return claimed
 
 
 async def contents(
@@ -129,10 +150,50 @@ async def contents(
     target = await chat_id(session, vault, therapist)
     if target is None:
         return None
+    return await _content(
+        session,
+        vault,
+        client,
+        brief.id,
+        target,
+        brief.session_at,
+        brief.claimed_at,
+        known,
+        settings,
+    )
+
+
+async def preview(
+    session: AsyncSession,
+    vault: Vault,
+    client: Client,
+    session_at: datetime,
+    now: datetime,
+    known: Mapping[str, Instrument],
+    settings: DetectorSettings = DEFAULTS,
+) -> BriefContent:
+    """What the brief for the session at `session_at` would say if it went now (the web
+    dashboard shows it); nothing is claimed or marked."""
+    return await _content(
+        session, vault, client, uuid.UUID(int=0), 0, session_at, now, known, settings
+    )
+
+
+async def _content(
+    session: AsyncSession,
+    vault: Vault,
+    client: Client,
+    brief_id: uuid.UUID,
+    target: int,
+    session_at: datetime,
+    claimed_at: datetime,
+    known: Mapping[str, Instrument],
+    settings: DetectorSettings,
+) -> BriefContent:
     since = await session.scalar(
         select(SessionLog.at)
-        .where(SessionLog.client_id == client.id, SessionLog.at < brief.session_at)
-        .where(SessionLog.at < brief.claimed_at)
+        .where(SessionLog.client_id == client.id, SessionLog.at < session_at)
+        .where(SessionLog.at < claimed_at)
         .order_by(SessionLog.at.desc())
         .limit(1)
     )
@@ -143,11 +204,11 @@ async def contents(
         records = records[-4:]  # no session known before: the last few check-ins
     alerts = await live_alerts_of(session, vault, client, target, since)
     return BriefContent(
-        brief_id=brief.id,
+        brief_id=brief_id,
         client_id=client.id,
         therapist_chat_id=target,
         client_label=unseal(key, client, "label_enc"),
-        session_at=brief.session_at,
+        session_at=session_at,
         timezone=client.timezone,
         since=since,
         alerts=tuple(alerts),
@@ -203,13 +264,18 @@ async def mark_briefed(
 async def record_sent(
     session: AsyncSession,
     content: BriefContent,
+    outcome: SendOutcome,
     message_id: int | None,
     now: datetime,
-) -> None:
-    """The brief reached Telegram (or may have): its alerts count as delivered."""
-    await session.execute(
-        update(Brief).where(Brief.id == content.brief_id).values(sent_at=now, message_id=message_id)
-    )
+) -> bool:
+    """What the send did (store.outbox's rules: at most once from an unclear answer); once it
+    reached Telegram (or may have), its alerts count as delivered. True when it went."""
+    brief = await session.get(Brief, content.brief_id)
+    if brief is None:
+        return False
+    settle(brief, outcome, message_id, now, Guarantee.AT_MOST_ONCE)
+    if brief.delivered_at is None:
+        return False
     ids = [alert.alert_id for alert in content.alerts]
     if ids:
         await session.execute(
@@ -228,10 +294,4 @@ async def record_sent(
         target_id=content.client_id,
         detail=f"{len(ids)} alerts",
     )
-
-
-async def release(session: AsyncSession, brief_id: uuid.UUID) -> None:
-    """Give back a claim whose brief surely did not reach Telegram: the next run sends it."""
-    brief = await session.get(Brief, brief_id)
-    if brief is not None and brief.sent_at is None:
-        await session.delete(brief)
+    return outcome is SendOutcome.SENT

@@ -43,6 +43,7 @@ from store.models import (
     DataKeyRow,
     SessionLog,
 )
+from store.outbox import SendOutcome
 from store.people import NotFound
 from store.vault import Vault, seal, seal_column, unseal, unseal_column
 
@@ -97,16 +98,6 @@ class TapOutcome:
     language: str | None = None  # the client's, once the press is known to be theirs
     session_known: bool = False  # once completed: a next session is known (for the thanks)
     changed: Changed | None = None  # for the decision that follows
-
-
-class SendOutcome(enum.StrEnum):
-    """What the messenger learned from one send; decides what the database records."""
-
-    SENT = "sent"
-    BLOCKED = "blocked"  # the client blocked the bot: stop their check-ins
-    REJECTED = "rejected"  # refused for good (bad request): close this check-in
-    NOT_SENT = "not_sent"  # surely never reached Telegram: try again next tick
-    UNKNOWN = "unknown"  # timed out: may have arrived, so never resend blindly
 
 
 @dataclass(frozen=True)

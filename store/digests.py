@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from store.models import Alert, Client, Therapist
+from store.models import Alert, Client, Digest, Therapist
+from store.outbox import Guarantee, SendOutcome, lease, settle
 
 WEEK = timedelta(days=7)
 # A digest is sent at most once in this long, so a restart on digest day sends no second one.
@@ -25,10 +27,10 @@ class DigestTime:
 
 @dataclass(frozen=True)
 class Claim:
-    """A therapist whose digest this process is sending, and when they last had one."""
+    """A therapist whose digest this process is sending (the claimed digest row)."""
 
     therapist: Therapist
-    previous: datetime | None
+    digest: Digest
 
 
 def current(therapist: Therapist) -> DigestTime | None:
@@ -44,38 +46,68 @@ def choose(therapist: Therapist, when: DigestTime | None) -> None:
 
 
 async def claim_due(session: AsyncSession, now: datetime, zone: str) -> list[Claim]:
-    """Linked, active therapists whose digest time has come this week and who have not had
-    one since; each is marked sent here, so a digest goes out at most once."""
+    """Linked, active therapists whose digest time has come today, each claimed once a day
+    (a digest row per therapist and local day; the unique pair is the claim), and none within
+    MIN_GAP of the last one delivered; a digest that surely did not reach Telegram earlier
+    today is claimed again when its retry is due (store.outbox)."""
     local = now.astimezone(ZoneInfo(zone))
     rows = await session.scalars(
-        select(Therapist)
-        .where(
+        select(Therapist).where(
             Therapist.digest_weekday == local.weekday(),
             Therapist.active.is_(True),
             Therapist.chat_enc.is_not(None),
         )
-        .with_for_update(skip_locked=True)
     )
     due = []
     for therapist in rows.all():
         chosen = current(therapist)
         if chosen is None or local.time() < chosen.at:
             continue
-        if therapist.digest_sent_at is not None and now - therapist.digest_sent_at < MIN_GAP:
-            continue
-        due.append(Claim(therapist, previous=therapist.digest_sent_at))
-        therapist.digest_sent_at = now
+        digest = await _claim(session, therapist.id, local.date(), now)
+        if digest is not None:
+            due.append(Claim(therapist, digest))
     return due
 
 
-async def release(session: AsyncSession, claim: Claim, claimed_at: datetime) -> None:
-    """Give back a claim whose digest surely did not reach Telegram, so the next run (on the
-    same day) tries again; a claim that another run has taken since is left alone."""
-    await session.execute(
-        update(Therapist)
-        .where(Therapist.id == claim.therapist.id, Therapist.digest_sent_at == claimed_at)
-        .values(digest_sent_at=claim.previous)
+async def _claim(
+    session: AsyncSession, therapist_id: uuid.UUID, day: date, now: datetime
+) -> Digest | None:
+    digest = await session.scalar(
+        select(Digest)
+        .where(Digest.therapist_id == therapist_id, Digest.day == day)
+        .with_for_update(skip_locked=True)
     )
+    if digest is not None:
+        if digest.next_delivery_at is None or digest.next_delivery_at > now:
+            return None  # delivered, given up, or held by another sender
+        lease(digest, now)
+        return digest
+    last = await session.scalar(
+        select(func.max(Digest.delivered_at)).where(Digest.therapist_id == therapist_id)
+    )
+    if last is not None and now - last < MIN_GAP:
+        return None  # the weekday was changed after this week's digest went out
+    digest = Digest(id=uuid.uuid4(), therapist_id=therapist_id, day=day, claimed_at=now)
+    lease(digest, now)
+    try:
+        async with session.begin_nested():
+            session.add(digest)
+    except IntegrityError:  # another process claimed it between the read and the insert
+        return None
+    return digest
+
+
+async def record(
+    session: AsyncSession,
+    digest_id: uuid.UUID,
+    outcome: SendOutcome,
+    message_id: int | None,
+    now: datetime,
+) -> None:
+    """What the send did (store.outbox's rules: at most once from an unclear answer)."""
+    digest = await session.get(Digest, digest_id)
+    if digest is not None:
+        settle(digest, outcome, message_id, now, Guarantee.AT_MOST_ONCE)
 
 
 async def alerts_raised(session: AsyncSession, therapist_id: uuid.UUID, since: datetime) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -25,6 +25,8 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from store.outbox import Deliverable
 
 
 def utcnow() -> datetime:
@@ -143,7 +145,6 @@ class Therapist(Base):
     # The weekly digest: off while digest_weekday is None; local time in the practice's zone.
     digest_weekday: Mapped[int | None]
     digest_time: Mapped[str | None] = mapped_column(String(5))
-    digest_sent_at: Mapped[datetime | None]
 
 
 class Client(Base):
@@ -270,7 +271,7 @@ class Answer(Base):
     answered_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class Alert(Base):
+class Alert(Deliverable, Base):
     """A possible rupture for the therapist; the reason is sealed with the client's key."""
 
     __tablename__ = "alert"
@@ -293,17 +294,13 @@ class Alert(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     acknowledged_at: Mapped[datetime | None]
     snoozed_until: Mapped[datetime | None]
-    delivered_at: Mapped[datetime | None]
-    delivery_attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_delivery_at: Mapped[datetime | None] = mapped_column(index=True)
-    message_id: Mapped[int | None] = mapped_column(BigInteger)
     # "push": a Telegram message now; "brief": waits for the brief before the next session
     # (alliance.triage decides). `briefed_at`: when a brief carried it.
     delivery: Mapped[str] = mapped_column(String(8), default="push", server_default="push")
     briefed_at: Mapped[datetime | None]
 
 
-class Notice(Base):
+class Notice(Deliverable, Base):
     """A message for a therapist about a client (paused, stopped, left, unreachable).
 
     Sealed with the therapist's key, not the client's: a notice that a client erased their
@@ -319,16 +316,13 @@ class Notice(Base):
     kind: Mapped[str] = mapped_column(String(32))
     body_enc: Mapped[bytes]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    next_delivery_at: Mapped[datetime | None] = mapped_column(index=True)
-    delivered_at: Mapped[datetime | None]
-    delivery_attempts: Mapped[int] = mapped_column(Integer, default=0)
 
 
-class Brief(Base):
+class Brief(Deliverable, Base):
     """The brief a therapist gets before one session of one client: sent at most once.
 
     The unique (client, session) pair is the claim: the process that inserts the row sends
-    the brief. `sent_at` empty: claimed, not yet known to be sent.
+    the brief; one that surely did not reach Telegram is tried again (store.outbox).
     """
 
     __tablename__ = "brief"
@@ -338,8 +332,19 @@ class Brief(Base):
     client_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("client.id", ondelete="CASCADE"))
     session_at: Mapped[datetime]
     claimed_at: Mapped[datetime]
-    sent_at: Mapped[datetime | None]
-    message_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class Digest(Deliverable, Base):
+    """A therapist's weekly digest for one local day: the unique pair is the claim, so a
+    digest goes out at most once that day, also with several processes."""
+
+    __tablename__ = "digest"
+    __table_args__ = (UniqueConstraint("therapist_id", "day", name="uq_digest_day"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    therapist_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("therapist.id", ondelete="CASCADE"))
+    day: Mapped[date]
+    claimed_at: Mapped[datetime]
 
 
 class AuditEvent(Base):

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.models import Notice, Therapist
-from store.outbox import CLAIM_LEASE, retry_at
+from store.outbox import Guarantee, SendOutcome, lease, retry_at, settle
 from store.people import chat_id
 from store.vault import Vault, seal, unseal
 
@@ -61,7 +61,7 @@ async def due_for_delivery(
         if target is None:  # not linked yet: keep it for when they are
             notice.next_delivery_at = retry_at(notice.delivery_attempts, now)
             continue
-        notice.next_delivery_at = now + CLAIM_LEASE
+        lease(notice, now)
         key = await vault.key(session, notice.therapist_id)
         values = json.loads(unseal(key, notice, "body_enc"))
         pending.append(PendingNotice(notice.id, target, notice.kind, values))
@@ -69,14 +69,14 @@ async def due_for_delivery(
 
 
 async def record_delivery(
-    session: AsyncSession, notice_id: uuid.UUID, delivered: bool, now: datetime
+    session: AsyncSession,
+    notice_id: uuid.UUID,
+    outcome: SendOutcome,
+    message_id: int | None,
+    now: datetime,
 ) -> None:
+    """A delivered notice is not kept (one about an erased client names them); any other is
+    tried again later, with back-off (at least once)."""
     notice = await session.get(Notice, notice_id)
-    if notice is None:
-        return
-    if delivered:
-        # Delivered notices are not kept: one about an erased client names them.
+    if notice is not None and settle(notice, outcome, message_id, now, Guarantee.AT_LEAST_ONCE):
         await session.delete(notice)
-        return
-        notice.next_delivery_at = retry_at(notice.delivery_attempts, now)
-    notice.delivery_attempts += 1

@@ -93,8 +93,8 @@ async def test_an_alert_goes_out_without_its_chart_when_the_chart_cannot_be_draw
                 reason="alliance fell",
                 trend=broken,
             )
-            sent = await Messenger(bot, Texts(), charts).send_alerts([alert])
-            assert sent is not None
+            outcome, sent = await Messenger(bot, Texts(), charts).send_alerts([alert])
+            assert outcome == "sent" and sent is not None
             assert therapist.last_message.photo is None
             assert "Client Kim" in therapist.last_message.content
             assert (await charts.render(a_trend()) or b"").startswith(PNG)  # still drawing

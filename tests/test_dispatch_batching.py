@@ -18,10 +18,11 @@ from review import decide as review
 from schedules.dispatcher import Attempting, Dispatcher
 from store import checkins, people
 from store.alerts import PendingAlert
-from store.checkins import Outgoing, Reminder, SendOutcome, SendResult, TapAction, TapResult
+from store.checkins import Outgoing, Reminder, SendResult, TapAction, TapResult
 from store.db import transaction
 from store.models import CheckIn, CheckInState, Client, ClientStatus
 from store.notices import PendingNotice
+from store.outbox import SendOutcome
 from store.vault import Vault
 from tests.conftest import Database
 from tests.factories import NOW
@@ -125,11 +126,11 @@ class Limited:
         finally:
             self.outstanding -= 1
 
-    async def send_alerts(self, group: Sequence[PendingAlert]) -> int | None:
-        return 1
+    async def send_alerts(self, group: Sequence[PendingAlert]) -> tuple[SendOutcome, int | None]:
+        return SendOutcome.SENT, 1
 
-    async def send_notice(self, notice: PendingNotice) -> bool:
-        return True
+    async def send_notice(self, notice: PendingNotice) -> tuple[SendOutcome, int | None]:
+        return SendOutcome.SENT, 1
 
     async def send_reminder(self, reminder: Reminder, attempting: Attempting) -> SendOutcome:
         if not await attempting():

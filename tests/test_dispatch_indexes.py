@@ -30,10 +30,11 @@ from schedules.planner import Planner
 from schedules.rules import Weekly
 from store import checkins, plans
 from store.alerts import PendingAlert
-from store.checkins import Outgoing, Reminder, SendOutcome
+from store.checkins import Outgoing, Reminder
 from store.db import alembic_config, create_engine, migrate, session_factory, transaction
 from store.models import Base, CheckIn, CheckInState, Client, ClientStatus
 from store.notices import PendingNotice
+from store.outbox import SendOutcome
 from store.vault import Vault
 from tests.conftest import POSTGRES_URL, Database, database_url, postgres_database
 from tests.factories import NOW, team
@@ -52,10 +53,10 @@ class Idle:
     ) -> tuple[SendOutcome, int | None]:
         raise AssertionError("an idle tick sent a check-in")
 
-    async def send_alerts(self, group: Sequence[PendingAlert]) -> int | None:
+    async def send_alerts(self, group: Sequence[PendingAlert]) -> tuple[SendOutcome, int | None]:
         raise AssertionError("an idle tick sent an alert")
 
-    async def send_notice(self, notice: PendingNotice) -> bool:
+    async def send_notice(self, notice: PendingNotice) -> tuple[SendOutcome, int | None]:
         raise AssertionError("an idle tick sent a notice")
 
     async def send_reminder(self, reminder: Reminder, attempting: Attempting) -> SendOutcome:

@@ -112,7 +112,7 @@ async def test_a_mild_sign_waits_for_the_brief_before_the_session(full: Rig) -> 
     assert alert.briefed_at is not None and alert.delivered_at is not None
     async with rig.services.sessions() as session:
         rows = (await session.scalars(select(Brief))).all()
-    assert [(r.session_at, r.sent_at is not None) for r in rows] == [(session_at, True)]
+    assert [(r.session_at, r.delivered_at is not None) for r in rows] == [(session_at, True)]
 
 
 def _brief(therapist: FakeUser) -> BotMessage:
@@ -187,3 +187,20 @@ async def test_without_a_session_time_the_signals_go_into_the_weekly_digest(full
     assert "Kim said there was some tension" in sent.content
     [alert] = await _alerts(rig)
     assert alert.briefed_at is not None  # carried once: the next digest does not repeat it
+
+
+async def test_a_brief_telegram_did_not_take_is_sent_again_and_only_once(full: Rig) -> None:
+    rig = full
+    therapist, _client, _client_id = await _team(rig)
+    await _log_session(rig, therapist, "tomorrow 10:00")
+    session_at = datetime(2026, 3, 30, 8, 0, tzinfo=UTC)
+    rig.clock.set(session_at - timedelta(hours=2))
+    rig.fake.fail("sendPhoto", 502, chat_id=therapist.id)  # the gateway: surely not delivered
+    assert await brief.send_due(rig.app.bot, rig.services) == 0
+    assert [m for m in therapist.messages if "Before your session" in m.content] == []
+    assert await brief.send_due(rig.app.bot, rig.services) == 0  # its retry is not due yet
+    rig.clock.advance(timedelta(minutes=1))
+    assert await brief.send_due(rig.app.bot, rig.services) == 1  # tried again
+    rig.clock.advance(timedelta(minutes=10))
+    assert await brief.send_due(rig.app.bot, rig.services) == 0  # and only once
+    assert len([m for m in therapist.messages if "Before your session" in m.content]) == 1

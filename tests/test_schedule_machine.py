@@ -30,11 +30,12 @@ from schedules.planner import Planner
 from schedules.rules import EveryNDays, QuietHours, Weekly, occurrences
 from store import checkins, people, plans
 from store.alerts import PendingAlert
-from store.checkins import Outgoing, Reminder, SendOutcome
+from store.checkins import Outgoing, Reminder
 from store.crypto import KeyRing
 from store.db import create_engine, migrate, session_factory, transaction
 from store.models import CheckIn, CheckInState, Client
 from store.notices import PendingNotice
+from store.outbox import SendOutcome
 from store.vault import Vault
 
 INSTRUMENTS = load_instruments(None, Path("."))
@@ -89,11 +90,11 @@ class Recorder:
         self.sent.append(outgoing.checkin_id)
         return SendOutcome.SENT, len(self.sent)
 
-    async def send_alerts(self, group: Sequence[PendingAlert]) -> int | None:
-        return 1
+    async def send_alerts(self, group: Sequence[PendingAlert]) -> tuple[SendOutcome, int | None]:
+        return SendOutcome.SENT, 1
 
-    async def send_notice(self, notice: PendingNotice) -> bool:
-        return True
+    async def send_notice(self, notice: PendingNotice) -> tuple[SendOutcome, int | None]:
+        return SendOutcome.SENT, 1
 
     async def send_reminder(self, reminder: Reminder, attempting: Attempting) -> SendOutcome:
         return SendOutcome.SENT if await attempting() else SendOutcome.NOT_SENT

@@ -19,7 +19,7 @@ from alliance.backtest import parse_checkins, run_backtest
 from bot.config import load_instruments
 from review import decide as review
 from store import admin, alerts, checkins, notices, people, retention
-from store.checkins import SendOutcome, TapAction
+from store.checkins import TapAction
 from store.crypto import DecryptionError
 from store.db import transaction
 from store.models import (
@@ -34,6 +34,7 @@ from store.models import (
     Notice,
     Therapist,
 )
+from store.outbox import SendOutcome
 from store.vault import Vault, unseal
 from tests.conftest import Database
 from tests.factories import NOW, TTL, redeem, team
@@ -418,7 +419,9 @@ async def test_reassignment_moves_open_alerts_and_tells_both(
     async with transaction(database.sessions) as session:
         old_chat = await alerts.due_for_delivery(session, vault, NOW + timedelta(hours=1))
         for pending in old_chat:
-            await alerts.record_delivery(session, pending.alert_id, 99, NOW + timedelta(hours=1))
+            await alerts.record_delivery(
+                session, pending.alert_id, SendOutcome.SENT, 99, NOW + timedelta(hours=1)
+            )
     assert old_chat and {p.therapist_chat_id for p in old_chat} == {5001}
     async with transaction(database.sessions) as session:
         new, invite = await people.add_therapist(

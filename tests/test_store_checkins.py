@@ -11,10 +11,11 @@ from sqlalchemy import select
 from bot.config import load_instruments
 from review import decide as review
 from store import alerts, checkins, clients
-from store.checkins import SendOutcome, TapAction, TapResult
+from store.checkins import TapAction, TapResult
 from store.crypto import KeyRing
 from store.db import transaction
 from store.models import Alert, Answer, CheckIn, CheckInState, Client, ClientStatus
+from store.outbox import SendOutcome
 from store.vault import Vault, unseal
 from tests.conftest import Database
 from tests.factories import NOW, tap, team
