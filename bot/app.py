@@ -27,7 +27,7 @@ from telegram.ext import (
 )
 
 from bot import config as practice_config
-from bot import logs
+from bot import dashboard, logs
 from bot.ratelimit import RapportRateLimiter
 from bot.settings import Settings
 from handlers import (
@@ -41,6 +41,7 @@ from handlers import (
     planning,
     progress,
     start,
+    web,
 )
 from handlers import therapist as therapist_handlers
 from handlers.charts import Charts
@@ -146,7 +147,7 @@ CLIENT_COMMAND_HANDLERS = {
     "delete": client.delete,
     "progress": progress.progress,
 }
-THERAPIST_COMMAND_HANDLERS = {**caseload.HANDLERS, **planning.HANDLERS}
+THERAPIST_COMMAND_HANDLERS = {**caseload.HANDLERS, **planning.HANDLERS, **web.HANDLERS}
 THERAPIST_BUTTON_HANDLERS = {**caseload.BUTTONS, **planning.BUTTONS}
 
 
@@ -220,6 +221,7 @@ async def _post_init(
         templates=loaded.templates,
         default_template=config.checkins.default_template,
         client_progress=config.checkins.client_progress,
+        web_url=settings.web_base_url,
     )
     async with transaction(sessions) as session:
         await settings_kv.put(session, settings_kv.BOT_USERNAME, app.bot.username)
@@ -303,6 +305,9 @@ async def _post_init(
 
     services.kick = kick
     app.bot_data.services = services
+    stop_web = await dashboard.serve(app.bot, settings, services)
+    if stop_web is not None:
+        app.bot_data.closers.append(stop_web)
     menu = [c for c in CLIENT_COMMANDS if services.client_progress or c.command != "progress"]
     await app.bot.set_my_commands(menu, scope=BotCommandScopeDefault())
     await _therapist_menus(app, services)

@@ -35,6 +35,11 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = None
     webhook_listen: str = "0.0.0.0"
     webhook_port: int = Field(default=8443, ge=1, le=65535)
+    # The web dashboard, served by `rapport run` itself; port 0 turns it off. `web_url` is the
+    # public https address a reverse proxy forwards to it, used in the sign-in links.
+    web_listen: str = "127.0.0.1"
+    web_port: int = Field(default=8080, ge=0, le=65535)
+    web_url: str | None = None
     dispatch_interval: float = Field(default=5.0, gt=0, le=300)
     # How long a claimed check-in stays reserved for this process before another may take it
     # over (a crashed process's claims are freed after this).
@@ -50,6 +55,17 @@ class Settings(BaseSettings):
     @field_validator("telegram_api_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @field_validator("web_url")
+    @classmethod
+    def _web_base(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("https://", "http://")):
+            raise ValueError(
+                "give the dashboard's public address, e.g. https://rapport.example.org"
+            )
         return value.rstrip("/")
 
     @field_validator("bot_username")
@@ -71,6 +87,17 @@ class Settings(BaseSettings):
             return self.config
         default = Path("rapport.toml")
         return default if default.exists() else None
+
+    @property
+    def web_base_url(self) -> str | None:
+        """Where the dashboard's links point: RAPPORT_WEB_URL, or the address it listens on;
+        None when it is off."""
+        if self.web_url:
+            return self.web_url
+        if not self.web_port:
+            return None
+        host = f"[{self.web_listen}]" if ":" in self.web_listen else self.web_listen
+        return f"http://{host}:{self.web_port}"
 
     def token(self) -> str:
         if self.bot_token is None or not self.bot_token.get_secret_value().strip():

@@ -49,6 +49,7 @@ class Services:
     templates: Mapping[str, Template] = field(default_factory=dict)
     default_template: str | None = None
     client_progress: bool = True  # /progress answers with a chart (`[checkins] client_progress`)
+    web_url: str | None = None  # the web dashboard's base URL for /web links; None: it is off
     kick: Callable[[], None] = field(default=lambda: None)
 
     def say(self, language: str | None) -> Say:

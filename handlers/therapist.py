@@ -9,13 +9,20 @@ the `Reply` after the commit. Clients reached by a therapist always come from
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from telegram import Bot, BotCommandScopeChat, InlineKeyboardMarkup, Message, Update
+from telegram import (
+    Bot,
+    BotCommandScopeChat,
+    InlineKeyboardMarkup,
+    LinkPreviewOptions,
+    Message,
+    Update,
+)
 from telegram.constants import ChatType
 from telegram.error import TelegramError
 
@@ -75,6 +82,7 @@ class Reply:
     drop_buttons: bool = False  # a button: remove the pressed message's buttons
     toast: str | None = None  # a button: the short answer on the button itself
     kick: bool = False  # the schedule changed: the dispatcher should look now, after commit
+    no_preview: bool = False  # the text holds a link Telegram must not fetch for a preview
 
 
 Work = Callable[[Ask], Awaitable[Reply | None]]
@@ -146,10 +154,24 @@ def button(action: str, work: Work) -> Handler:
             await _tell_client(context.bot, reply)
             return
         if reply.drop_buttons:
-            await unless_unchanged(message.edit_reply_markup(reply_markup=None))
+            await drop_buttons(context.bot, message.chat.id, [message.message_id])
         await _send(context.bot, services.charts, message.chat.id, reply)
 
     return handle
+
+
+async def drop_buttons(bot: Bot, chat_id: int, message_ids: Iterable[int | None]) -> None:
+    """Remove the buttons of these messages (an alert that was acknowledged or snoozed).
+
+    A message that is gone, or too old to edit, is left as it is: the change it would echo
+    is already made."""
+    for message_id in sorted({m for m in message_ids if m is not None}):
+        try:
+            await unless_unchanged(
+                bot.edit_message_reply_markup(chat_id, message_id, reply_markup=None)
+            )
+        except TelegramError as exc:
+            log.warning("could not remove an alert message's buttons: %s", type(exc).__name__)
 
 
 def _active_therapist(known: Therapist | Client | None) -> Therapist | None:
@@ -164,7 +186,10 @@ async def _send(bot: Bot, charts: Charts, chat_id: int, reply: Reply) -> None:
         *first, last = views.split_message(reply.text)
         for piece in first:
             await bot.send_message(chat_id, piece)
-        await bot.send_message(chat_id, last, reply_markup=reply.markup)
+        preview = LinkPreviewOptions(is_disabled=True) if reply.no_preview else None
+        await bot.send_message(
+            chat_id, last, reply_markup=reply.markup, link_preview_options=preview
+        )
     for more in reply.more:
         await _send(bot, charts, chat_id, more)
     await _tell_client(bot, reply)

@@ -32,6 +32,7 @@ THERAPIST_COMMANDS = [
     BotCommand("schedule", "A client's schedule: change it or pause it"),
     BotCommand("invite", "A new client's invite link, e.g. /invite Kim"),
     BotCommand("digest", "A weekly summary: /digest on monday 08:00, /digest off"),
+    BotCommand("web", "A one-time link to the web dashboard"),
     BotCommand("help", "What you can do here"),
 ]
 

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from schedules.planner import session_rule
 from schedules.rules import QuietHours, Rule, Template, next_occurrences, rule_from_spec
-from store import plans
+from store import audit, plans
 from store.models import Client
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -106,6 +106,63 @@ async def upcoming(
         {t for rule in rules for t in next_occurrences(rule, zone, now, count, sessions, quiet)}
     )[:count]
     return Upcoming(client.timezone, client.schedule_template, quiet, rules, due)
+
+
+def set_recurring(
+    session: AsyncSession,
+    client: Client,
+    weekdays: list[str] | None,
+    at: str | None,
+    now: datetime,
+    *,
+    actor_kind: str = "admin",
+    actor_id: uuid.UUID | None = None,
+) -> str | None:
+    """The client's regular session time (weekdays at HH:MM, local), or none when `weekdays`
+    is empty; the client is planned again from now. Raises ValueError (RuleError) with what
+    is wrong. Returns the stored rule."""
+    spec = None
+    if weekdays:
+        spec = json.dumps({"weekdays": weekdays, "at": at or ""})
+        session_rule(spec)  # raises when a weekday or the time is wrong
+    client.session_rule = spec
+    client.planned_until = min(client.planned_until or now, now)
+    audit.record(
+        session,
+        actor_kind=actor_kind,
+        actor_id=actor_id,
+        action="session.recurring",
+        target_kind="client",
+        target_id=client.id,
+        detail="set" if spec else "cleared",
+    )
+    return spec
+
+
+def set_quiet_hours(
+    session: AsyncSession,
+    client: Client,
+    hours: str | None,
+    now: datetime,
+    *,
+    actor_kind: str = "admin",
+    actor_id: uuid.UUID | None = None,
+) -> QuietHours | None:
+    """The client's own quiet hours ('HH:MM-HH:MM', local), or the practice's with None; the
+    client is planned again from now. Raises ValueError (RuleError) with what is wrong."""
+    quiet = QuietHours.parse(hours) if hours else None
+    client.quiet_hours = str(quiet) if quiet else None
+    client.planned_until = min(client.planned_until or now, now)
+    audit.record(
+        session,
+        actor_kind=actor_kind,
+        actor_id=actor_id,
+        action="schedule.quiet",
+        target_kind="client",
+        target_id=client.id,
+        detail="own" if quiet else "practice",
+    )
+    return quiet
 
 
 _RELATIVE = {"today": 0, "yesterday": -1, "tomorrow": 1}

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store import audit, lifecycle
+from store.crypto import DataKey, DecryptionError
 from store.lifecycle import ClientEvent
 from store.models import Client, ClientStatus, Invite, Practice, Therapist
 from store.vault import Vault, seal, unseal
@@ -127,6 +128,8 @@ async def add_therapist(
     is_admin: bool,
     now: datetime,
     invite_ttl: timedelta,
+    actor_kind: str = "admin",
+    actor_id: uuid.UUID | None = None,
 ) -> tuple[Therapist, IssuedInvite]:
     if not name.strip():
         raise ValueError("the therapist's name must not be empty")
@@ -141,7 +144,8 @@ async def add_therapist(
     )
     audit.record(
         session,
-        actor_kind="admin",
+        actor_kind=actor_kind,
+        actor_id=actor_id,
         action="therapist.add",
         target_kind="therapist",
         target_id=therapist.id,
@@ -222,6 +226,9 @@ async def active_admins(session: AsyncSession) -> list[Therapist]:
     return list(rows.all())
 
 
+KEY_BATCH = 500  # data keys read per query when listing clients
+
+
 async def list_clients(
     session: AsyncSession, vault: Vault, therapist_id: uuid.UUID | None = None
 ) -> list[ClientView]:
@@ -229,8 +236,14 @@ async def list_clients(
     if therapist_id is not None:
         query = query.where(Client.therapist_id == therapist_id)
     views = []
-    for row in (await session.scalars(query)).all():
-        key = await vault.key(session, row.id)
+    rows = (await session.scalars(query)).all()
+    keys: dict[uuid.UUID, DataKey] = {}
+    for start in range(0, len(rows), KEY_BATCH):  # the keys in a few queries, not one each
+        keys.update(await vault.keys(session, [row.id for row in rows[start : start + KEY_BATCH]]))
+    for row in rows:
+        key = keys.get(row.id)
+        if key is None:
+            raise DecryptionError(f"no data key for owner {row.id}: it was erased")
         views.append(
             ClientView(
                 id=row.id,

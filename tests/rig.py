@@ -71,6 +71,8 @@ class Rig:
             RAPPORT_DATABASE_URL=self.database_url,
             RAPPORT_TELEGRAM_API_URL=self.fake.root,
             RAPPORT_BOT_TOKEN=self.fake.token,
+            RAPPORT_WEB_LISTEN=self.settings.web_listen,
+            RAPPORT_WEB_PORT=str(self.settings.web_port),
         )
         if self.settings.config is not None:
             env["RAPPORT_CONFIG"] = str(self.settings.config)
@@ -145,7 +147,7 @@ def rig_settings(fake: FakeBotAPI, data_dir: Path, database_url: str, **extra: A
         database_url=database_url,
         telegram_api_url=fake.root,
         dispatch_interval=0.2,
-        **extra,
+        **{"web_port": 0, **extra},  # the dashboard only where a test asks for it
     )
 
 
@@ -156,9 +158,11 @@ async def start_rig(
     database_url: str,
     clock: Clock | None = None,
     config: Path | None = None,
+    **extra: Any,
 ) -> AsyncIterator[Rig]:
-    """The bot, running; leaving the block stops it as a shutdown would (data stays)."""
-    settings = rig_settings(fake, data_dir, database_url, config=config)
+    """The bot, running; leaving the block stops it as a shutdown would (data stays).
+    `extra`: more settings (e.g. web_port for the dashboard)."""
+    settings = rig_settings(fake, data_dir, database_url, config=config, **extra)
     await initialise(settings)
     clock = clock or Clock()
     app = build_application(settings, practice_config.load(config), clock=clock)

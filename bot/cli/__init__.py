@@ -15,14 +15,14 @@ from pydantic import ValidationError
 
 from bot import config as practice_config
 from bot import logs
-from bot.cli import admin, backtest, keys, people, schedule, setup
+from bot.cli import admin, backtest, keys, people, schedule, setup, web
 from bot.cli.common import CliError, Env
 from bot.settings import MissingToken, Settings
 from store import checkins
 from store import people as store_people
 from store.crypto import CryptoError
 
-COMMAND_MODULES = (setup, people, schedule, keys, admin, backtest)
+COMMAND_MODULES = (setup, people, schedule, keys, admin, backtest, web)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
