@@ -30,6 +30,7 @@ from bot import config as practice_config
 from bot import dashboard, logs
 from bot.ratelimit import RapportRateLimiter
 from bot.settings import Settings
+from bot.vault import load_vault
 from handlers import (
     brief,
     callbacks,
@@ -53,10 +54,8 @@ from schedules.planner import Planner
 from schedules.rules import QuietHours, defer_past_quiet, resolve_local
 from store import people, settings_kv, updates
 from store.alerts import AlertPolicy
-from store.crypto import load_keyring
 from store.db import create_engine, migrate, session_factory, transaction
 from store.retention import run_retention
-from store.vault import Vault
 
 log = logging.getLogger(__name__)
 
@@ -77,16 +76,6 @@ DIGEST_INTERVAL = timedelta(minutes=5)
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def load_vault(settings: Settings) -> Vault:
-    """The key ring from RAPPORT_MASTER_KEYS or the key file, re-read on an unknown key id."""
-
-    def read() -> Vault:
-        master = settings.master_keys.get_secret_value() if settings.master_keys else None
-        return Vault(load_keyring(settings.resolved_key_file, master), reload=lambda: read().ring)
-
-    return read()
 
 
 def build_application(

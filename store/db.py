@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import sqlite3
 import stat
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
@@ -12,12 +13,10 @@ from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from functools import partial
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import aiosqlite
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Connection, event, make_url, text
+from sqlalchemy import Connection, event, inspect, make_url, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -25,6 +24,9 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+
+if TYPE_CHECKING:  # alembic is imported only to migrate (it costs ~0.1 s to import)
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 log = logging.getLogger(__name__)
@@ -313,6 +315,8 @@ def _unscrubbed(error: SQLAlchemyError) -> None:
 
 
 def alembic_config() -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     return config
@@ -328,14 +332,57 @@ async def migrate(engine: AsyncEngine) -> None:
     On PostgreSQL the migration holds a transaction-level advisory lock, so several processes
     starting at once migrate one after the other: the first upgrades, the others then find
     the schema up to date. (SQLite serialises writers by itself.)
+
+    A schema already at the newest revision (every start of the bot, every `rapport`
+    command after the first) is seen without alembic: `at_head`.
     """
+    if await at_head(engine):
+        return
     async with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         await conn.run_sync(_upgrade)
 
 
+_REVISION = re.compile(r"^revision\s*(?::[^=\n]*)?=\s*['\"]([^'\"]+)['\"]", re.MULTILINE)
+_DOWN_REVISION = re.compile(r"^down_revision\s*(?::[^=\n]*)?=\s*(.*)$", re.MULTILINE)
+
+
+def head_revisions() -> frozenset[str]:
+    """The newest revisions of the migrations, read from the files' text without alembic:
+    those that no other names as its `down_revision`. Empty if a file does not say its
+    revision plainly (then `at_head` leaves the question to alembic)."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        source = path.read_text(encoding="utf-8")
+        found = _REVISION.search(source)
+        if found is None:
+            return frozenset()
+        revisions.add(found.group(1))
+        down = _DOWN_REVISION.search(source)
+        if down is not None:
+            parents.update(re.findall(r"['\"]([^'\"]+)['\"]", down.group(1)))
+    return frozenset(revisions - parents)
+
+
+async def at_head(engine: AsyncEngine) -> bool:
+    """Whether the database's revisions are exactly the newest ones (`head_revisions`).
+    Anything else (no version table, an older or unknown revision, a file not read) is
+    False, and `migrate` runs alembic, which decides."""
+    heads = head_revisions()
+    if not heads:
+        return False
+    async with engine.connect() as conn:
+        if not await conn.run_sync(lambda sync: inspect(sync).has_table("alembic_version")):
+            return False
+        found = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalars()
+        return frozenset(found) == heads
+
+
 def _upgrade(connection: Connection) -> None:
+    from alembic import command
+
     config = alembic_config()
     config.attributes["connection"] = connection
     command.upgrade(config, "head")

@@ -2,6 +2,11 @@
 
 Each module here registers its own commands; `main` reports every error an admin can fix as
 one plain line (or a list), never as a traceback.
+
+Building the parser imports only the standard library: a command module imports what a
+command uses inside the command, when it runs, so `rapport --help` answers at once and
+`rapport client list` loads neither Telegram nor alembic (docs/performance.md;
+tests/test_cli_imports.py checks it).
 """
 
 from __future__ import annotations
@@ -11,16 +16,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from pydantic import ValidationError
-
-from bot import config as practice_config
-from bot import logs
 from bot.cli import admin, backtest, keys, people, schedule, setup, web
 from bot.cli.common import CliError, Env
-from bot.settings import MissingToken, Settings
-from store import checkins
-from store import people as store_people
-from store.crypto import CryptoError
 
 COMMAND_MODULES = (setup, people, schedule, keys, admin, backtest, web)
 
@@ -37,6 +34,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     if not hasattr(args, "handler"):
         parser.print_help()
         sys.exit(2)
+    from pydantic import ValidationError
+
+    from bot import config as practice_config
+    from bot import logs
+    from bot.settings import MissingToken, Settings
+
     try:
         settings = Settings()
         # A command may opt out of loading the config first (`config check` reads it itself).
@@ -48,15 +51,27 @@ def main(argv: Sequence[str] | None = None) -> None:
         _fail("settings: " + "; ".join(_setting_problem(e) for e in exc.errors()))
     except practice_config.ConfigError as exc:
         _fail("the practice config has problems:\n" + "\n".join(f"  {p}" for p in exc.problems))
-    except (
-        CliError,
-        CryptoError,
-        MissingToken,
-        store_people.NotFound,
-        checkins.ClientUnavailable,
-        ValueError,
-    ) as exc:
+    except (CliError, MissingToken, ValueError) as exc:
         _fail(str(exc))
+    except Exception as exc:
+        if not isinstance(exc, _store_errors()):
+            raise
+        _fail(str(exc))
+
+
+def _store_errors() -> tuple[type[Exception], ...]:
+    """The store's errors an admin can act on, of the modules the command imported (a module
+    it did not import cannot have raised one)."""
+    found: list[type[Exception]] = []
+    for module, name in (
+        ("store.crypto", "CryptoError"),
+        ("store.people", "NotFound"),
+        ("store.checkins", "ClientUnavailable"),
+    ):
+        error = getattr(sys.modules.get(module), name, None)
+        if isinstance(error, type) and issubclass(error, Exception):
+            found.append(error)
+    return tuple(found)
 
 
 def _fail(message: str) -> NoReturn:

@@ -11,15 +11,14 @@ import sys
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from bot import config as practice_config
 from bot.cli.common import CliError, Env, add_json, emit, now, uuid_arg, with_session
-from store import admin
-from store.retention import run_retention
-from store.vault import Vault
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from store.vault import Vault
 
 CSV_FILE = "checkins.csv"
 
@@ -133,6 +132,8 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def cmd_client_reassign(env: Env, args: argparse.Namespace) -> None:
+    from store import admin
+
     async def work(session: AsyncSession, vault: Vault) -> dict[str, Any]:
         done = await admin.reassign(
             session, vault, client_id=args.client, therapist_id=args.therapist, now=now()
@@ -153,6 +154,8 @@ def cmd_client_reassign(env: Env, args: argparse.Namespace) -> None:
 
 
 def cmd_therapist_deactivate(env: Env, args: argparse.Namespace) -> None:
+    from store import admin
+
     async def work(session: AsyncSession, vault: Vault) -> dict[str, Any]:
         done = await admin.deactivate(session, therapist_id=args.therapist)
         return {
@@ -178,6 +181,8 @@ def cmd_therapist_deactivate(env: Env, args: argparse.Namespace) -> None:
 
 
 def cmd_config_check(env: Env, args: argparse.Namespace) -> None:
+    from bot import config as practice_config
+
     path: Path | None = args.file or env.settings.resolved_config
     try:
         loaded = practice_config.load(path)
@@ -241,6 +246,8 @@ def _json_text(doc: dict[str, Any]) -> str:
 
 
 def cmd_export(env: Env, args: argparse.Namespace) -> None:
+    from store import admin
+
     out: Path | None = args.out
     if args.all:
         if out is None:
@@ -285,6 +292,8 @@ def cmd_export(env: Env, args: argparse.Namespace) -> None:
 
 
 def cmd_erase(env: Env, args: argparse.Namespace) -> None:
+    from store import admin
+
     if not args.yes:
         if not sys.stdin.isatty():
             raise CliError(
@@ -324,6 +333,8 @@ def cmd_erase(env: Env, args: argparse.Namespace) -> None:
 
 
 def cmd_retention_run(env: Env, args: argparse.Namespace) -> None:
+    from store.retention import run_retention
+
     settings = env.loaded.config.retention
 
     async def work(session: AsyncSession, vault: Vault) -> dict[str, Any]:
@@ -383,6 +394,8 @@ def cmd_retention_run(env: Env, args: argparse.Namespace) -> None:
 
 
 def cmd_audit(env: Env, args: argparse.Namespace) -> None:
+    from store import admin
+
     async def work(session: AsyncSession, vault: Vault) -> dict[str, Any]:
         rows = await admin.audit_log(session, client_id=args.client, since=args.since)
         return {
@@ -415,6 +428,8 @@ def cmd_audit(env: Env, args: argparse.Namespace) -> None:
 
 
 def cmd_stats(env: Env, args: argparse.Namespace) -> None:
+    from store import admin
+
     async def work(session: AsyncSession, vault: Vault) -> dict[str, Any]:
         found = await admin.stats(session, now=now())
         data = asdict(found)

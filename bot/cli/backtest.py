@@ -9,14 +9,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from alliance.backtest import (
-    BacktestError,
-    render_csv,
-    render_json_lines,
-    render_summary,
-    run_backtest,
-)
-from bot import config as practice_config
 from bot.cli.common import CliError, Env
 
 
@@ -41,6 +33,15 @@ def register(sub: Any) -> None:
 
 
 def cmd_backtest(env: Env, args: argparse.Namespace) -> None:
+    from alliance.backtest import (
+        BacktestError,
+        render_csv,
+        render_json_lines,
+        render_summary,
+        run_backtest,
+    )
+    from bot import config as practice_config
+
     loaded = practice_config.load(args.config or env.settings.resolved_config)
     try:
         text = args.input.read_text(encoding="utf-8")

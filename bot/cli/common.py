@@ -9,15 +9,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+# Only the standard library at import time: `rapport --help` builds every command's parser
+# from here, and each command imports what it uses when it runs (docs/performance.md).
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import config as practice_config
-from bot.app import load_vault
-from bot.settings import Settings
-from store.db import create_engine, migrate, session_factory, transaction
-from store.vault import Vault
+    from bot import config as practice_config
+    from bot.settings import Settings
+    from store.vault import Vault
 
 
 class CliError(Exception):
@@ -30,7 +31,7 @@ class Env:
     loaded: practice_config.Loaded
 
 
-Work = Callable[[AsyncSession, Vault], Awaitable[dict[str, Any]]]
+Work = Callable[["AsyncSession", "Vault"], Awaitable[dict[str, Any]]]
 
 
 def uuid_arg(text: str) -> uuid.UUID:
@@ -55,6 +56,9 @@ def emit(args: argparse.Namespace, payload: dict[str, Any], lines: list[str]) ->
 
 async def with_session(env: Env, work: Work) -> dict[str, Any]:
     """Run `work` in one transaction on a migrated database: all of it commits, or none."""
+    from bot.vault import load_vault
+    from store.db import create_engine, migrate, session_factory, transaction
+
     engine = create_engine(env.settings.resolved_database_url)
     try:
         await migrate(engine)

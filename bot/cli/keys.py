@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from typing import Any
-
-from sqlalchemy.ext.asyncio import AsyncSession
+from typing import TYPE_CHECKING, Any
 
 from bot.cli.common import CliError, Env, add_json, emit, with_session
-from store.crypto import load_keyring, write_key_file
-from store.vault import Vault
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from store.vault import Vault
 
 
 def register(sub: Any) -> None:
@@ -26,6 +27,8 @@ def register(sub: Any) -> None:
 
 
 def cmd_keys_rotate(env: Env, args: argparse.Namespace) -> None:
+    from store.crypto import load_keyring, write_key_file
+
     settings = env.settings
     if settings.master_keys is not None:
         raise CliError(

@@ -6,15 +6,15 @@ import argparse
 import asyncio
 from dataclasses import asdict
 from datetime import datetime
-from typing import Any
-
-from sqlalchemy.ext.asyncio import AsyncSession
+from typing import TYPE_CHECKING, Any
 
 from bot.cli.common import CliError, Env, add_json, emit, jsonable, now, uuid_arg, with_session
-from bot.settings import Settings
-from schedules import manage
-from store import checkins, people, settings_kv
-from store.vault import Vault
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from bot.settings import Settings
+    from store.vault import Vault
 
 
 def register(sub: Any) -> None:
@@ -58,6 +58,8 @@ def register(sub: Any) -> None:
 
 
 async def _link(session: AsyncSession, settings: Settings, token: str) -> str | None:
+    from store import people, settings_kv
+
     username = settings.bot_username or await settings_kv.get(session, settings_kv.BOT_USERNAME)
     return people.invite_link(username, token) if username else None
 
@@ -78,6 +80,8 @@ def _link_lines(link: str | None, token: str, expires: datetime) -> list[str]:
 
 
 def cmd_therapist_add(env: Env, args: argparse.Namespace) -> None:
+    from store import people
+
     async def work(session: AsyncSession, vault: Vault) -> dict[str, Any]:
         therapist, invite = await people.add_therapist(
             session,
@@ -106,6 +110,8 @@ def cmd_therapist_add(env: Env, args: argparse.Namespace) -> None:
 
 
 def cmd_therapist_list(env: Env, args: argparse.Namespace) -> None:
+    from store import people
+
     async def work(session: AsyncSession, vault: Vault) -> dict[str, Any]:
         views = await people.list_therapists(session, vault)
         return {"therapists": [jsonable(asdict(v)) for v in views]}
@@ -121,6 +127,9 @@ def cmd_therapist_list(env: Env, args: argparse.Namespace) -> None:
 
 
 def cmd_client_invite(env: Env, args: argparse.Namespace) -> None:
+    from schedules import manage
+    from store import people
+
     name = args.schedule or env.loaded.config.checkins.default_template
     template = env.loaded.templates.get(name) if name else None
     if name and template is None:
@@ -162,6 +171,8 @@ def cmd_client_invite(env: Env, args: argparse.Namespace) -> None:
 
 
 def cmd_client_list(env: Env, args: argparse.Namespace) -> None:
+    from store import people
+
     async def work(session: AsyncSession, vault: Vault) -> dict[str, Any]:
         views = await people.list_clients(session, vault, args.therapist)
         return {"clients": [jsonable(asdict(v)) for v in views]}
@@ -175,6 +186,8 @@ def cmd_client_list(env: Env, args: argparse.Namespace) -> None:
 
 
 def cmd_checkin_send(env: Env, args: argparse.Namespace) -> None:
+    from store import checkins
+
     instruments = args.instrument or env.loaded.config.checkins.instruments
     unknown = [name for name in instruments if name not in env.loaded.instruments]
     if unknown:

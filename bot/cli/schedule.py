@@ -6,23 +6,21 @@ import argparse
 import asyncio
 import json
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from bot.cli.common import CliError, Env, add_json, emit, now, uuid_arg, with_session
-from schedules import manage
-from schedules.planner import session_rule
 from schedules.rules import (
     WEEKDAYS,
     QuietHours,
     RuleError,
 )
-from store import plans
-from store.models import Client
-from store.people import NotFound
-from store.vault import Vault
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from store.models import Client
+    from store.vault import Vault
 
 
 def register(sub: Any) -> None:
@@ -62,6 +60,9 @@ def register(sub: Any) -> None:
 
 
 async def _client(session: AsyncSession, client_id: Any) -> Client:
+    from store.models import Client
+    from store.people import NotFound
+
     client = await session.get(Client, client_id, with_for_update=True)
     if client is None:
         raise NotFound(f"no client with id {client_id}")
@@ -69,6 +70,8 @@ async def _client(session: AsyncSession, client_id: Any) -> Client:
 
 
 def cmd_show(env: Env, args: argparse.Namespace) -> None:
+    from schedules import manage
+
     async def work(session: AsyncSession, _vault: Vault) -> dict[str, Any]:
         client = await _client(session, args.client)
         plan = await manage.upcoming(session, client, env.loaded.quiet, now())
@@ -100,6 +103,8 @@ def cmd_show(env: Env, args: argparse.Namespace) -> None:
 
 
 def cmd_set(env: Env, args: argparse.Namespace) -> None:
+    from schedules import manage
+
     template = env.loaded.templates.get(args.template)
     if template is None:
         known = ", ".join(sorted(env.loaded.templates)) or "none are defined"
@@ -142,6 +147,8 @@ def cmd_quiet(env: Env, args: argparse.Namespace) -> None:
 
 
 def cmd_session_add(env: Env, args: argparse.Namespace) -> None:
+    from store import plans
+
     async def work(session: AsyncSession, _vault: Vault) -> dict[str, Any]:
         client = await _client(session, args.client)
         at = _parse_when(args.at, client.timezone)
@@ -153,6 +160,8 @@ def cmd_session_add(env: Env, args: argparse.Namespace) -> None:
 
 
 def cmd_session_recurring(env: Env, args: argparse.Namespace) -> None:
+    from schedules.planner import session_rule
+
     spec: str | None = None
     if not args.clear:
         if not args.weekday or not args.at:
@@ -178,6 +187,8 @@ def cmd_session_recurring(env: Env, args: argparse.Namespace) -> None:
 
 
 def _parse_when(text: str | None, zone: str) -> datetime:
+    from schedules import manage
+
     try:
         return manage.parse_when(text, zone, now())
     except ValueError as exc:

@@ -5,21 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
-from telegram import Update
-from telegram.error import InvalidToken, NetworkError
-
-from bot import logs, webhook
-from bot.app import build_application
 from bot.cli.common import CliError, Env, add_json, emit
-from bot.settings import Settings
-from handlers.context import RapportApp
-from store import people
-from store.crypto import KeyRing, load_keyring, write_key_file
-from store.db import create_engine, migrate, session_factory, transaction
-from store.models import DataKeyRow
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
+    from handlers.context import RapportApp
 
 
 def register(sub: Any) -> None:
@@ -32,6 +24,13 @@ def register(sub: Any) -> None:
 
 async def initialise(settings: Settings) -> dict[str, Any]:
     """Create or upgrade the database and create the key file if needed; idempotent."""
+    from sqlalchemy import func, select
+
+    from store import people
+    from store.crypto import KeyRing, load_keyring, write_key_file
+    from store.db import create_engine, migrate, session_factory, transaction
+    from store.models import DataKeyRow
+
     settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # for its owner only
     engine = create_engine(settings.resolved_database_url)
     try:
@@ -69,12 +68,18 @@ def cmd_init(env: Env, args: argparse.Namespace) -> None:
 
 
 def cmd_run(env: Env, args: argparse.Namespace) -> None:
+    from bot import logs
+
     settings = env.settings
     setup = asyncio.run(initialise(settings))
     if setup["key_file_created"]:
         print(f"Created the key file {setup['key_file']}: back it up now.", file=sys.stderr)
     token = settings.token()
     logs.configure(settings.log_level, secrets=[token])
+    from telegram.error import InvalidToken, NetworkError
+
+    from bot.app import build_application
+
     app = build_application(settings, env.loaded)
     try:
         _serve(app, settings)
@@ -100,6 +105,10 @@ async def _check_bot_api(app: RapportApp) -> None:
 
 
 def _serve(app: RapportApp, settings: Settings) -> None:
+    from telegram import Update
+
+    from bot import webhook
+
     asyncio.run(_check_bot_api(app))
     if settings.webhook_url:
         secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
