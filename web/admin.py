@@ -29,7 +29,7 @@ async def _link(visit: Visit, token: str) -> str:
 def qr_svg(link: str) -> Markup:
     """The link as a QR code, drawn as inline SVG (nothing loaded from elsewhere)."""
     code = segno.make(link, error="m")
-    svg = code.svg_inline(scale=5, border=4, dark="#000000", light="#ffffff")
+    svg = code.svg_inline(scale=6, border=4, dark="#000000", light="#ffffff")
     return Markup(svg.replace("<svg ", '<svg role="img" aria-label="QR code of the link" ', 1))
 
 

@@ -69,7 +69,7 @@ def trend_chart(trend: Trend, zone: str, label: str) -> Markup:
     points = list(trend.points)
     if not points:
         return Markup('<p class="muted">No check-ins yet: the chart starts with the first.</p>')
-    width, left, right = 640, 44, 624
+    width, left, right = 640, 44, 604
     a_top, a_bottom = 16, 196  # alliance panel
     w_top, w_bottom = 236, 336  # wellbeing panel
     height = 372
