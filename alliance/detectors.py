@@ -874,7 +874,7 @@ def _tension(latest: CheckinRecord, inst: Instrument, settings: DetectorSettings
     return Flag(
         TENSION,
         severity,
-        f"Tension or misunderstanding with you since the last session: '{label}'",
+        f"Tension or misunderstanding with you in or since the last session: '{label}'",
         evidence={"value": value},
     )
 

@@ -192,7 +192,7 @@ def _alliance_drop(alert: PendingAlert, who: str, evidence: Evidence, full: bool
 def _tension(alert: PendingAlert, who: str, evidence: Evidence, full: bool) -> str:
     value = _number(evidence, "value")
     some = "some tension" if value is not None and value < 2 else "tension"
-    return f"{who} said there was {some} between you since the last session"
+    return f"{who} said there was {some} between you in or since the last session"
 
 
 def _critical_comment(alert: PendingAlert, who: str, evidence: Evidence, full: bool) -> str:

@@ -10,7 +10,7 @@ from datetime import timedelta
 from telegram import ChatMember, Update
 from telegram.constants import ChatType
 
-from handlers import callbacks, progress_words, therapist_views, views
+from handlers import callbacks, local_time, progress_words, therapist_views, views
 from handlers.context import RapportContext
 from handlers.texts import Say
 from store import audit, clients, people
@@ -82,7 +82,9 @@ async def pause(update: Update, context: RapportContext) -> None:
     if not paused:
         await message.reply_text(say(_unchanged(client, "pause")))
         return
-    await message.reply_text(say("paused", until=f"{until:%Y-%m-%d}"))
+    await message.reply_text(
+        say("paused", until=local_time.day_time(until, found[0].timezone, now))
+    )
     services.kick()
 
 

@@ -10,13 +10,12 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
-from zoneinfo import ZoneInfo
 
 from telegram import Bot, InlineKeyboardMarkup, Message, ReplyParameters
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 from telegram.ext import ExtBot
 
-from handlers import views
+from handlers import local_time, views
 from handlers.charts import Charts
 from handlers.texts import Say, Texts
 from store.alerts import PendingAlert
@@ -176,7 +175,7 @@ class Messenger:
         first question with the buttons: a client whose check-in never arrived gets it now,
         one who got it sees a reminder with the question again."""
         say = Say(self._texts, reminder.language)
-        until = f"{reminder.expires_at.astimezone(ZoneInfo(reminder.timezone)):%H:%M}"
+        until = local_time.day_time(reminder.expires_at, reminder.timezone, reminder.now)
         markup = None
         if reminder.carries is None:
             text = say("reminder", until=until)

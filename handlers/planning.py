@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import time, timedelta
 from zoneinfo import ZoneInfo
 
-from handlers import callbacks
+from handlers import callbacks, local_time
 from handlers import therapist_views as views
 from handlers.therapist import Ask, Reply, button, command, pick
 from schedules import manage
@@ -140,7 +140,9 @@ async def pause_or_resume(ask: Ask) -> Reply | None:
     elif days in views.PAUSE_CHOICES and client.status == ClientStatus.ACTIVE:
         until = ask.now + timedelta(days=days)
         await clients.pause(ask.session, s.vault, client, until, ask.now, ask.therapist.id)
-        told = say("paused_by_therapist", until=f"{until:%Y-%m-%d}")
+        told = say(
+            "paused_by_therapist", until=local_time.day_time(until, client.timezone, ask.now)
+        )
     else:
         return Reply(toast=views.OUT_OF_DATE)
     reply = await schedule_of(ask, client)

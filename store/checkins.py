@@ -442,6 +442,7 @@ class Reminder:
     timezone: str
     expires_at: datetime
     carries: Step | None = None  # the check-in's own send is in doubt: its first question
+    now: datetime | None = None  # when it is sent (its "until" is said from this day)
 
 
 async def due_reminders(
@@ -497,6 +498,7 @@ async def due_reminders(
                 client.timezone,
                 checkin.expires_at,
                 carries,
+                now,
             )
         )
     return due

@@ -8,6 +8,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -105,7 +106,9 @@ async def pause(
     if by_therapist is not None:
         _audit_therapist(session, by_therapist, client, "paused")
         return True
-    await _tell_therapist(session, vault, client, "paused", now, until=f"{until:%Y-%m-%d}")
+    local = until.astimezone(ZoneInfo(client.timezone))
+    shown = f"{local:%a} {local.day} {local:%b %H:%M} ({client.timezone} time)"
+    await _tell_therapist(session, vault, client, "paused", now, until=shown)
     return True
 
 

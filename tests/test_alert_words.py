@@ -90,7 +90,7 @@ def tension(value: int = 1, label: str = "A.B.") -> PendingAlert:
     return alert(
         "tension",
         "warn" if value == 1 else "high",
-        "Tension or misunderstanding with you since the last session: 'A little'",
+        "Tension or misunderstanding with you in or since the last session: 'A little'",
         label,
         rupture_type="withdrawal",
         repair=(WITHDRAWAL,),
@@ -187,8 +187,8 @@ def buttons(markup: Any) -> list[str]:
             ),
             "A.B.'s alliance answers fell below their usual (40 to 37 of 40).",
         ),
-        (tension(1), "A.B. said there was some tension between you since the last session."),
-        (tension(2), "A.B. said there was tension between you since the last session."),
+        (tension(1), "A.B. said there was some tension between you in or since the last session."),
+        (tension(2), "A.B. said there was tension between you in or since the last session."),
         (comment(), 'A.B. wrote something critical of the therapy ("waste of time").'),
         (
             alert(
@@ -249,7 +249,11 @@ def test_each_rule_in_one_plain_sentence_in_the_clients_numbers(
         ("low_alliance", "warn", "A.B.'s alliance answers are low."),
         ("alliance_drop", "warn", "A.B.'s alliance answers fell below their usual."),
         ("alliance_drop", "high", "A.B.'s alliance answers fell well below their usual."),
-        ("tension", "warn", "A.B. said there was tension between you since the last session."),
+        (
+            "tension",
+            "warn",
+            "A.B. said there was tension between you in or since the last session.",
+        ),
         ("critical_comment", "warn", "A.B.'s comment was flagged."),
         ("disengagement", "warn", "A.B. has missed check-ins."),
         ("wellbeing_low", "warn", "A.B.'s wellbeing is low."),
@@ -296,7 +300,7 @@ def test_one_rupture_is_one_short_message_read_at_a_glance() -> None:
         "❗ Possible rupture with A.B.\n"
         "\n"
         "• A.B.'s alliance answers fell well below their usual (38 to 31 of 40), most on goals.\n"
-        "• A.B. said there was some tension between you since the last session.\n"
+        "• A.B. said there was some tension between you in or since the last session.\n"
         "\n"
         "It may be withdrawal: pulling back, going quiet.\n"
         "You could ask: \"Last week's answers were quieter than usual. How has our work felt "

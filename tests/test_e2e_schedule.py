@@ -79,7 +79,8 @@ async def test_weekly_rule_reminder_and_missed(tmp_path: Path) -> None:
 
         clock.advance(timedelta(hours=4))
         reminder = await client.wait_for_message(contains="gentle reminder", timeout=10)
-        assert "09:00" in reminder.content  # open until 08:00 UTC next day = 09:00 CET
+        # Open until 08:00 UTC next day: the client's own day and time, 09:00 CET on Tuesday.
+        assert "still open until Tue 09:00." in reminder.content
         clock.advance(timedelta(hours=1))
         dispatcher = rig.app.bot_data.dispatcher
         assert dispatcher is not None
