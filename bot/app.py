@@ -52,7 +52,7 @@ from review.decide import Detection
 from schedules.dispatcher import Dispatcher
 from schedules.planner import Planner
 from schedules.rules import QuietHours, defer_past_quiet, resolve_local
-from store import people, settings_kv, updates
+from store import people, settings_kv, updates, websessions
 from store.alerts import AlertPolicy
 from store.db import create_engine, migrate, session_factory, transaction
 from store.retention import run_retention
@@ -251,6 +251,7 @@ async def _post_init(
     async def retention(_context: RapportContext) -> None:
         async with transaction(sessions) as session:
             await updates.prune(session, clock() - timedelta(days=2))
+            await websessions.prune(session, clock())
             report = await run_retention(
                 session,
                 services.vault,
