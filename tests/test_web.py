@@ -202,3 +202,54 @@ async def test_rapport_web_link_prints_a_working_link(web_rig: Rig) -> None:
         done = await sign_in(browser, result["link"])
         assert done.status_code == 303
         assert "Your caseload" in (await browser.get("/")).text
+
+
+async def test_pausing_quiet_hours_and_regular_time_from_the_client_page(web_rig: Rig) -> None:
+    rig = web_rig
+    therapist, client_id = await therapist_with_client(rig, 7141, "Client Dee")
+    client = rig.fake.user(7141 + 1000)
+    async with httpx.AsyncClient(base_url=base(rig)) as browser:
+        await sign_in(browser, await web_link(therapist))
+        page = await browser.get(f"/clients/{client_id}")
+        csrf = csrf_of(page.text)
+        paused = await browser.post(
+            f"/clients/{client_id}/pause", data={"csrf": csrf, "days": "7"}, follow_redirects=True
+        )
+        assert "Check-ins paused." in paused.text and "Resume check-ins" in paused.text
+        told = await rig.fake.wait_for(  # sent before the page answered
+            lambda: next((m for m in client.messages if "therapist paused" in m.content), None)
+        )
+        assert "until" in told.content
+        wrong = await browser.post(
+            f"/clients/{client_id}/quiet", data={"csrf": csrf, "own": "yes", "quiet": "late"}
+        )
+        assert wrong.status_code == 400 and "That did not work" in wrong.text
+        quiet = await browser.post(
+            f"/clients/{client_id}/quiet",
+            data={"csrf": csrf, "own": "yes", "quiet": "21:30-08:00"},
+            follow_redirects=True,
+        )
+        assert "quiet hours: 21:30-08:00 (the client's own)" in quiet.text
+        regular = await browser.post(
+            f"/clients/{client_id}/recurring",
+            data={"csrf": csrf, "weekday": ["tuesday", "friday"], "at": "10:00"},
+            follow_redirects=True,
+        )
+        assert "Regular session time saved." in regular.text
+        assert "Before your session with Client Dee" in regular.text  # the brief, as it would go
+        resumed = await browser.post(
+            f"/clients/{client_id}/resume", data={"csrf": csrf}, follow_redirects=True
+        )
+        assert "Check-ins resumed." in resumed.text
+    async with rig.services.sessions() as session:
+        actions = [
+            a
+            for a in (
+                await session.scalars(
+                    select(AuditEvent.action).where(AuditEvent.target_id == client_id)
+                )
+            ).all()
+        ]
+    assert {"client.paused", "client.resumed", "schedule.quiet", "session.recurring"} <= set(
+        actions
+    )

@@ -18,7 +18,7 @@ from starlette.responses import Response
 from alliance.detectors import Severity
 from alliance.history import CheckinRecord, Status
 from alliance.instruments import Instrument
-from handlers import alert_words, brief
+from handlers import alert_words, brief, local_time
 from handlers.therapist_views import describe_rule
 from handlers.web import drop_buttons
 from schedules import briefs as timing
@@ -533,7 +533,9 @@ async def _pause_action(visit: Visit, client: Client, action: str) -> None:
             raise ValueError("only an active client's check-ins can be paused")
         until = visit.now + timedelta(days=days)
         await clients.pause(visit.session, s.vault, client, until, visit.now, me)
-        told = say("paused_by_therapist", until=f"{until:%Y-%m-%d}")
+        told = say(
+            "paused_by_therapist", until=local_time.day_time(until, client.timezone, visit.now)
+        )
     chat = await people.chat_id(visit.session, s.vault, client)
     bot = visit.web.bot
 
