@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from alliance.detectors import DEFAULTS, DetectorSettings
@@ -26,7 +25,7 @@ from store import audit
 from store.alerts import LIVE, PendingAlert, live_alerts_of
 from store.history import Trend, client_history, trend
 from store.models import Alert, Brief, Client, ClientStatus, SessionLog, Therapist
-from store.outbox import Guarantee, SendOutcome, lease, settle
+from store.outbox import Guarantee, SendOutcome, claim_new, lease, settle
 from store.people import chat_id
 from store.vault import Vault, unseal
 
@@ -106,13 +105,7 @@ async def claim(
     if found is not None:
         return None
     brief = Brief(id=uuid.uuid4(), client_id=client_id, session_at=session_at, claimed_at=now)
-    lease(brief, now)
-    try:
-        async with session.begin_nested():
-            session.add(brief)
-    except IntegrityError:  # another process claimed it between the read and the insert
-        return None
-    return brief.id
+    return brief.id if await claim_new(session, brief, now) else None
 
 
 async def retries(session: AsyncSession, now: datetime) -> list[uuid.UUID]:

@@ -8,11 +8,10 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.models import Alert, Client, Digest, Therapist
-from store.outbox import Guarantee, SendOutcome, lease, settle
+from store.outbox import Guarantee, SendOutcome, claim_new, lease, settle
 
 WEEK = timedelta(days=7)
 # A digest is sent at most once in this long, so a restart on digest day sends no second one.
@@ -88,13 +87,7 @@ async def _claim(
     if last is not None and now - last < MIN_GAP:
         return None  # the weekday was changed after this week's digest went out
     digest = Digest(id=uuid.uuid4(), therapist_id=therapist_id, day=day, claimed_at=now)
-    lease(digest, now)
-    try:
-        async with session.begin_nested():
-            session.add(digest)
-    except IntegrityError:  # another process claimed it between the read and the insert
-        return None
-    return digest
+    return digest if await claim_new(session, digest, now) else None
 
 
 async def record(

@@ -20,6 +20,8 @@ import enum
 from datetime import datetime, timedelta
 
 from sqlalchemy import BigInteger, Integer
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 CLAIM_LEASE = timedelta(minutes=2)
@@ -58,6 +60,19 @@ def retry_at(attempts: int, now: datetime) -> datetime:
 def lease(row: Deliverable, now: datetime) -> None:
     """Claim the row for one send: no other sender takes it until the lease ends."""
     row.next_delivery_at = now + CLAIM_LEASE
+
+
+async def claim_new(session: AsyncSession, row: Deliverable, now: datetime) -> bool:
+    """Add a new message row, claimed: its unique key (a client's session, a therapist's day)
+    is the claim. False when another sender added it first (between its read and this
+    insert)."""
+    lease(row, now)
+    try:
+        async with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        return False
+    return True
 
 
 def settle(
