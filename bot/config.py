@@ -53,6 +53,10 @@ class PracticeSection(_Section):
     name: str = Field(default="Rapport practice", min_length=1, max_length=200)
     timezone: str = "UTC"
     language: str = Field(default="en", pattern=r"^[a-z]{2,3}(-[a-z0-9]{2,8})?$")
+    # How clients reach their therapist or the practice (a phone number, an address): told
+    # to a client who writes to the bot when no check-in is open. Unset: "the way you
+    # usually do".
+    contact: str | None = Field(default=None, min_length=1, max_length=300)
 
     @field_validator("timezone")
     @classmethod
@@ -93,6 +97,27 @@ class CheckinsSection(_Section):
     @property
     def window(self) -> timedelta:
         return timedelta(hours=self.window_hours)
+
+
+class Helpline(_Section):
+    """One named place to get urgent help, shown wherever the crisis text is."""
+
+    name: str = Field(min_length=1, max_length=100)
+    contact: str = Field(min_length=1, max_length=200)  # a number, an address, a web page
+
+    @field_validator("name", "contact")
+    @classmethod
+    def _words(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("is empty; write it out, or remove the entry")
+        return value.strip()
+
+
+class CrisisSection(_Section):
+    """The practice's own helplines, listed wherever a client is told where to get urgent
+    help (the {crisis} of every such text); none: the `crisis` text alone."""
+
+    helplines: list[Helpline] = Field(default_factory=list, max_length=10)
 
 
 class InstrumentsSection(_Section):
@@ -168,13 +193,17 @@ class PracticeConfig(_Section):
     # Checked by alliance.detectors.parse_settings (see `load`); keys are DetectorSettings'.
     detectors: dict[str, Any] = Field(default_factory=dict)
     retention: RetentionSection = Field(default_factory=RetentionSection)
+    crisis: CrisisSection = Field(default_factory=CrisisSection)
     texts: dict[str, dict[str, str]] = Field(default_factory=dict)
     # Checked by schedules.rules after the rest (see `load`), for its precise messages.
     quiet_hours: dict[str, Any] | None = None
     templates: dict[str, Any] = Field(default_factory=dict)
 
     def make_texts(self) -> Texts:
-        return Texts(self.texts, self.practice.language)
+        helplines = [(line.name, line.contact) for line in self.crisis.helplines]
+        return Texts(
+            self.texts, self.practice.language, helplines=helplines, contact=self.practice.contact
+        )
 
 
 class Loaded(BaseModel):
@@ -226,6 +255,14 @@ def load(path: Path | None) -> Loaded:
         if known is not None and name not in known
     ]
     problems += [f"{source}: {problem}" for problem in Texts.validate(config.texts)]
+    if config.crisis.helplines:
+        problems += [
+            f"{source}: texts.{lang}.crisis: not used while [crisis] helplines are set (the "
+            f"crisis_helplines text lists them); put these words in texts.{lang}."
+            "crisis_helplines, or remove one of the two"
+            for lang, values in config.texts.items()
+            if "crisis" in values
+        ]
     templates: dict[str, Template] = {}
     templates_read = True
     quiet = None

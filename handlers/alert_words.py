@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 
+from alliance.safety import OUTSIDE_CHECKIN
 from store.alerts import PendingAlert
 
 FULL, SCORES, MINIMAL = "full", "scores", "minimal"
@@ -276,6 +277,8 @@ def _risk_phrase(alert: PendingAlert) -> str | None:
 
 
 def _risk(alert: PendingAlert, who: str, evidence: Evidence, full: bool) -> str:
+    if alert.reason == OUTSIDE_CHECKIN:  # the message was not kept: nothing more to say
+        return f"{who} wrote a risk phrase in a message outside a check-in (it was not kept)"
     items, phrase = _risk_items(alert), _risk_phrase(alert)
     parts = []
     if items:

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import CallbackQuery, Update
 from telegram.constants import ChatType
 
-from handlers import callbacks, progress, views
+from handlers import callbacks, free_text, progress, views
 from handlers.context import RapportContext, Services
 from handlers.delivery import unless_unchanged
 from handlers.texts import Say
@@ -143,11 +143,15 @@ async def _show(
 
 
 async def on_text(update: Update, context: RapportContext) -> None:
-    """Text is the comment of a check-in waiting for one; otherwise a pointer to the buttons."""
+    """Text is the comment of a check-in waiting for one. Any other text from a client is
+    scanned for risk (the crisis resources at once, and an urgent alert) and not kept; the
+    reply says where their check-ins stand and how to reach the practice."""
     message, user = update.effective_message, update.effective_user
     if message is None or user is None or message.text is None:
         return
     services = context.services
+    now = services.clock()
+    free = standing = None
     async with context.unit_of_work(update) as session:
         known = await people.find_by_telegram(session, services.vault, user.id)
         language = known.language if isinstance(known, Client) else None
@@ -157,7 +161,7 @@ async def on_text(update: Update, context: RapportContext) -> None:
             known=services.instruments,
             telegram_user_id=user.id,
             text=message.text,
-            now=services.clock(),
+            now=now,
             detection=services.detection,
         )
         say = services.say(language or services.texts.language_for(user.language_code))
@@ -166,6 +170,17 @@ async def on_text(update: Update, context: RapportContext) -> None:
             readings = await progress.after_checkin(
                 session, services, say, outcome.changed.client.id
             )
+        if not outcome.saved and isinstance(known, Client):
+            free = await review.free_text(
+                session,
+                services.vault,
+                client=known,
+                text=message.text,
+                now=now,
+                detection=services.detection,
+            )
+            if not free.risk:
+                standing = await free_text.reply(session, services, say, known, now)
     if outcome.saved:
         if outcome.message_id is not None:
             await unless_unchanged(
@@ -183,9 +198,13 @@ async def on_text(update: Update, context: RapportContext) -> None:
             )
         if outcome.alert_ids:
             services.kick()
+    elif free is not None and free.risk:
+        await message.reply_text(say("free_text_risk"))
+        if free.alert_ids:
+            services.kick()
+    elif standing is not None:
+        await message.reply_text(standing)
     elif known is None:
         await message.reply_text(say("invitation_only"))
-    elif isinstance(known, Client):
-        await message.reply_text(say("use_buttons"))
     else:
         await message.reply_text(say("therapist_help"))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import string
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 DEFAULT_LANGUAGE = "en"
 
@@ -42,6 +42,10 @@ DEFAULTS: dict[str, str] = {
         "number now (112 in Europe, 911 in North America, 999 in the UK) or go to the "
         "nearest emergency department."
     ),
+    "crisis_helplines": (
+        "If you are in crisis or thinking about harming yourself, call now or go to the "
+        "nearest emergency department:\n{helplines}"
+    ),
     "agree_button": "I agree",
     "not_now_button": "Not now",
     "consent_declined": (
@@ -66,7 +70,8 @@ DEFAULTS: dict[str, str] = {
         "/delete - erase everything stored about you\n"
         "/privacy - how your data is handled\n"
         "/progress - a chart of your answers so far\n\n"
-        "This chat is not watched in real time. {crisis}"
+        "Nobody reads this chat in real time: your answers, comments and messages are no way "
+        "to get urgent help. {crisis}"
     ),
     "therapist_help": (
         "You receive alerts about your clients here. Send /help to see what you can do."
@@ -74,9 +79,13 @@ DEFAULTS: dict[str, str] = {
     "clients_only": "That command is for clients.",
     "checkin_closed": "This check-in is closed.",
     "not_yours": "This button isn't for you.",
-    "thanks": "Thank you! Your answers are saved for your therapist.",
+    "thanks": (
+        "Thank you! Your answers are saved for your therapist. Nobody reads them in real time: "
+        "for urgent help, see /help."
+    ),
     "thanks_before_session": (
-        "Thank you! Your answers are saved. Your therapist will see them before your next session."
+        "Thank you! Your answers are saved. Your therapist will see them before your next "
+        "session, not in real time: for urgent help, see /help."
     ),
     "saved": "Saved",
     "your_score": "Your {title}: {score} of {max}.",
@@ -108,7 +117,24 @@ DEFAULTS: dict[str, str] = {
     ),
     "progress_footer": "This chat is not watched in real time. {crisis}",
     "progress_off": "Charts of your answers are not available in this practice.",
-    "use_buttons": "Please use the buttons above to answer, or wait for your next check-in.",
+    "use_buttons": "Your check-in above is waiting for you: please answer with its buttons.",
+    "free_text_next": "No check-in is open right now; your next one is due {when}.",
+    "free_text_paused": "No check-in is open right now: your check-ins are paused until {until}.",
+    "free_text_stopped": "No check-in is open right now: your check-ins are stopped.",
+    "free_text_unscheduled": "No check-in is open right now, and none is scheduled yet.",
+    "practice_contact": "To reach your therapist or the practice: {contact}.",
+    "practice_contact_unknown": (
+        "To reach your therapist, contact the practice the way you usually do."
+    ),
+    "free_text_not_kept": (
+        "Rapport doesn't keep messages typed here, and nobody reads them: they are only "
+        "checked automatically for signs that you may need urgent help. {crisis}"
+    ),
+    "free_text_risk": (
+        "Your therapist will be told that your message suggests you may need help, but not "
+        "in real time: nobody is reading this chat now, and your message is not kept. Please "
+        "don't wait for your next session.\n\n{crisis}"
+    ),
     "something_wrong": "Something went wrong on our side. Please try again in a moment.",
     "comment_prompt": (
         "Anything you'd like your therapist to know before next time? Type it here, or tap "
@@ -116,7 +142,8 @@ DEFAULTS: dict[str, str] = {
     ),
     "no_comment_button": "No comment",
     "comment_cut": (
-        "Thank you! Your comment was long, so only its first {limit} characters were saved."
+        "Thank you! Your comment was long, so only its first {limit} characters were saved. "
+        "Nobody reads it in real time: for urgent help, see /help."
     ),
     "back_button": "‹ Back",
     "skip_button": "Skip ›",
@@ -149,7 +176,8 @@ DEFAULTS: dict[str, str] = {
     "deleted": "Done: everything Rapport stored about you is erased. Goodbye, and take care.",
     "delete_cancelled": "Nothing was erased.",
     "risk_resources": (
-        "Thank you for telling us. Please don't wait for your next session: {crisis}"
+        "Your therapist will be told about this answer, but not in real time: nobody is "
+        "reading this chat now. Please don't wait for your next session.\n\n{crisis}"
     ),
     "notice_paused": "{label} paused check-ins until {until}.",
     "notice_resumed": "{label} resumed check-ins.",
@@ -185,6 +213,20 @@ DEFAULTS: dict[str, str] = {
 }
 
 
+# Placeholders a replacement must keep: without {crisis} a client is not told where to get
+# urgent help (docs/DESIGN's safety net: every client-facing surface says where to go).
+WHAT_IT_SHOWS = {
+    "crisis": "where to get urgent help",
+    "helplines": "the practice's helplines from [crisis]",
+    "consent": "the consent text",
+}
+REQUIRED: dict[str, frozenset[str]] = {
+    **{key: frozenset({"crisis"}) for key, text in DEFAULTS.items() if "{crisis}" in text},
+    "crisis_helplines": frozenset({"helplines"}),
+    "consent_changed": frozenset({"consent"}),
+}
+
+
 class TextError(ValueError):
     """An override that cannot be used; the message names the key and the fix."""
 
@@ -200,9 +242,15 @@ class Texts:
         self,
         overrides: Mapping[str, Mapping[str, str]] | None = None,
         default_language: str = DEFAULT_LANGUAGE,
+        helplines: Sequence[tuple[str, str]] = (),
+        contact: str | None = None,
     ) -> None:
         self._overrides = {lang: dict(values) for lang, values in (overrides or {}).items()}
         self.default_language = default_language
+        # The practice's named helplines ([crisis] helplines): with them, {crisis} is the
+        # `crisis_helplines` text listing them; without, the `crisis` text.
+        self.helplines = tuple(helplines)
+        self.contact = contact  # how clients reach the practice ([practice] contact)
 
     @staticmethod
     def validate(overrides: Mapping[str, Mapping[str, str]]) -> list[str]:
@@ -222,6 +270,16 @@ class Texts:
                     problems.append(
                         f"{where}: placeholder {exc} is not available; use only "
                         f"{sorted(placeholders(DEFAULTS[key])) or 'no placeholders'}"
+                    )
+                    continue
+                if not text.strip():
+                    problems.append(f"{where}: is empty; write the text, or remove the key")
+                    continue
+                for name in sorted(REQUIRED.get(key, frozenset()) - placeholders(text)):
+                    problems.append(
+                        f"{where}: must contain {{{name}}} ({WHAT_IT_SHOWS[name]}); add "
+                        f"{{{name}}} where it should appear, or remove the key to keep the "
+                        "default"
                     )
         return problems
 
@@ -245,8 +303,22 @@ class Texts:
             or DEFAULTS[key]
         )
         if "crisis" in placeholders(text) and "crisis" not in values:
-            values["crisis"] = self.get("crisis", lang)
+            values["crisis"] = self.crisis(lang)
         return text.format(**values) if values or placeholders(text) else text
+
+    def crisis(self, language: str | None = None) -> str:
+        """Where to get urgent help: the practice's helplines when it named some, listed in
+        the `crisis_helplines` text, else the `crisis` text."""
+        if not self.helplines:
+            return self.get("crisis", language)
+        listed = "\n".join(f"• {name}: {contact}" for name, contact in self.helplines)
+        return self.get("crisis_helplines", language, helplines=listed)
+
+    def reach(self, language: str | None = None) -> str:
+        """How a client reaches their therapist or the practice."""
+        if self.contact:
+            return self.get("practice_contact", language, contact=self.contact.rstrip(". "))
+        return self.get("practice_contact_unknown", language)
 
     def consent_version(self, language: str | None = None) -> str:
         """Changes whenever the consent text (or the crisis text in it) changes."""

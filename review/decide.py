@@ -1,6 +1,7 @@
 """The decision after a check-in changed: risk at once, and on close the detectors, the tiers
 and the alerts. Called from the three ways a check-in changes: a tap (handlers.checkin), a
-comment (handlers.checkin) and the end of its window (schedules.dispatcher).
+comment (handlers.checkin) and the end of its window (schedules.dispatcher); and for text a
+client writes when no comment is awaited (`free_text`), which only the risk scan reads.
 
 Each function takes the update's one transaction and runs the store's operation and the
 decision in it, so an answer and the alert it raises commit together.
@@ -18,12 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from alliance.detectors import DEFAULTS, DetectorSettings, detect, risk_phrase
 from alliance.instruments import Instrument
-from alliance.safety import risk_flag
+from alliance.safety import outside_checkin_flag, risk_flag
 from alliance.triage import PUSH_DEFAULTS, TriageSettings, triage
 from store import alerts, checkins
 from store.alerts import AlertPolicy
 from store.checkins import Changed, CommentOutcome, TapAction, TapOutcome
 from store.history import client_history
+from store.models import Client
 from store.vault import Vault
 
 
@@ -88,6 +90,34 @@ async def comment(
         return outcome
     raised, risk = await decide(session, vault, known, outcome.changed, now, detection)
     return dataclasses.replace(outcome, alert_ids=raised, risk=risk)
+
+
+@dataclass(frozen=True)
+class FreeTextOutcome:
+    risk: bool = False  # a risk phrase: the client sees the crisis resources at once
+    alert_ids: list[uuid.UUID] = field(default_factory=list)  # to push now
+
+
+async def free_text(
+    session: AsyncSession,
+    vault: Vault,
+    *,
+    client: Client,
+    text: str,
+    now: datetime,
+    detection: Detection = Detection(),
+) -> FreeTextOutcome:
+    """Text from a client when no comment is awaited: read for a risk phrase in their
+    language (the same phrases as a comment's) and then dropped, never stored. A risk phrase
+    raises the urgent alert for their own therapist through the same path as a comment's;
+    its reason says only that a risk phrase was written outside a check-in."""
+    if risk_phrase(text, detection.settings, client.language) is None:
+        return FreeTextOutcome()
+    key = await vault.key(session, client.id)
+    raised = await alerts.raise_flags(
+        session, key, client, None, triage([outside_checkin_flag()]), now, detection.policy
+    )
+    return FreeTextOutcome(risk=True, alert_ids=[alert.id for alert in raised])
 
 
 async def close_expired(

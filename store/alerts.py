@@ -4,7 +4,8 @@ by them.
 
 Few, meaningful alerts: one open alert per client and rule, updated by a worse reading rather
 than repeated; after an acknowledgement, the same rule stays quiet for a cooldown unless it
-gets worse; non-urgent alerts wait for the end of quiet hours, urgent ones never wait.
+gets worse (an urgent one, a risk, never does); non-urgent alerts wait for the end of quiet
+hours, urgent ones never wait.
 """
 
 from __future__ import annotations
@@ -140,6 +141,8 @@ async def _cooling_down(
     now: datetime,
     policy: AlertPolicy,
 ) -> bool:
+    if flag.severity == Severity.URGENT:
+        return False  # each risk reading reaches the therapist: the client is told it does
     recent = await session.scalar(
         select(Alert)
         .where(

@@ -916,6 +916,36 @@ async def record_comment(
     return CommentOutcome(saved=False)
 
 
+@dataclass(frozen=True)
+class Standing:
+    """Where a client's check-ins stand, for a reply to text that was no comment."""
+
+    open: bool  # a check-in was sent and waits for its buttons
+    queued_at: datetime | None  # when the next check-in planned but not yet sent is due
+
+
+async def standing(session: AsyncSession, client_id: uuid.UUID, now: datetime) -> Standing:
+    """Whether one of the client's check-ins is open and still answerable, and when the next
+    one that is waiting to be sent is due (not before now)."""
+    opened = await session.scalar(
+        select(CheckIn.id)
+        .where(
+            CheckIn.client_id == client_id,
+            CheckIn.state.in_(OPEN_CHECKIN_STATES),
+            CheckIn.expires_at > now,
+        )
+        .limit(1)
+    )
+    queued = await session.scalar(
+        select(func.min(CheckIn.due_at)).where(
+            CheckIn.client_id == client_id,
+            CheckIn.state.in_((CheckInState.DUE, CheckInState.SENDING)),
+            CheckIn.expires_at > now,
+        )
+    )
+    return Standing(opened is not None, max(queued, now) if queued is not None else None)
+
+
 async def _complete(
     session: AsyncSession,
     known: Mapping[str, Instrument],

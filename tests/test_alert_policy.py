@@ -106,6 +106,16 @@ async def test_within_the_cooldown_only_a_worse_reading_alerts(
         assert alert.severity == severity
 
 
+async def test_a_risk_is_never_cooled_down(database: Database, vault: Vault) -> None:
+    """The client who answers or writes a risk is told their therapist hears of it: after an
+    acknowledged risk, the next one alerts again."""
+    made = await team(database.sessions, vault)
+    risk = _decision(Severity.URGENT, rule="risk")
+    await _raise(database, vault, made, risk, NOW)
+    await _acknowledge(database, made, NOW)
+    assert len(await _raise(database, vault, made, risk, NOW + timedelta(hours=1))) == 1
+
+
 async def test_the_cooldown_is_per_rule(database: Database, vault: Vault) -> None:
     made = await team(database.sessions, vault)
     await _raise(database, vault, made, _decision(Severity.WARN), NOW)

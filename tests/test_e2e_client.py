@@ -198,7 +198,7 @@ async def test_stale_and_closed_buttons_change_nothing(rig: Rig) -> None:
     await rig.fake.wait_for(lambda: all(p.answered for p in rig.fake.presses.values()))
     assert "2/5" in client.last_message.content
     client.send_text("hello?")
-    assert (await client.wait_for_message()).content == DEFAULTS["use_buttons"]
+    assert (await client.wait_for_message()).content.startswith(DEFAULTS["use_buttons"])
     for value in ["8", "8", "8", "No"]:
         await _press(client, value)
     await _press(client, DEFAULTS["no_comment_button"])

@@ -5,15 +5,26 @@ and the consent text (a short first screen, the full text a tap away)."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from sqlalchemy import func, select, text
+
+from alliance.safety import OUTSIDE_CHECKIN
 from handlers.local_time import day_time
+from handlers.texts import DEFAULTS
+from store import plans
+from store.db import transaction
+from store.models import Alert, AuditEvent, CheckIn, Client
+from store.vault import unseal
 from tests.botapi import BotMessage, FakeBotAPI, FakeUser
 from tests.conftest import database_url
-from tests.rig import Clock, Rig, join, link, start_rig
+from tests.rig import Clock, Rig, first_question, join, link, start_rig
+from tests.test_cli_admin import rapport
 
+DATA = Path(__file__).parent / "data"
 MONDAY_NOON_UTC = datetime(2026, 3, 23, 12, 0, tzinfo=UTC)  # 13:00 in Berlin (CET)
 
 
@@ -64,3 +75,221 @@ async def test_a_pause_ends_at_the_clients_local_day_and_time(tmp_path: Path) ->
         notice = await therapist.wait_for_message(contains="paused check-ins", timeout=10)
         assert "until Thu 26 Mar 13:" in notice.content
         assert "(Europe/Berlin time)" in notice.content
+
+
+# --- text outside the comment step: scanned for risk, answered, never kept -----------------
+
+
+async def test_a_risk_phrase_outside_a_checkin_brings_help_and_an_alert_and_is_not_kept(
+    rig: Rig,
+) -> None:
+    therapist, client, client_id = await _enrolled(rig)
+    _, other_token = await rig.add_therapist("Therapist Bo")
+    bystander = rig.fake.user(5499)
+    await link(bystander, other_token)
+    client.send_text("I can't go on")  # no check-in is open, no comment awaited
+    crisis = await client.wait_for_message(contains="Please don't wait")
+    assert "Your therapist will be told" in crisis.content
+    assert "not in real time" in crisis.content and "not kept" in crisis.content
+    assert "112" in crisis.content  # the crisis resources, at once
+    assert "buttons above" not in crisis.content
+    alert = await therapist.wait_for_message(contains="Urgent", timeout=10)
+    assert "Client Jo" in alert.content
+    assert "wrote a risk phrase in a message outside a check-in" in alert.content
+    assert "go on" not in alert.content  # neither the text nor the phrase matched in it
+    assert len(bystander.messages) == 1  # only the link confirmation: not their client
+
+    async with rig.services.sessions() as session:
+        [row] = (await session.scalars(select(Alert))).all()
+        key = await rig.services.vault.key(session, client_id)
+        reason, context = unseal(key, row, "reason_enc"), unseal(key, row, "context_enc")
+        checkins = await session.scalar(select(func.count()).select_from(CheckIn))
+        audit = (await session.scalars(select(AuditEvent))).all()
+    assert (row.rule, row.severity, row.checkin_id) == ("risk", "urgent", None)
+    assert reason == OUTSIDE_CHECKIN and "go on" not in context
+    assert checkins == 0  # nothing stored it as a comment
+    assert not any("go on" in f"{event.detail}" for event in audit)
+    if rig.database_url.startswith("sqlite"):
+        await _checkpoint(rig)
+        for file in rig.data_dir.glob("rapport.db*"):
+            assert b"go on" not in file.read_bytes(), file.name
+
+
+async def _checkpoint(rig: Rig) -> None:
+    async with rig.services.sessions() as session:
+        await session.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+
+
+async def test_a_second_risk_after_an_acknowledged_one_alerts_again(rig: Rig) -> None:
+    therapist, client, _client_id = await _enrolled(rig)
+    client.send_text("some days I want to die")
+    first = await therapist.wait_for_message(contains="Urgent", timeout=10)
+    therapist.press_button(first, "Acknowledge")
+    await rig.fake.wait_for(lambda: all(p.answered for p in rig.fake.presses.values()))
+    client.send_text("I want to die")  # the client is told their therapist hears: they do
+    await client.wait_for_message(contains="Please don't wait")
+    second = await therapist.wait_for_message(contains="Urgent", timeout=10)
+    assert second.message_id != first.message_id
+
+
+async def test_text_while_a_checkin_waits_for_a_button_points_to_it(rig: Rig) -> None:
+    _therapist, client, client_id = await _enrolled(rig)
+    await rig.send_checkin(client_id)
+    await first_question(rig, client)
+    client.send_text("hello?")
+    reply = await client.wait_for_message()
+    assert reply.content.startswith(DEFAULTS["use_buttons"])
+    assert "doesn't keep messages typed here" in reply.content
+    assert "112" in reply.content  # where to go for urgent help
+    async with rig.services.sessions() as session:
+        checkin = await session.scalar(select(CheckIn))
+    assert checkin is not None and checkin.comment_enc is None
+
+
+CONTACT_CONFIG = """
+[practice]
+contact = "phone 030 1234 5678 (weekdays 9-17), or email praxis@example.org"
+"""
+
+
+async def test_text_with_no_checkin_open_says_when_the_next_is_due_and_how_to_reach(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "rapport.toml"
+    config.write_text(CONTACT_CONFIG)
+    clock = Clock()
+    clock.set(MONDAY_NOON_UTC)
+    async with (
+        database_url("sqlite", tmp_path) as url,
+        FakeBotAPI() as fake,
+        start_rig(fake, tmp_path, url, clock=clock, config=config) as rig,
+    ):
+        _therapist, client, client_id = await _enrolled(rig)
+        client.send_text("Is anyone there?")
+        unscheduled = await client.wait_for_message()
+        assert unscheduled.content.startswith(DEFAULTS["free_text_unscheduled"])
+
+        async with transaction(rig.services.sessions) as session:
+            row = await session.get(Client, client_id)
+            assert row is not None
+            rule = {"weekdays": ["wednesday"], "at": "18:00", "instruments": ["alliance"]}
+            await plans.set_schedule(
+                session, row, [("weekly", json.dumps(rule))], template=None, now=clock()
+            )
+        client.send_text("Is anyone there?")
+        reply = await client.wait_for_message()
+        lines = reply.content.split("\n\n")
+        assert lines[0] == (
+            "No check-in is open right now; your next one is due Wed 18:00. To reach your "
+            "therapist or the practice: phone 030 1234 5678 (weekdays 9-17), or email "
+            "praxis@example.org."
+        )
+        assert lines[1].startswith("Rapport doesn't keep messages typed here, and nobody")
+        assert "112" in reply.content
+
+        client.send_text("/pause 3")
+        await client.wait_for_message(contains="paused until")
+        client.send_text("Is anyone there?")
+        paused = await client.wait_for_message()
+        assert paused.content.startswith(
+            "No check-in is open right now: your check-ins are paused until Thu 13:"
+        )
+        client.send_text("/stop")
+        await client.wait_for_message(contains="stopped")
+        client.send_text("Is anyone there?")
+        stopped = await client.wait_for_message()
+        assert stopped.content.startswith(DEFAULTS["free_text_stopped"])
+        assert "praxis@example.org" in stopped.content
+
+
+# --- "not read in real time" wherever text is invited; the reply to a risk ------------------
+
+
+async def test_every_surface_that_invites_text_says_it_is_not_read_in_real_time(
+    rig: Rig,
+) -> None:
+    _therapist, client, client_id = await _enrolled(rig)
+    await rig.send_checkin(client_id)
+    await first_question(rig, client)
+    for value in ["9", "9", "9", "9"]:
+        await _press(client, value)
+    prompt = await _press(client, "No")
+    assert "not read in real time" in prompt.content and "/help" in prompt.content
+    client.send_text("All good, thanks.")
+    thanks = await client.wait_for_message(contains="Thank you")
+    assert "Nobody reads them in real time: for urgent help, see /help." in thanks.content
+    client.send_text("/help")
+    shown = await client.wait_for_message(contains="/pause")
+    assert "Nobody reads this chat in real time" in shown.content
+    assert "no way to get urgent help" in shown.content and "112" in shown.content
+
+
+HELPLINES = f"""
+[instruments]
+directory = "{DATA / "instruments"}"
+
+[crisis]
+helplines = [
+  {{ name = "Emergency services", contact = "112" }},
+  {{ name = "Crisis line, day and night", contact = "0800 111 0 111" }},
+]
+"""
+
+
+async def test_a_risk_answer_is_told_what_really_happens_with_the_practices_helplines(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "rapport.toml"
+    config.write_text(HELPLINES)
+    async with (
+        database_url("sqlite", tmp_path) as url,
+        FakeBotAPI() as fake,
+        start_rig(fake, tmp_path, url, config=config) as rig,
+    ):
+        therapist, client, client_id = await _enrolled(rig)
+        await rig.send_checkin(client_id, "mood_check")
+        await first_question(rig, client)
+        await _press(client, "Well")
+        await _press(client, "Several days")  # the risk item
+        crisis = await client.wait_for_message(contains="Please don't wait")
+        assert "Thank you for telling us" not in crisis.content  # nobody is reading
+        assert crisis.content.startswith(
+            "Your therapist will be told about this answer, but not in real time: nobody is "
+            "reading this chat now."
+        )
+        assert crisis.content.endswith(
+            "emergency department:\n• Emergency services: 112\n"
+            "• Crisis line, day and night: 0800 111 0 111"
+        )
+        await therapist.wait_for_message(contains="Urgent", timeout=10)
+        client.send_text("/help")
+        shown = await client.wait_for_message(contains="/pause")
+        assert "• Crisis line, day and night: 0800 111 0 111" in shown.content
+        assert "in North America" not in shown.content  # the default crisis text gives way
+
+
+def test_a_text_without_its_crisis_part_fails_config_check(tmp_path: Path) -> None:
+    bad = tmp_path / "rapport.toml"
+    bad.write_text(
+        "[crisis]\n"
+        'helplines = [{ name = "", contact = "112" }]\n'
+        "[texts.en]\n"
+        'help = "Tap the buttons."\n'
+        'crisis = "Call 112."\n'
+        'crisis_helplines = "Call:"\n'
+        "[texts.de]\n"
+        'risk_resources = "Bitte warten Sie nicht."\n'
+    )
+    checked = rapport(tmp_path, "config", "check", str(bad))
+    assert checked.returncode == 1
+    out = checked.stdout
+    assert (
+        f"{bad}: texts.en.help: must contain {{crisis}} (where to get urgent help); add "
+        "{crisis} where it should appear, or remove the key to keep the default"
+    ) in out
+    assert f"{bad}: texts.de.risk_resources: must contain {{crisis}}" in out
+    assert f"{bad}: texts.en.crisis_helplines: must contain {{helplines}}" in out
+    assert f"{bad}: crisis.helplines.0.name:" in out
+    good = tmp_path / "good.toml"
+    good.write_text('[texts.en]\nhelp = "Tap the buttons. {crisis}"\n')
+    assert rapport(tmp_path, "config", "check", str(good)).returncode == 0

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
+from bot.config import ConfigError, load
 from handlers.texts import DEFAULTS, Texts
 
 
@@ -37,3 +42,26 @@ def test_validation_names_each_problem() -> None:
     assert "['until']" in problems[1]
     assert problems[2].startswith("texts.en.thanks: placeholder 'crisis'")
     assert len(problems) == 3
+
+
+def test_helplines_fill_every_crisis_part_and_contact_says_how_to_reach() -> None:
+    texts = Texts(helplines=[("Emergency", "112"), ("Crisis line", "0800 111")], contact="x.")
+    listed = "• Emergency: 112\n• Crisis line: 0800 111"
+    for key in ("help", "risk_resources", "free_text_not_kept", "progress_footer"):
+        assert texts.get(key, "en").endswith(listed), key
+    assert "911" not in texts.get("help", "en")
+    assert Texts(helplines=[("E", "1")]).consent_version("en") != Texts().consent_version("en")
+    assert texts.reach("en") == "To reach your therapist or the practice: x."
+    assert Texts().reach("en") == DEFAULTS["practice_contact_unknown"]
+
+
+def test_a_crisis_text_that_helplines_replace_is_a_config_problem(tmp_path: Path) -> None:
+    config = tmp_path / "rapport.toml"
+    config.write_text(
+        '[crisis]\nhelplines = [{ name = "E", contact = "112" }]\n[texts.de]\ncrisis = "112"\n'
+    )
+    with pytest.raises(ConfigError) as info:
+        load(config)
+    assert f"{config}: texts.de.crisis: not used while [crisis] helplines are set" in str(
+        info.value
+    )
