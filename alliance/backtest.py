@@ -4,27 +4,32 @@ The CSV has the header `client,checkin,due_at,answered_at,instrument,item,value`
 order; extra columns are ignored) and one row per answered item. A comment is a row with
 `item` = `comment`, `instrument` empty and the text as `value`. A missed check-in is one row
 with `answered_at`, `instrument`, `item` and `value` empty. Times are ISO 8601 with an offset.
-Rows may come in any order; each client's check-ins are replayed in `due_at` order through
-`detect`, as if each had just closed. A check-in with some but not all items of an instrument
-answered counts as abandoned.
+Each client's check-ins are replayed in `due_at` order through `detect`, as if each had just
+closed. A check-in with some but not all items of an instrument answered counts as abandoned.
 
-The caller reads the file and writes the output; `run_backtest` is the entry point and
-`render_csv`, `render_json_lines` and `render_summary` turn its result into text.
+Replay goes one client at a time, so memory does not grow with the file: `Backtest.stream`
+reads rows grouped by client (each client's rows together, in any order among them; what
+`rapport export --all` writes) and gives each client's flags as soon as the client's rows end,
+clients in the order they appear. Rows not grouped raise NotGrouped there; `sort_by_client`
+(in memory) or the command's external sort (bot/cli/backtest.py) groups them first, keeping
+line numbers. `run_backtest` takes CSV text in memory in any order. The caller reads the file
+and writes the output; `render_csv`, `render_json_lines` and `render_summary` turn a result
+into text.
 """
 
 from __future__ import annotations
 
 import csv
 import dataclasses
-import gc
 import io
 import json
 import math
 import operator
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from alliance.detectors import DEFAULTS, RULES, DetectorSettings, Flag, detect
 from alliance.history import CheckinRecord, Status
@@ -169,6 +174,13 @@ class _Times:
         self.good: dict[str, datetime] = {}
         self.bad: dict[str, str] = {}
 
+    LIMIT = 50_000  # distinct texts kept; `trim` empties the cache beyond (memory stays flat)
+
+    def trim(self) -> None:
+        if len(self.good) + len(self.bad) > self.LIMIT:
+            self.good.clear()
+            self.bad.clear()
+
     def get(self, text: str) -> datetime | None:
         """The time, or None if the text is not a good one (parse() says why)."""
         try:
@@ -199,6 +211,249 @@ class _Times:
         raise ValueError(f"{column} {problem}")
 
 
+class NotGrouped(Exception):
+    """The rows of one client do not all follow each other, so the file cannot be replayed
+    one client at a time as it is read: it has to be sorted by client first
+    (`sort_by_client` in memory; `rapport backtest` sorts through temporary files)."""
+
+    def __init__(self, line: int, client: str) -> None:
+        super().__init__(
+            f"line {line}: rows of client {client!r} come again after other clients' rows"
+        )
+        self.line, self.client = line, client
+
+
+Rows = Iterable[tuple[int, list[str]]]
+"""CSV records after the header, each with the line it starts on."""
+
+
+def read_header(reader: Iterator[list[str]]) -> tuple[list[str], int]:
+    """The header row of a `csv.reader` and the line it is on (blank lines before it skipped);
+    a file without one raises BacktestError."""
+    end = 0
+    header: list[str] = []
+    try:
+        while not header:
+            line = end + 1
+            header = next(reader)
+            end = getattr(reader, "line_num", line)
+    except StopIteration:
+        raise BacktestError([Problem(1, "the file is empty; it needs a header row")]) from None
+    except csv.Error as exc:
+        raise BacktestError([Problem(end + 1, f"not valid CSV ({exc})")]) from None
+    return header, line
+
+
+def numbered_rows(reader: Any) -> Iterator[tuple[int, list[str]]]:
+    """The records of a `csv.reader` after its header, each with the line it starts on."""
+    end = reader.line_num
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise BacktestError([Problem(end + 1, f"not valid CSV ({exc})")]) from None
+        yield end + 1, row
+        end = reader.line_num
+
+
+def client_column(header: Sequence[str]) -> int:
+    """Where the client column is (after `columns` has checked the header)."""
+    return [name.strip().lower() for name in header].index("client")
+
+
+def client_of(row: Sequence[str], column: int) -> str:
+    """The client a record names ("" if none)."""
+    return row[column].strip() if len(row) > column else ""
+
+
+def sort_by_client(rows: Rows, column: int) -> list[tuple[int, list[str]]]:
+    """The rows in memory, grouped by client (`column`) in the order clients first appear,
+    each client's rows in file order."""
+    first: dict[str, int] = {}
+    keyed = [(first.setdefault(client_of(row, column), line), line, row) for line, row in rows]
+    keyed.sort(key=lambda entry: (entry[0], entry[1]))
+    return [(line, row) for _, line, row in keyed]
+
+
+def _columns(header: Sequence[str], line: int) -> tuple[int, ...]:
+    names = [name.strip().lower() for name in header]
+    missing = [column for column in COLUMNS if column not in names]
+    if missing:
+        raise BacktestError(
+            [
+                Problem(
+                    line,
+                    f"missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)}; "
+                    f"the header must have {','.join(COLUMNS)}",
+                )
+            ]
+        )
+    twice = sorted({name for name in names if names.count(name) > 1 and name in COLUMNS})
+    if twice:
+        raise BacktestError([Problem(line, f"column {twice[0]} appears twice")])
+    return tuple(names.index(column) for column in COLUMNS)
+
+
+class _Reader:
+    """Rows in, each client's check-ins out, one client at a time.
+
+    The rows of a client must follow each other (any order among them); a client met again
+    after other clients raises NotGrouped. Without `skip_bad_rows` the first problem raises
+    BacktestError; with it, each bad row is skipped and its problem collected. Memory holds
+    one client's check-ins, the names of the clients seen, the problems, and a bounded cache
+    of parsed times.
+    """
+
+    def __init__(
+        self,
+        header: Sequence[str],
+        header_line: int,
+        instruments: Mapping[str, Instrument],
+        skip_bad_rows: bool,
+    ) -> None:
+        self.columns = _columns(header, header_line)
+        self.width = len(header)
+        self.instruments = instruments
+        self.skip_bad_rows = skip_bad_rows
+        self.problems: list[Problem] = []
+        self.skipped = 0
+        self.items: dict[tuple[str, str], Item] = {
+            (inst.id, item.id): item for inst in instruments.values() for item in inst.items
+        }
+        self.required = {
+            inst.id: (len(inst.items), frozenset(i.id for i in inst.items if not i.skippable))
+            for inst in instruments.values()
+        }
+
+    def clients(self, rows: Rows) -> Iterator[tuple[str, list[CheckinRecord]]]:
+        """Each client's check-ins in due order, as soon as the client's rows have ended."""
+        ci, ki, di, ai, ii, ti, vi = self.columns
+        width = self.width
+        instruments, items = self.instruments, self.items
+        # (instrument, item) -> the one key tuple all answers share, and its scale as texts
+        scale = {slot: (slot, {str(v): v for v in item.values}) for slot, item in items.items()}
+        pick = operator.itemgetter(ci, ki, di, ai, ii, ti, vi)
+        times = _Times()
+        checkins: dict[tuple[str, str], _Checkin] = {}
+        damaged: set[tuple[str, str]] = set()
+        seen: set[str] = set()
+        current = current_text = ""
+
+        last_c = last_k = last_d = ""
+        found: _Checkin | None = None
+        good_times = times.good  # trim() empties it in place
+        for line, row in rows:
+            if not row:
+                continue
+            text = row[ci] if len(row) > ci else ""
+            if text != current_text:
+                client = text.strip()
+                if client and client != current:
+                    if current:
+                        yield current, self._records(checkins, damaged)
+                        checkins, damaged = {}, set()
+                        last_c = last_k = last_d = ""
+                        found = None
+                        times.trim()
+                    if client in seen:
+                        raise NotGrouped(line, client)
+                    seen.add(client)
+                    current = client
+                if client:
+                    current_text = text
+            if len(row) == width:
+                # The common case, an answer on a known scale with good times, without the
+                # checks; rows of one check-in usually follow each other, so the last one is
+                # kept at hand.
+                c, k, d, a, inst_id, item_id, v = pick(row)
+                known = scale.get((inst_id, item_id))
+                if known is not None:
+                    slot, allowed = known
+                    value = allowed.get(v)
+                    if value is not None and (a in good_times or times.ok(a)):
+                        if c != last_c or k != last_k or d != last_d:
+                            found = None
+                            due_at = good_times.get(d) or times.get(d)
+                            client, checkin_id = c.strip(), k.strip()
+                            if due_at is not None and client and checkin_id:
+                                found = checkins.get((client, checkin_id))
+                                if found is None:
+                                    found = _Checkin(client, checkin_id, due_at, line)
+                                    checkins[(client, checkin_id)] = found
+                                elif found.due_at != due_at:
+                                    found = None
+                            last_c, last_k, last_d = (
+                                (c, k, d) if found is not None else ("", "", "")
+                            )
+                        if (
+                            found is not None
+                            and found.missed_line is None
+                            and slot not in found.answers
+                        ):
+                            found.answers[slot] = value
+                            found.answer_lines[slot] = line
+                            continue
+            try:
+                if len(row) != width:
+                    raise ValueError(f"expected {width} fields, found {len(row)}")
+                fields = _Fields(
+                    row[ci].strip(),
+                    row[ki].strip(),
+                    row[di].strip(),
+                    row[ai].strip(),
+                    row[ii].strip(),
+                    row[ti].strip(),
+                    row[vi],
+                )
+                _read_row(line, fields, instruments, items, times, checkins)
+            except ValueError as exc:
+                problem = Problem(line, str(exc))
+                if not self.skip_bad_rows:
+                    raise BacktestError([problem]) from None
+                self.problems.append(problem)
+                self.skipped += 1
+                if len(row) > max(ci, ki):
+                    damaged.add((row[ci].strip(), row[ki].strip()))
+        if current:
+            yield current, self._records(checkins, damaged)
+
+    def _records(
+        self, checkins: Mapping[tuple[str, str], _Checkin], damaged: set[tuple[str, str]]
+    ) -> list[CheckinRecord]:
+        return [
+            _record(found, self.required, (found.client, found.checkin) in damaged)
+            for found in sorted(checkins.values(), key=lambda c: (c.due_at, c.checkin))
+        ]
+
+
+def is_grouped(rows: Rows, column: int) -> bool:
+    """Whether each client's rows follow each other (`column` is the client column)."""
+    seen: set[str] = set()
+    current = ""
+    for _, row in rows:
+        client = client_of(row, column)
+        if client and client != current:
+            if client in seen:
+                return False
+            seen.add(client)
+            current = client
+    return True
+
+
+def _from_text(text: str) -> tuple[list[str], int, list[tuple[int, list[str]]]]:
+    """CSV text in memory: its header, the header's line and the rows, grouped by client
+    (sorted in memory if they were not)."""
+    reader = csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=""))
+    header, header_line = read_header(reader)
+    column = _columns(header, header_line)[0]
+    rows = list(numbered_rows(reader))
+    if not is_grouped(rows, column):
+        rows = sort_by_client(rows, column)
+    return header, header_line, rows
+
+
 def parse_checkins(
     text: str, instruments: Mapping[str, Instrument], skip_bad_rows: bool = False
 ) -> tuple[dict[str, list[CheckinRecord]], list[Problem], int]:
@@ -208,121 +463,10 @@ def parse_checkins(
     skipped and its problem collected. A missing column always raises (nothing can be read).
     Line numbers are where a row starts (a quoted comment may span lines).
     """
-    reader = csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=""))
-    end = 0  # the line the previous record ended on
-    try:
-        header: list[str] = []
-        while not header:
-            header_line = end + 1
-            header = next(reader)
-            end = reader.line_num
-    except StopIteration:
-        raise BacktestError([Problem(1, "the file is empty; it needs a header row")]) from None
-    except csv.Error as exc:
-        raise BacktestError([Problem(end + 1, f"not valid CSV ({exc})")]) from None
-    names = [name.strip().lower() for name in header]
-    missing = [column for column in COLUMNS if column not in names]
-    if missing:
-        raise BacktestError(
-            [
-                Problem(
-                    header_line,
-                    f"missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)}; "
-                    f"the header must have {','.join(COLUMNS)}",
-                )
-            ]
-        )
-    twice = sorted({name for name in names if names.count(name) > 1 and name in COLUMNS})
-    if twice:
-        raise BacktestError([Problem(header_line, f"column {twice[0]} appears twice")])
-    ci, ki, di, ai, ii, ti, vi = (names.index(column) for column in COLUMNS)
-    width = len(names)
-    items: dict[tuple[str, str], Item] = {
-        (inst.id, item.id): item for inst in instruments.values() for item in inst.items
-    }
-    # (instrument, item) -> the one key tuple all answers share, and its scale as texts
-    scale = {slot: (slot, {str(v): v for v in item.values}) for slot, item in items.items()}
-    pick = operator.itemgetter(ci, ki, di, ai, ii, ti, vi)
-    times = _Times()
-    good_times = times.good
-    checkins: dict[tuple[str, str], _Checkin] = {}
-    problems: list[Problem] = []
-    skipped = 0
-    damaged: set[tuple[str, str]] = set()
-
-    last_c = last_k = last_d = ""
-    found: _Checkin | None = None
-    rows = iter(reader)
-    while True:
-        try:
-            row = next(rows)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            raise BacktestError([Problem(end + 1, f"not valid CSV ({exc})")]) from None
-        line, end = end + 1, reader.line_num
-        if not row:
-            continue
-        if len(row) == width:
-            # The common case, an answer on a known scale with good times, without the checks;
-            # rows of one check-in usually follow each other, so the last one is kept at hand.
-            c, k, d, a, inst_id, item_id, v = pick(row)
-            known = scale.get((inst_id, item_id))
-            if known is not None:
-                slot, allowed = known
-                value = allowed.get(v)
-                if value is not None and (a in good_times or times.ok(a)):
-                    if c != last_c or k != last_k or d != last_d:
-                        found = None
-                        due_at = good_times.get(d) or times.get(d)
-                        client, checkin_id = c.strip(), k.strip()
-                        if due_at is not None and client and checkin_id:
-                            found = checkins.get((client, checkin_id))
-                            if found is None:
-                                found = _Checkin(client, checkin_id, due_at, line)
-                                checkins[(client, checkin_id)] = found
-                            elif found.due_at != due_at:
-                                found = None
-                        last_c, last_k, last_d = (c, k, d) if found is not None else ("", "", "")
-                    if (
-                        found is not None
-                        and found.missed_line is None
-                        and slot not in found.answers
-                    ):
-                        found.answers[slot] = value
-                        found.answer_lines[slot] = line
-                        continue
-        try:
-            if len(row) != width:
-                raise ValueError(f"expected {width} fields, found {len(row)}")
-            fields = _Fields(
-                row[ci].strip(),
-                row[ki].strip(),
-                row[di].strip(),
-                row[ai].strip(),
-                row[ii].strip(),
-                row[ti].strip(),
-                row[vi],
-            )
-            _read_row(line, fields, instruments, items, times, checkins)
-        except ValueError as exc:
-            problem = Problem(line, str(exc))
-            if not skip_bad_rows:
-                raise BacktestError([problem]) from None
-            problems.append(problem)
-            skipped += 1
-            if len(row) > max(ci, ki):
-                damaged.add((row[ci].strip(), row[ki].strip()))
-
-    required = {
-        inst.id: (len(inst.items), frozenset(i.id for i in inst.items if not i.skippable))
-        for inst in instruments.values()
-    }
-    histories: dict[str, list[CheckinRecord]] = {}
-    for found in sorted(checkins.values(), key=lambda c: (c.client, c.due_at, c.checkin)):
-        record = _record(found, required, (found.client, found.checkin) in damaged)
-        histories.setdefault(found.client, []).append(record)
-    return histories, problems, skipped
+    header, header_line, rows = _from_text(text)
+    parsing = _Reader(header, header_line, instruments, skip_bad_rows)
+    histories = dict(parsing.clients(rows))
+    return histories, sorted(parsing.problems, key=lambda p: p.line), parsing.skipped
 
 
 @dataclass(frozen=True)
@@ -445,6 +589,41 @@ def _record(
 # --- replay ---------------------------------------------------------------------------------
 
 
+def replay_client(
+    client: str,
+    records: Sequence[CheckinRecord],
+    instruments: Mapping[str, Instrument],
+    settings: DetectorSettings = DEFAULTS,
+    language: str = "en",
+    push: TriageSettings = PUSH_DEFAULTS,
+) -> list[FlagRecord]:
+    """Every flag `detect` raises on one client's check-ins (in due order), check-in by
+    check-in, as if each had just closed, with the delivery tier `triage` decides for it
+    (given the flags of the client's check-in before)."""
+    out: list[FlagRecord] = []
+    seen: list[CheckinRecord] = []
+    previous: list[Flag] = []
+    for record in records:
+        seen.append(record)
+        flags = detect(seen, instruments, settings, language)
+        for decision in triage(flags, previous, push):
+            flag = decision.flag
+            out.append(
+                FlagRecord(
+                    client,
+                    record.checkin_id,
+                    record.due_at,
+                    flag.rule,
+                    str(flag.severity),
+                    flag.reason,
+                    None if flag.rupture_type is None else str(flag.rupture_type),
+                    str(decision.delivery),
+                )
+            )
+        previous = flags
+    return out
+
+
 def replay(
     histories: Mapping[str, Sequence[CheckinRecord]],
     instruments: Mapping[str, Instrument],
@@ -452,31 +631,103 @@ def replay(
     language: str = "en",
     push: TriageSettings = PUSH_DEFAULTS,
 ) -> list[FlagRecord]:
-    """Every flag `detect` raises, check-in by check-in, as if each had just closed, with the
-    delivery tier `triage` decides for it."""
+    """`replay_client` for every client, clients in sorted order."""
     out: list[FlagRecord] = []
     for client in sorted(histories):
-        seen: list[CheckinRecord] = []
-        previous: list[Flag] = []
-        for record in histories[client]:
-            seen.append(record)
-            flags = detect(seen, instruments, settings, language)
-            for decision in triage(flags, previous, push):
-                flag = decision.flag
-                out.append(
-                    FlagRecord(
-                        client,
-                        record.checkin_id,
-                        record.due_at,
-                        flag.rule,
-                        str(flag.severity),
-                        flag.reason,
-                        None if flag.rupture_type is None else str(flag.rupture_type),
-                        str(decision.delivery),
-                    )
-                )
-            previous = flags
+        out += replay_client(client, histories[client], instruments, settings, language, push)
     return out
+
+
+class Backtest:
+    """A replay that streams: rows in, flags out as each client's rows end.
+
+    `stream` reads CSV lines (an open file) whose rows are grouped by client (each client's
+    rows together, in any order among them; clients in any order): memory holds one client
+    at a time, and flags come out in the order the clients appear. A client met again after
+    other clients raises NotGrouped; `stream_rows` then takes the same rows grouped by client
+    (from `sort_by_client`, or an external sort), line numbers kept. Bad rows: as
+    `parse_checkins` says. After the stream: `summary()` and `problems` (by line).
+    """
+
+    def __init__(
+        self,
+        instruments: Mapping[str, Instrument],
+        settings: DetectorSettings = DEFAULTS,
+        skip_bad_rows: bool = False,
+        language: str = "en",
+        push: TriageSettings = PUSH_DEFAULTS,
+    ) -> None:
+        self.instruments = instruments
+        self.settings = settings
+        self.skip_bad_rows = skip_bad_rows
+        self.language = language
+        self.push = push
+        self._alliance = next(
+            (instruments[i] for i in settings.alliance_instruments if i in instruments), None
+        )
+        self._reader: _Reader | None = None
+        self._clients = self._checkins = 0
+        self._statuses: Counter[str] = Counter()
+        self._per_rule: Counter[str] = Counter()
+        self._per_tier: dict[str, Counter[str]] = {str(tier): Counter() for tier in Delivery}
+        self._squares: list[float] = []  # per client, summed exactly (fsum) at the end
+        self._freedom = 0
+
+    def stream(self, lines: Iterable[str]) -> Iterator[FlagRecord]:
+        reader = csv.reader(lines)
+        header, header_line = read_header(reader)
+        yield from self.stream_rows(header, header_line, numbered_rows(reader))
+
+    def stream_rows(
+        self, header: Sequence[str], header_line: int, rows: Rows
+    ) -> Iterator[FlagRecord]:
+        parsing = _Reader(header, header_line, self.instruments, self.skip_bad_rows)
+        self._reader = parsing
+        for client, records in parsing.clients(rows):
+            yield from self.client(client, records)
+
+    def client(self, client: str, records: Sequence[CheckinRecord]) -> list[FlagRecord]:
+        """One client's flags; counted in the summary."""
+        flags = replay_client(
+            client, records, self.instruments, self.settings, self.language, self.push
+        )
+        if not records:
+            return flags
+        self._clients += 1
+        self._checkins += len(records)
+        self._statuses.update(str(record.status) for record in records)
+        for flag in flags:
+            self._per_rule[flag.rule] += 1
+            self._per_tier[flag.delivery][flag.rule] += 1
+        if self._alliance is not None:
+            squares, freedom = _within(records, self._alliance)
+            if freedom:
+                self._squares.append(squares)
+                self._freedom += freedom
+        return flags
+
+    @property
+    def problems(self) -> list[Problem]:
+        return sorted(self._reader.problems, key=lambda p: p.line) if self._reader else []
+
+    def summary(self) -> Summary:
+        alliance_sd = None
+        if self._alliance is not None and self._freedom:
+            alliance_sd = math.sqrt(math.fsum(self._squares) / self._freedom)
+        return Summary(
+            clients=self._clients,
+            checkins=self._checkins,
+            statuses={str(s): self._statuses.get(str(s), 0) for s in Status},
+            flags=sum(self._per_rule.values()),
+            flags_per_rule={rule: self._per_rule.get(rule, 0) for rule in RULES},
+            skipped_rows=self._reader.skipped if self._reader else 0,
+            flags_per_tier={
+                tier: {rule: counts[rule] for rule in RULES if counts[rule]}
+                for tier, counts in self._per_tier.items()
+                if counts
+            },
+            alliance_within_sd=alliance_sd,
+        )
 
 
 def run_backtest(
@@ -487,55 +738,31 @@ def run_backtest(
     language: str = "en",
     push: TriageSettings = PUSH_DEFAULTS,
 ) -> BacktestResult:
-    """Parse CSV text and replay it: the flags, a summary and (with skip_bad_rows) problems."""
-    # Parsing makes about ten small objects per check-in that all live to the end and form no
-    # cycles; the cyclic collector would walk them again and again (a third of the run time
-    # for 100,000 check-ins), so it pauses while this runs and is restored after.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        histories, problems, skipped = parse_checkins(text, instruments, skip_bad_rows)
-        flags = replay(histories, instruments, settings, language, push)
-    finally:
-        if collecting:
-            gc.enable()
-    per_rule = Counter(flag.rule for flag in flags)
-    per_tier: dict[str, Counter[str]] = {str(tier): Counter() for tier in Delivery}
-    for flag in flags:
-        per_tier[flag.delivery][flag.rule] += 1
-    statuses = Counter(str(r.status) for records in histories.values() for r in records)
-    alliance = next(
-        (instruments[i] for i in settings.alliance_instruments if i in instruments), None
-    )
-    summary = Summary(
-        clients=len(histories),
-        checkins=sum(len(records) for records in histories.values()),
-        statuses={str(s): statuses.get(str(s), 0) for s in Status},
-        flags=len(flags),
-        flags_per_rule={rule: per_rule.get(rule, 0) for rule in RULES},
-        skipped_rows=skipped,
-        flags_per_tier={
-            tier: {rule: counts[rule] for rule in RULES if counts[rule]}
-            for tier, counts in per_tier.items()
-            if counts
-        },
-        alliance_within_sd=None if alliance is None else pooled_within_sd(histories, alliance),
-    )
-    return BacktestResult(tuple(flags), summary, tuple(problems))
+    """Parse CSV text and replay it: the flags, a summary and (with skip_bad_rows) problems.
+    Rows may come in any order (sorted by client in memory when they are not grouped); flags
+    come client by client, in the order the clients first appear."""
+    backtest = Backtest(instruments, settings, skip_bad_rows, language, push)
+    flags = tuple(backtest.stream_rows(*_from_text(text)))
+    return BacktestResult(flags, backtest.summary(), tuple(backtest.problems))
 
 
 def pooled_within_sd(
     histories: Mapping[str, Sequence[CheckinRecord]], instrument: Instrument
 ) -> float | None:
     """The within-client SD of an instrument's total, pooled over clients with 2+ totals."""
-    squares, freedom = 0.0, 0
-    for records in histories.values():
-        totals = [t for r in records if (t := _total(r, instrument)) is not None]
-        if len(totals) > 1:
-            mean = math.fsum(totals) / len(totals)
-            squares += math.fsum((t - mean) ** 2 for t in totals)
-            freedom += len(totals) - 1
-    return math.sqrt(squares / freedom) if freedom else None
+    parts = [_within(records, instrument) for records in histories.values()]
+    freedom = sum(f for _, f in parts)
+    return math.sqrt(math.fsum(s for s, _ in parts) / freedom) if freedom else None
+
+
+def _within(records: Sequence[CheckinRecord], instrument: Instrument) -> tuple[float, int]:
+    """One client's sum of squared deviations of the total from its mean, and its degrees of
+    freedom (0 with fewer than two totals)."""
+    totals = [t for r in records if (t := _total(r, instrument)) is not None]
+    if len(totals) < 2:
+        return 0.0, 0
+    mean = math.fsum(totals) / len(totals)
+    return math.fsum((t - mean) ** 2 for t in totals), len(totals) - 1
 
 
 def _total(record: CheckinRecord, instrument: Instrument) -> float | None:
@@ -563,15 +790,24 @@ def render_csv(result: BacktestResult) -> str:
 def render_json_lines(result: BacktestResult) -> str:
     """One JSON object a line: each flag ("type": "flag"), each skipped row's problem
     ("type": "problem"), then the summary ("type": "summary")."""
-    lines = [
-        json.dumps({"type": "flag", **flag.row()}, ensure_ascii=False) for flag in result.flags
-    ]
-    lines += [
-        json.dumps({"type": "problem", "line": p.line, "message": p.message}, ensure_ascii=False)
-        for p in result.problems
-    ]
-    lines.append(json.dumps({"type": "summary", **result.summary.as_dict()}))
+    lines = [flag_json(flag) for flag in result.flags]
+    lines += [problem_json(problem) for problem in result.problems]
+    lines.append(summary_json(result.summary))
     return "\n".join(lines) + "\n"
+
+
+def flag_json(flag: FlagRecord) -> str:
+    return json.dumps({"type": "flag", **flag.row()}, ensure_ascii=False)
+
+
+def problem_json(problem: Problem) -> str:
+    return json.dumps(
+        {"type": "problem", "line": problem.line, "message": problem.message}, ensure_ascii=False
+    )
+
+
+def summary_json(summary: Summary) -> str:
+    return json.dumps({"type": "summary", **summary.as_dict()})
 
 
 def render_summary(result: BacktestResult) -> str:

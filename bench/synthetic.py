@@ -30,7 +30,7 @@ import csv
 import io
 import random
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -308,39 +308,54 @@ def generate(clients: int, seed: int = 1, params: Params | None = None) -> Cohor
 
 def generate_checkins(checkins: int, seed: int = 1, params: Params | None = None) -> Cohort:
     """A cohort with at least `checkins` check-ins in all (for replay timing)."""
-    p = params or Params()
-    rng = random.Random(seed)
     made: list[SyntheticClient] = []
     episodes: list[Episode] = []
-    total = 0
-    while total < checkins:
-        client, found = _client(len(made), random.Random(rng.getrandbits(64)), p)
+    for client, found in iter_checkins(checkins, seed, params):
         made.append(client)
         episodes.extend(found)
-        total += len(client.records)
     return Cohort(tuple(made), tuple(episodes))
+
+
+def iter_checkins(
+    checkins: int, seed: int = 1, params: Params | None = None
+) -> Iterator[tuple[SyntheticClient, list[Episode]]]:
+    """generate_checkins' clients one at a time (the same seed gives the same clients), so a
+    large cohort can go to disk without being held in memory."""
+    p = params or Params()
+    rng = random.Random(seed)
+    made = total = 0
+    while total < checkins:
+        client, found = _client(made, random.Random(rng.getrandbits(64)), p)
+        yield client, found
+        made += 1
+        total += len(client.records)
+
+
+CSV_HEADER = ("client", "checkin", "due_at", "answered_at", "instrument", "item", "value")
+
+
+def csv_rows(client: SyntheticClient) -> Iterator[tuple[object, ...]]:
+    """One client's rows in the backtest CSV format (an answer, comment or missed check-in
+    each)."""
+    for record in client.records:
+        due = record.due_at.isoformat()
+        if record.status is Status.MISSED:
+            yield (client.id, record.checkin_id, due, "", "", "", "")
+            continue
+        answered = (record.due_at + timedelta(hours=2)).isoformat()
+        for (instrument, item), value in record.answers.items():
+            yield (client.id, record.checkin_id, due, answered, instrument, item, value)
+        if record.comment is not None:
+            yield (client.id, record.checkin_id, due, answered, "", "comment", record.comment)
 
 
 def to_csv(cohort: Cohort) -> str:
     """The cohort in the backtest CSV format (one row per answer, comment or missed check-in)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(("client", "checkin", "due_at", "answered_at", "instrument", "item", "value"))
+    writer.writerow(CSV_HEADER)
     for client in cohort.clients:
-        for record in client.records:
-            due = record.due_at.isoformat()
-            if record.status is Status.MISSED:
-                writer.writerow((client.id, record.checkin_id, due, "", "", "", ""))
-                continue
-            answered = (record.due_at + timedelta(hours=2)).isoformat()
-            for (instrument, item), value in record.answers.items():
-                writer.writerow(
-                    (client.id, record.checkin_id, due, answered, instrument, item, value)
-                )
-            if record.comment is not None:
-                writer.writerow(
-                    (client.id, record.checkin_id, due, answered, "", "comment", record.comment)
-                )
+        writer.writerows(csv_rows(client))
     return out.getvalue()
 
 
