@@ -222,7 +222,8 @@ async def _post_init(
         clock,
         planner=Planner(quiet=loaded.quiet, window=config.checkins.window),
         reminder_delay=config.checkins.reminder_delay,
-        consent_version=services.texts.consent_version,
+        # A changed consent text asks clients again only when the practice wants that.
+        consent_version=services.texts.consent_version if config.consent.ask_again else None,
         detection=services.detection,
         lease=timedelta(seconds=settings.dispatch_lease),
     )

@@ -120,6 +120,15 @@ class CrisisSection(_Section):
     helplines: list[Helpline] = Field(default_factory=list, max_length=10)
 
 
+class ConsentSection(_Section):
+    """The consent text's version (a hash of its words) is recorded when a client agrees.
+    When the text changes (the practice's own words, its helplines or retention, or a new
+    Rapport version), clients who agreed to an earlier one are asked to agree again before
+    their next check-in only with `ask_again`; otherwise their consent stands as recorded."""
+
+    ask_again: bool = False
+
+
 class InstrumentsSection(_Section):
     directory: Path | None = None
 
@@ -194,6 +203,7 @@ class PracticeConfig(_Section):
     detectors: dict[str, Any] = Field(default_factory=dict)
     retention: RetentionSection = Field(default_factory=RetentionSection)
     crisis: CrisisSection = Field(default_factory=CrisisSection)
+    consent: ConsentSection = Field(default_factory=ConsentSection)
     texts: dict[str, dict[str, str]] = Field(default_factory=dict)
     # Checked by schedules.rules after the rest (see `load`), for its precise messages.
     quiet_hours: dict[str, Any] | None = None
@@ -202,7 +212,11 @@ class PracticeConfig(_Section):
     def make_texts(self) -> Texts:
         helplines = [(line.name, line.contact) for line in self.crisis.helplines]
         return Texts(
-            self.texts, self.practice.language, helplines=helplines, contact=self.practice.contact
+            self.texts,
+            self.practice.language,
+            helplines=helplines,
+            contact=self.practice.contact,
+            retention_days=self.retention.inactive_days,
         )
 
 

@@ -17,8 +17,8 @@ ANSWER = "a"  # check-in: an answer
 SKIP = "s"  # check-in: skip an optional item
 BACK = "b"  # check-in: the previous item
 NO_COMMENT = "n"  # check-in: finish without a comment
-CONSENT = "c"  # invite: agree (1) or not now (0)
-RENEW = "g"  # check-in: agree (1) or not now (0) to a changed consent text
+CONSENT = "c"  # invite: agree (1), not now (0) or the full text (2)
+RENEW = "g"  # check-in: agree (1), not now (0) or the full text (2) of a changed consent text
 ERASE = "d"  # client: erase everything (1) or cancel (0)
 ACKNOWLEDGE = "k"  # alert: the therapist has seen it
 SNOOZE = "z"  # alert: remind me tomorrow
@@ -31,6 +31,7 @@ CHECKIN_ACTIONS = frozenset({ANSWER, SKIP, BACK, NO_COMMENT})
 THERAPIST_ACTIONS = frozenset({ACKNOWLEDGE, SNOOZE, WHY, HISTORY, PICK, TEMPLATE, PAUSE})
 ACTIONS = CHECKIN_ACTIONS | THERAPIST_ACTIONS | {CONSENT, RENEW, ERASE}
 YES, NO = 1, 0
+FULL_TEXT = 2  # a consent message: show the full text in its place
 _PATTERN = re.compile(r"^([a-z]):([A-Za-z0-9_-]{22}):(\d{1,3}):(-?\d{1,3})$")
 
 

@@ -42,6 +42,9 @@ async def on_tap(update: Update, context: RapportContext) -> None:
         log.warning("ignored a button with unknown data or outside a private chat")
         await query.answer(services.say(None)("checkin_closed"))
         return
+    if tap.action == callbacks.RENEW and tap.value == callbacks.FULL_TEXT:
+        await _full_consent(query, services, tap.ref)
+        return
     readings: dict[str, str] = {}
     async with context.unit_of_work(update) as session:
         if tap.action == callbacks.RENEW:
@@ -101,6 +104,16 @@ async def on_tap(update: Update, context: RapportContext) -> None:
     if outcome.risk:  # sent even if the answer or the edit failed
         await context.bot.send_message(message.chat.id, say("risk_resources"))
     _reraise(failed)
+
+
+async def _full_consent(query: CallbackQuery, services: Services, checkin_id: uuid.UUID) -> None:
+    """A changed consent text's full version, in place of its first screen; nothing changes
+    until I agree or Not now."""
+    async with services.sessions() as session:
+        say = services.say(await _language(session, services, query.from_user.id))
+    text, markup = views.consent_renewal(say, checkin_id, full=True)
+    await query.answer()
+    await unless_unchanged(query.edit_message_text(text, reply_markup=markup))
 
 
 async def _together(answer: Awaitable[object], edit: Awaitable[None]) -> BaseException | None:

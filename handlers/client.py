@@ -54,7 +54,14 @@ async def help_command(update: Update, context: RapportContext) -> None:
 async def privacy(update: Update, context: RapportContext) -> None:
     found = await _me(update, context)
     if found and update.effective_message:
-        await update.effective_message.reply_text(found[1]("consent").rsplit("\n\n", 1)[0])
+        await update.effective_message.reply_text(privacy_text(found[1]))
+
+
+def privacy_text(say: Say) -> str:
+    """The full consent text, without its closing question (nothing to answer here)."""
+    text = say("consent_full")
+    body, _, last = text.rpartition("\n\n")
+    return body if body and last.rstrip().endswith("?") else text
 
 
 async def pause(update: Update, context: RapportContext) -> None:

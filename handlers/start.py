@@ -83,6 +83,11 @@ async def on_consent(update: Update, context: RapportContext) -> None:
     services = context.services
     language = services.texts.language_for(user.language_code)
     say = services.say(language)
+    if tap.value == callbacks.FULL_TEXT:  # nothing changes: the same offer, in full
+        text, markup = views.consent_offer(say, tap.ref, full=True)
+        await query.answer()
+        await unless_unchanged(query.edit_message_text(text, reply_markup=markup))
+        return
     async with context.unit_of_work(update) as session:
         known = await people.find_by_telegram(session, services.vault, user.id)
         invite = await people.open_invite(session, invite_id=tap.ref, now=services.clock())

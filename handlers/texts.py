@@ -22,20 +22,51 @@ DEFAULTS: dict[str, str] = {
         "Your Telegram account is now linked to Rapport. You will get alerts about your "
         "clients here."
     ),
+    # The first screen of the consent: short enough for a phone; the full text is a tap away.
     "consent": (
-        "Welcome to Rapport, the check-in service of your therapy practice.\n\n"
-        "What it does: between sessions it sends you a few short questions about how your "
-        "therapy is going and how you are, answered with a few taps (under a minute). "
-        "Your answers and comments go to your own therapist only, so that you can talk "
-        "about anything that isn't working.\n\n"
-        "Your data: answers are stored encrypted. Chats with Telegram bots are not "
-        "end-to-end encrypted, so please don't write anything here that you wouldn't want "
-        "to pass through Telegram.\n\n"
+        "Welcome to Rapport, the check-in service of your therapy practice. Between sessions "
+        "it sends you a few short questions about your therapy, answered with a few taps. "
+        "Your answers go to your own therapist.\n\n"
+        "Nobody reads them in real time: this is no way to get urgent help. {crisis}\n\n"
+        "Do you agree to take part?"
+    ),
+    # Everything a client agrees to; /privacy shows it again (without the last question).
+    "consent_full": (
+        "How Rapport works\n\n"
+        "What it is: the check-in service of your therapy practice. Between sessions it sends "
+        "you a few short questions about how your therapy is going and how you are, answered "
+        "with taps; at the end you can add a comment.\n\n"
+        "Who sees what: your own therapist sees your answers and comments (in Telegram, and "
+        "on Rapport's web pages if the practice uses them), and is told when you pause, "
+        "resume or stop. If your therapist cannot be reached, alerts about you go to an "
+        "administrator of the practice. The practice's administrators can move you to another "
+        "of its therapists, who then sees your history, and can export or erase your data.\n\n"
+        "Read automatically: Rapport checks your answers and comments by fixed rules, without "
+        "a person reading them, for signs that you may be at risk and for signs of strain "
+        "between you and your therapist (such as answers lower than usual, tension, criticism "
+        "or giving up). Strong signs are sent to your therapist at once; milder ones are kept "
+        "for your therapist to read before your next session. Messages you type outside a "
+        "check-in are only checked for risk and never kept; if one suggests you may be at "
+        "risk, your therapist is told that, not what you wrote.\n\n"
         "Not for emergencies: nobody reads your answers in real time, and this is no way to "
         "get urgent help. {crisis}\n\n"
-        "You can /pause or /stop check-ins at any time, download your data with /mydata, "
-        "and erase it with /delete. /privacy shows this message again.\n\n"
+        "Your data: your answers, comments and Telegram ID are stored encrypted. Chats with "
+        "Telegram bots are not end-to-end encrypted, and alerts to your therapist pass "
+        "through Telegram too, so please don't write anything here that you wouldn't want to "
+        "pass through Telegram. {retention} Copies in the practice's backups last until the "
+        "practice deletes them.\n\n"
+        "Your choices: /pause or /stop check-ins at any time, download everything stored "
+        "about you with /mydata, and erase it with /delete. /privacy shows this text again."
+        "\n\n"
         "Do you agree to take part?"
+    ),
+    "full_text_button": "Read the full text",
+    "retention_erasure": (
+        "If you show no activity for {days} days (no answers, and none of /pause, /resume, "
+        "/stop or /mydata), everything stored about you is erased automatically."
+    ),
+    "retention_kept": (
+        "Your data is kept until you erase it with /delete or the practice erases it."
     ),
     "crisis": (
         "If you are in crisis or thinking about harming yourself, call your local emergency "
@@ -53,7 +84,7 @@ DEFAULTS: dict[str, str] = {
         "again whenever you are ready."
     ),
     "consent_changed": (
-        "Before your next check-in: the practice has updated how Rapport works. Please read "
+        "Before your next check-in: the text about how Rapport works has changed. Please read "
         "it again.\n\n{consent}"
     ),
     "consent_skipped": "All right, no check-in this time. We'll ask again next time.",
@@ -244,6 +275,7 @@ class Texts:
         default_language: str = DEFAULT_LANGUAGE,
         helplines: Sequence[tuple[str, str]] = (),
         contact: str | None = None,
+        retention_days: int | None = None,
     ) -> None:
         self._overrides = {lang: dict(values) for lang, values in (overrides or {}).items()}
         self.default_language = default_language
@@ -251,6 +283,7 @@ class Texts:
         # `crisis_helplines` text listing them; without, the `crisis` text.
         self.helplines = tuple(helplines)
         self.contact = contact  # how clients reach the practice ([practice] contact)
+        self.retention_days = retention_days  # [retention] inactive_days; None: kept
 
     @staticmethod
     def validate(overrides: Mapping[str, Mapping[str, str]]) -> list[str]:
@@ -302,8 +335,11 @@ class Texts:
             or self._overrides.get(self.default_language, {}).get(key)
             or DEFAULTS[key]
         )
-        if "crisis" in placeholders(text) and "crisis" not in values:
+        wanted = placeholders(text)
+        if "crisis" in wanted and "crisis" not in values:
             values["crisis"] = self.crisis(lang)
+        if "retention" in wanted and "retention" not in values:
+            values["retention"] = self.retention(lang)
         return text.format(**values) if values or placeholders(text) else text
 
     def crisis(self, language: str | None = None) -> str:
@@ -314,6 +350,12 @@ class Texts:
         listed = "\n".join(f"• {name}: {contact}" for name, contact in self.helplines)
         return self.get("crisis_helplines", language, helplines=listed)
 
+    def retention(self, language: str | None = None) -> str:
+        """What happens to a client's data when they stop answering ([retention])."""
+        if self.retention_days is None:
+            return self.get("retention_kept", language)
+        return self.get("retention_erasure", language, days=self.retention_days)
+
     def reach(self, language: str | None = None) -> str:
         """How a client reaches their therapist or the practice."""
         if self.contact:
@@ -321,8 +363,12 @@ class Texts:
         return self.get("practice_contact_unknown", language)
 
     def consent_version(self, language: str | None = None) -> str:
-        """Changes whenever the consent text (or the crisis text in it) changes."""
-        return hashlib.sha256(self.get("consent", language).encode()).hexdigest()[:16]
+        """Changes whenever what a client agrees to changes: the first screen or the full
+        text, with the crisis resources and the retention rule in them. Each client's
+        version is recorded when they agree; whether a change asks clients again is the
+        practice's choice ([consent] ask_again)."""
+        agreed = f"{self.get('consent', language)}\n\n{self.get('consent_full', language)}"
+        return hashlib.sha256(agreed.encode()).hexdigest()[:16]
 
 
 class Say:

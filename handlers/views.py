@@ -84,15 +84,26 @@ def yes_no(say: Say, text: str, action: str, ref: uuid.UUID, yes: str, no: str) 
     return text, InlineKeyboardMarkup(keyboard)
 
 
-def consent_offer(say: Say, invite_id: uuid.UUID) -> Message:
-    return yes_no(
-        say, say("consent"), callbacks.CONSENT, invite_id, "agree_button", "not_now_button"
+def consent_offer(say: Say, invite_id: uuid.UUID, full: bool = False) -> Message:
+    """The consent's short first screen with I agree / Not now and a button for the full
+    text; `full`: the full text in its place, with the same I agree / Not now."""
+    return _consent(
+        say, say("consent_full" if full else "consent"), callbacks.CONSENT, invite_id, full
     )
 
 
-def consent_renewal(say: Say, checkin_id: uuid.UUID) -> Message:
-    text = say("consent_changed", consent=say("consent"))
-    return yes_no(say, text, callbacks.RENEW, checkin_id, "agree_button", "not_now_button")
+def consent_renewal(say: Say, checkin_id: uuid.UUID, full: bool = False) -> Message:
+    """A changed consent text, before a check-in: as the offer, after a line saying so."""
+    text = say("consent_changed", consent=say("consent_full" if full else "consent"))
+    return _consent(say, text, callbacks.RENEW, checkin_id, full)
+
+
+def _consent(say: Say, text: str, action: str, ref: uuid.UUID, full: bool) -> Message:
+    text, markup = yes_no(say, text, action, ref, "agree_button", "not_now_button")
+    if full:
+        return text, markup
+    more = button(say("full_text_button"), action, ref, value=callbacks.FULL_TEXT)
+    return text, InlineKeyboardMarkup([*markup.inline_keyboard, [more]])
 
 
 def erase_confirmation(say: Say, client_id: uuid.UUID) -> Message:

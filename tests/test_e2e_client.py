@@ -65,6 +65,8 @@ async def test_not_now_stores_nothing_and_the_link_still_works(rig: Rig) -> None
     client = rig.fake.user(6002)
     client.send_text(f"/start {token}")
     offer = await client.wait_for_message(contains="Do you agree")
+    assert "no way to get urgent help" in offer.content and "112" in offer.content
+    full = await _press(client, DEFAULTS["full_text_button"])
     for needed in (
         "encrypted",
         "not end-to-end encrypted",
@@ -75,7 +77,7 @@ async def test_not_now_stores_nothing_and_the_link_still_works(rig: Rig) -> None
         "/delete",
         "112",
     ):
-        assert needed in offer.content, needed
+        assert needed in full.content, needed
     declined = await _press(client, DEFAULTS["not_now_button"])
     assert "nothing has been saved" in declined.content
     row = await _client_row(rig, client_id)
@@ -370,25 +372,38 @@ async def test_delete_erases_everything_after_confirmation(rig: Rig) -> None:
     assert (await client.wait_for_message()).content == DEFAULTS["invitation_only"]
 
 
-async def test_changed_consent_text_asks_again_before_the_next_checkin(rig: Rig) -> None:
-    _therapist, client, client_id = await _enrolled(rig)
-    from store.db import transaction
+async def test_changed_consent_text_asks_again_before_the_next_checkin(tmp_path: Path) -> None:
+    config = tmp_path / "rapport.toml"
+    config.write_text("[consent]\nask_again = true\n")  # the practice wants that
+    async with (
+        database_url("sqlite", tmp_path) as url,
+        FakeBotAPI() as fake,
+        start_rig(fake, tmp_path, url, config=config) as rig,
+    ):
+        _therapist, client, client_id = await _enrolled(rig)
+        from store.db import transaction
 
-    async with transaction(rig.services.sessions) as session:
-        row = await session.get(Client, client_id)
+        async with transaction(rig.services.sessions) as session:
+            row = await session.get(Client, client_id)
+            assert row is not None
+            row.consent_version = "an-older-text"
+        await rig.send_checkin(client_id)
+        await rig.fake.wait_for(
+            lambda: next(
+                (m for m in client.messages if "how Rapport works has changed" in m.content),
+                None,
+            ),
+            timeout=10,
+        )
+        full = await _press(client, DEFAULTS["full_text_button"])  # the full text, in place
+        assert "how Rapport works has changed" in full.content
+        assert "Read automatically" in full.content
+        assert DEFAULTS["full_text_button"] not in full.buttons
+        first = await _press(client, DEFAULTS["agree_button"])
+        assert "1/5" in first.content
+        row = await _client_row(rig, client_id)
         assert row is not None
-        row.consent_version = "an-older-text"
-    await rig.send_checkin(client_id)
-    await rig.fake.wait_for(
-        lambda: next(
-            (m for m in client.messages if "updated how Rapport works" in m.content), None
-        ),
-        timeout=10,
-    )
-    first = await _press(client, DEFAULTS["agree_button"])
-    assert "1/5" in first.content
-    row = await _client_row(rig, client_id)
-    assert row is not None and row.consent_version == rig.services.texts.consent_version("en")
+        assert row.consent_version == rig.services.texts.consent_version("en")
 
 
 async def test_commands_are_registered_for_the_menu(rig: Rig) -> None:

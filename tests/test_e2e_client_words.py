@@ -293,3 +293,75 @@ def test_a_text_without_its_crisis_part_fails_config_check(tmp_path: Path) -> No
     good = tmp_path / "good.toml"
     good.write_text('[texts.en]\nhelp = "Tap the buttons. {crisis}"\n')
     assert rapport(tmp_path, "config", "check", str(good)).returncode == 0
+
+
+# --- consent: a short first screen, the full text a tap away ---------------------------------
+
+FULL_TEXT_CLAIMS = (
+    "answers and comments",  # who sees what
+    "administrator of the practice",  # the alert fallback when the therapist is unreachable
+    "Read automatically",  # automatic scanning of answers, comments and free text
+    "for signs that you may be at risk",
+    "signs of strain between you and your therapist",
+    "read before your next session",  # the brief
+    "outside a check-in are only checked for risk and never kept",
+    "nobody reads your answers in real time",
+    "stored encrypted",
+    "not end-to-end encrypted",
+    "for 365 days",  # the practice's retention period, from its config
+    "erased automatically",
+    "/pause",
+    "/stop",
+    "/mydata",
+    "/delete",
+    "112",
+)
+
+
+async def test_the_consent_screen_is_short_and_the_full_text_is_a_tap_away(rig: Rig) -> None:
+    therapist_id, _ = await rig.add_therapist()
+    client_id, token = await rig.invite(therapist_id)
+    client = rig.fake.user(6411)
+    client.send_text(f"/start {token}")
+    offer = await client.wait_for_message(contains="Do you agree")
+    crisis = rig.services.texts.crisis("en")
+    own_words = offer.content.replace(crisis, "").split()
+    assert len(own_words) <= 60, len(own_words)  # a phone screen, not a page
+    assert "Nobody reads them in real time" in offer.content and crisis in offer.content
+    assert offer.buttons == [
+        DEFAULTS["agree_button"],
+        DEFAULTS["not_now_button"],
+        DEFAULTS["full_text_button"],
+    ]
+    full = await _press(client, DEFAULTS["full_text_button"])
+    assert full.message_id == offer.message_id  # the same message, edited
+    for claim in FULL_TEXT_CLAIMS:
+        assert claim in full.content, claim
+    assert full.content.endswith("Do you agree to take part?")
+    assert full.buttons == [DEFAULTS["agree_button"], DEFAULTS["not_now_button"]]
+    welcome = await _press(client, DEFAULTS["agree_button"])
+    assert welcome.content == DEFAULTS["client_welcome"]
+    async with rig.services.sessions() as session:
+        row = await session.get(Client, client_id)
+    assert row is not None and row.consent_version == rig.services.texts.consent_version("en")
+
+    client.send_text("/privacy")
+    shown = await client.wait_for_message(contains="How Rapport works")
+    assert "Read automatically" in shown.content and "Do you agree" not in shown.content
+
+
+async def test_a_changed_consent_text_asks_no_one_again_unless_the_practice_wants_it(
+    rig: Rig,
+) -> None:
+    _therapist, client, client_id = await _enrolled(rig)
+    async with transaction(rig.services.sessions) as session:
+        row = await session.get(Client, client_id)
+        assert row is not None
+        row.consent_version = "an-older-text"  # agreed before the text changed
+    await rig.send_checkin(client_id)
+    first = await first_question(rig, client)  # straight to the check-in
+    assert "1/5" in first.content
+    assert not any("has changed" in m.content for m in client.messages)
+    async with rig.services.sessions() as session:
+        row = await session.get(Client, client_id)
+    assert row is not None and row.consent_version == "an-older-text"  # as they agreed

@@ -65,3 +65,14 @@ def test_a_crisis_text_that_helplines_replace_is_a_config_problem(tmp_path: Path
     assert f"{config}: texts.de.crisis: not used while [crisis] helplines are set" in str(
         info.value
     )
+
+
+def test_the_consent_screen_is_short_and_its_version_covers_the_full_text() -> None:
+    words = DEFAULTS["consent"].replace("{crisis}", "").split()
+    assert len(words) <= 60
+    base = Texts().consent_version("en")
+    assert Texts({"en": {"consent_full": "All of it. {crisis}"}}).consent_version("en") != base
+    assert Texts(retention_days=90).consent_version("en") != base
+    assert "for 90 days" in Texts(retention_days=90).get("consent_full", "en")
+    kept = Texts().get("consent_full", "en")
+    assert DEFAULTS["retention_kept"] in kept and "{" not in kept
