@@ -281,7 +281,7 @@ async def test_session_and_schedule_with_pause_buttons(trig: Rig) -> None:
     p.ada.press_button(shown, "Pause 7 days")
     paused = await p.ada.wait_for_message(contains="Kim: paused until")
     told = await received(trig, p.kim, "Your therapist paused your check-ins")
-    assert "2026-04-02" in told.content
+    assert "until Thu 2 Apr 10:00" in told.content  # the client's local day and time
     assert (await client_row(trig, p.kim_id)).status == ClientStatus.PAUSED
     assert not any("paused check-ins" in m.content for m in p.ada.messages)  # no self-notice
 
