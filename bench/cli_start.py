@@ -4,9 +4,11 @@ Run: .venv/bin/python -m bench.cli_start [--clients 1000] [--runs 7] [--importti
 
 Each command runs as an admin runs it, in a new process (`.venv/bin/rapport ...`, the console
 script pip installed), --runs times; the table gives the median and the fastest wall time.
-The reference is `python -c pass` with the same interpreter. `rapport client list` runs on a
-SQLite database made by `rapport init`'s code with one therapist and --clients clients invited
-through the real code (labels sealed with real keys), so the command decrypts each label.
+The reference is `python -c pass` with the same interpreter. The code is this script's
+checkout (PYTHONPATH), so running the script from an older checkout measures the older code.
+`rapport client list` runs on a SQLite database made by `rapport init`'s code with one
+therapist and --clients clients invited through the real code (labels sealed with real keys),
+so the command decrypts each label.
 With --importtime, `-X importtime` of each command lists the modules that took longest to
 import (their own time plus their imports', the "cumulative" column).
 
@@ -36,7 +38,11 @@ RAPPORT = Path(sys.executable).with_name("rapport")
 async def enrol(data_dir: Path, clients: int) -> None:
     from bot.cli.setup import initialise
     from bot.settings import Settings
-    from bot.vault import load_vault
+
+    try:
+        from bot.vault import load_vault
+    except ImportError:  # a checkout from before bot/vault.py
+        from bot.app import load_vault  # type: ignore[attr-defined]
     from store import people
     from store.db import create_engine, session_factory, transaction
 
@@ -68,6 +74,7 @@ async def enrol(data_dir: Path, clients: int) -> None:
 def environment(data_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAPPORT_")}
     env["RAPPORT_DATA_DIR"] = str(data_dir)
+    env["PYTHONPATH"] = str(ROOT)  # this checkout's code, whichever the virtualenv installed
     return env
 
 
