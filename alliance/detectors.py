@@ -143,6 +143,84 @@ isn't | wasn't | aren't | can't | cannot | hardly | nor
 )
 
 
+# German and Spanish: exact phrases (whole normalised words; no stems or paraphrases, so a
+# verb form that is not listed is not found), with the negation guard for confrontation and
+# withdrawal. Written for Rapport from the 3RS marker descriptions; not a validated lexicon. A
+# practice's list for a language replaces these.
+
+CONFRONTATION_DE = _split(
+    """
+zeitverschwendung | verschwendete zeit | bringt nichts | bringt mir nichts | bringt mir nix
+hilft mir nicht | hilft nicht | sie hören mir nicht zu | hören mir nicht zu | nicht zugehört
+nicht ernst genommen | fühle mich nicht verstanden | nicht verstanden gefühlt
+will aufhören | möchte aufhören | will die therapie beenden | möchte die therapie beenden
+therapie abbrechen | will abbrechen | möchte abbrechen | sinnlos | nutzlos | frustrierend
+unzufrieden | enttäuscht | genervt | von oben herab | drehen uns im kreis | am thema vorbei
+"""
+)
+
+WITHDRAWAL_DE = _split(
+    """
+ist doch egal | ist mir egal | mir egal | alles egal | ist egal | keine ahnung | weiß nicht
+weiss nicht | keine lust | passt schon | wie immer | nichts zu sagen | nichts neues
+was soll's | was solls | bringt eh nichts | hat eh keinen sinn | ich gebe auf | mal sehen
+wie sie meinen | wenn sie meinen
+"""
+)
+
+RISK_DE = _split(
+    """
+umbringen | mich umbringen | mich umzubringen | bringe mich um | bring mich um | selbstmord
+selbstmordgedanken | suizid | suizidgedanken | suizidal | lebensmüde | nicht mehr leben
+will sterben | möchte sterben | will tot sein | wäre lieber tot | lieber tot | tot sein wollen
+mir das leben nehmen | mir etwas antun | mir was antun | mich verletzen | mich ritzen
+ritze mich | mich zu ritzen | alles beenden | ein ende machen | nicht mehr aufwachen
+keinen sinn mehr zu leben | halte das nicht mehr aus
+"""
+)
+
+NEGATIONS_DE = _split(
+    """
+nicht | kein | keine | keinen | keiner | keinem | keines | nie | niemals | kaum | weder | nix
+"""
+)
+
+CONFRONTATION_ES = _split(
+    """
+pérdida de tiempo | perdida de tiempo | no me sirve | no sirve de nada | no me ayuda
+no me escucha | no me escuchas | no me entiende | no me siento escuchado
+no me siento escuchada | no me siento comprendido | no me siento comprendida
+quiero dejar la terapia | dejar la terapia | quiero dejarlo | no tiene sentido | inútil
+sin sentido | frustrante | frustrado | frustrada | decepcionado | decepcionada | enfadado
+enfadada | harto | harta
+"""
+)
+
+WITHDRAWAL_ES = _split(
+    """
+me da igual | da igual | da lo mismo | lo que sea | ni idea | no tengo ni idea | no sé
+qué más da | que mas da | para qué | como siempre | no tengo nada que decir
+nada nuevo | me rindo | ya veremos | lo que usted diga | lo que tú digas
+"""
+)
+
+RISK_ES = _split(
+    """
+suicidio | suicidarme | suicida | matarme | me quiero matar | quiero morir | quiero morirme
+no quiero vivir | no quiero seguir viviendo | quitarme la vida | acabar con todo
+acabar con mi vida | hacerme daño | autolesión | autolesionarme | cortarme las venas
+mejor muerto | mejor muerta | desaparecer para siempre | no despertar
+ya no aguanto más | no vale la pena vivir
+"""
+)
+
+NEGATIONS_ES = _split(
+    """
+no | nunca | jamás | jamas | tampoco | ni | sin | apenas
+"""
+)
+
+
 def _phrases(**lists: tuple[str, ...]) -> Mapping[str, tuple[str, ...]]:
     return MappingProxyType(dict(lists))
 
@@ -206,13 +284,15 @@ class DetectorSettings:
     # critical_comment: 3RS confrontation (predicted dropout, d = .74) and withdrawal markers.
     critical_comment: bool = True
     confrontation_phrases: Mapping[str, tuple[str, ...]] = field(
-        default_factory=lambda: _phrases(en=CONFRONTATION_EN)
+        default_factory=lambda: _phrases(
+            en=CONFRONTATION_EN, de=CONFRONTATION_DE, es=CONFRONTATION_ES
+        )
     )
     withdrawal_phrases: Mapping[str, tuple[str, ...]] = field(
-        default_factory=lambda: _phrases(en=WITHDRAWAL_EN)
+        default_factory=lambda: _phrases(en=WITHDRAWAL_EN, de=WITHDRAWAL_DE, es=WITHDRAWAL_ES)
     )
     negations: Mapping[str, tuple[str, ...]] = field(
-        default_factory=lambda: _phrases(en=NEGATIONS_EN)
+        default_factory=lambda: _phrases(en=NEGATIONS_EN, de=NEGATIONS_DE, es=NEGATIONS_ES)
     )
     # Withdrawal markers count in a brief comment (a minimal response, 3RS) of up to this many
     # words, or beside another sign of rupture (low or falling scores, tension, a missed or
@@ -245,7 +325,7 @@ class DetectorSettings:
     # comment. Always urgent. Turning it off is not recommended.
     risk: bool = True
     risk_phrases: Mapping[str, tuple[str, ...]] = field(
-        default_factory=lambda: _phrases(en=RISK_EN)
+        default_factory=lambda: _phrases(en=RISK_EN, de=RISK_DE, es=RISK_ES)
     )
 
     # Rupture type: withdrawal is suggested when a drop or low score comes with a missed or

@@ -6,11 +6,13 @@ source, the item and what is wrong, so a practice can fix its own definition fil
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 SCORINGS = ("sum", "mean")
+LANGUAGE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8})?$")
 
 
 class InstrumentError(ValueError):
@@ -49,6 +51,22 @@ class Instrument:
     attribution: str = ""
     licence: str = ""
     validated: bool = False
+    # The same instrument in other languages (texts only; ids, scales and scoring are the
+    # file's), by language code: from the file's `[translations.<lang>]` and each item's
+    # `[items.translations.<lang>]` tables.
+    translations: Mapping[str, Instrument] = field(default_factory=dict, compare=False, repr=False)
+
+    def in_language(self, language: str | None) -> Instrument:
+        """This instrument's texts in `language` ('de', 'pt-br' or its base 'pt') when the
+        file has them, else as written (English)."""
+        if not language or not self.translations:
+            return self
+        found = self.translations.get(language) or self.translations.get(language.split("-")[0])
+        return found or self
+
+    @property
+    def languages(self) -> list[str]:
+        return sorted(self.translations)
 
     def item(self, item_id: str) -> Item:
         for item in self.items:
@@ -121,7 +139,7 @@ def parse_instrument(data: Mapping[str, Any], source: str) -> Instrument:
     scoring = data.get("scoring", "sum")
     if scoring not in SCORINGS:
         raise fail("scoring", f"must be one of {', '.join(SCORINGS)}, not {scoring!r}")
-    return Instrument(
+    base = Instrument(
         id=inst_id,
         title=_text(data, "title", source, fail),
         items=tuple(items),
@@ -134,6 +152,84 @@ def parse_instrument(data: Mapping[str, Any], source: str) -> Instrument:
         licence=str(data.get("licence", "")),
         validated=_bool(data, "validated", False, "instrument", fail),
     )
+    translated = _translations(data, raw_items, base, fail)
+    return replace(base, translations=translated) if translated else base
+
+
+_INSTRUMENT_TEXTS = ("title", "intro", "attribution")
+_ITEM_TEXTS = ("prompt", "labels")
+
+
+def _tables(raw: Any, where: str, fail: Fail) -> Mapping[str, Mapping[str, Any]]:
+    """A `translations` table: language codes, each a table."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise fail(where, 'must be a table of languages, e.g. [translations.de] title = "..."')
+    for language, table in raw.items():
+        if not isinstance(language, str) or not LANGUAGE.match(language):
+            raise fail(f"{where}.{language}", "is not a language code such as de or pt-br")
+        if not isinstance(table, Mapping):
+            raise fail(f"{where}.{language}", "must be a table")
+    return raw
+
+
+def _translations(
+    data: Mapping[str, Any], raw_items: list[Any], base: Instrument, fail: Fail
+) -> dict[str, Instrument]:
+    """The instrument in each language its file translates it into. A language must give
+    every item's prompt (a check-in is never half in one language), and labels for the
+    same scale points as the English ones."""
+    own = _tables(data.get("translations"), "translations", fail)
+    per_item = [
+        _tables(raw.get("translations"), f"item '{item.id}' translations", fail)
+        for raw, item in zip(raw_items, base.items, strict=True)
+    ]
+    languages = sorted({*own, *(lang for tables in per_item for lang in tables)})
+    found: dict[str, Instrument] = {}
+    for language in languages:
+        texts = own.get(language, {})
+        for key in texts:
+            if key not in _INSTRUMENT_TEXTS:
+                raise fail(
+                    f"translations.{language}.{key}",
+                    f"unknown; translate only {', '.join(_INSTRUMENT_TEXTS)} here and each "
+                    "item's prompt and labels under [items.translations." + language + "]",
+                )
+        items = []
+        for item, tables in zip(base.items, per_item, strict=True):
+            where = f"item '{item.id}' translations.{language}"
+            table = tables.get(language)
+            if table is None:
+                raise fail(where, "is missing; translate every item, or none, into a language")
+            for key in table:
+                if key not in _ITEM_TEXTS:
+                    raise fail(f"{where}.{key}", "unknown; an item translates prompt and labels")
+            prompt = _text(table, "prompt", "", fail, where)
+            labels = _labels(table.get("labels", {}), item.min, item.max, where, fail)
+            if set(labels) != set(item.labels):
+                raise fail(
+                    f"{where} labels",
+                    f"must label the same points as the English labels ({sorted(item.labels)})",
+                )
+            items.append(replace(item, prompt=prompt, labels=labels))
+        found[language] = replace(
+            base,
+            title=_optional_text(texts, "title", base.title, language, fail),
+            intro=_optional_text(texts, "intro", base.intro, language, fail),
+            attribution=_optional_text(texts, "attribution", base.attribution, language, fail),
+            items=tuple(items),
+        )
+    return found
+
+
+def _optional_text(
+    texts: Mapping[str, Any], key: str, default: str, language: str, fail: Fail
+) -> str:
+    value = texts.get(key, default)
+    if not isinstance(value, str):
+        raise fail(f"translations.{language}.{key}", "must be a text")
+    return value
 
 
 def _text(data: Mapping[str, Any], key: str, source: str, fail: Fail, where: str = "") -> str:

@@ -14,7 +14,7 @@ from typing import cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import DBAPIError
-from telegram import BotCommand, BotCommandScopeDefault, Update
+from telegram import Update
 from telegram.error import TelegramError
 from telegram.ext import (
     Application,
@@ -39,6 +39,8 @@ from handlers import (
     client,
     delivery,
     digest,
+    i18n,
+    menus,
     planning,
     progress,
     start,
@@ -58,18 +60,6 @@ from store.db import create_engine, migrate, session_factory, transaction
 from store.retention import run_retention
 
 log = logging.getLogger(__name__)
-
-CLIENT_COMMANDS = [
-    BotCommand("help", "What this bot does and what you can do"),
-    BotCommand("pause", "Pause check-ins for a while (e.g. /pause 7)"),
-    BotCommand("resume", "Start check-ins again"),
-    BotCommand("stop", "Stop check-ins"),
-    BotCommand("mydata", "Download everything stored about you"),
-    BotCommand("delete", "Erase everything stored about you"),
-    BotCommand("privacy", "How your data is handled"),
-    BotCommand("progress", "A chart of your answers so far"),
-]
-
 
 DIGEST_INTERVAL = timedelta(minutes=5)
 
@@ -111,6 +101,7 @@ def _register_handlers(app: RapportApp) -> None:
         app.add_handler(CommandHandler(name, callback, filters=private))
     app.add_handler(CallbackQueryHandler(start.on_consent, pattern=_pattern(callbacks.CONSENT)))
     app.add_handler(CallbackQueryHandler(client.on_erase, pattern=_pattern(callbacks.ERASE)))
+    app.add_handler(CallbackQueryHandler(client.on_language, pattern=_pattern(callbacks.LANGUAGE)))
     for name, command in THERAPIST_COMMAND_HANDLERS.items():
         app.add_handler(CommandHandler(name, command, filters=private))
     for action, pressed in THERAPIST_BUTTON_HANDLERS.items():
@@ -135,6 +126,7 @@ CLIENT_COMMAND_HANDLERS = {
     "mydata": client.mydata,
     "delete": client.delete,
     "progress": progress.progress,
+    "language": client.language,
 }
 THERAPIST_COMMAND_HANDLERS = {**caseload.HANDLERS, **planning.HANDLERS, **web.HANDLERS}
 THERAPIST_BUTTON_HANDLERS = {**caseload.BUTTONS, **planning.BUTTONS}
@@ -181,10 +173,13 @@ async def _post_init(
     config = loaded.config
     charts = Charts()
     app.bot_data.closers.append(charts.close)
+    texts = config.make_texts()
+    # Therapist-facing words: the practice's language, through the same catalogs.
+    i18n.staff.use(texts.catalogs, config.practice.language)
     services = Services(
         sessions=sessions,
         vault=load_vault(settings),
-        texts=config.make_texts(),
+        texts=texts,
         detection=Detection(
             settings=loaded.detectors,
             push=config.alerts.push.settings(),
@@ -299,8 +294,7 @@ async def _post_init(
     stop_web = await dashboard.serve(app.bot, settings, services)
     if stop_web is not None:
         app.bot_data.closers.append(stop_web)
-    menu = [c for c in CLIENT_COMMANDS if services.client_progress or c.command != "progress"]
-    await app.bot.set_my_commands(menu, scope=BotCommandScopeDefault())
+    await menus.set_client_menus(app.bot, services.texts, services.client_progress)
     await _therapist_menus(app, services)
     log.info("Rapport is running as @%s", app.bot.username)
 

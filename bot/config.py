@@ -17,6 +17,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
@@ -25,7 +26,8 @@ from pydantic import (
 from alliance.detectors import DetectorSettings, SettingsError, parse_settings
 from alliance.instruments import Instrument, InstrumentError, parse_instrument
 from alliance.triage import PUSH_DEFAULTS, TriageSettings
-from handlers.texts import Texts
+from handlers.i18n import CatalogError, Catalogs, read_languages
+from handlers.texts import Texts, check_catalog
 from schedules.defaults import DEFAULT_TEMPLATE, builtin_templates
 from schedules.rules import (
     QuietHours,
@@ -57,6 +59,10 @@ class PracticeSection(_Section):
     # to a client who writes to the bot when no check-in is open. Unset: "the way you
     # usually do".
     contact: str | None = Field(default=None, min_length=1, max_length=300)
+    # A folder (relative to the config file) of the practice's own gettext catalogs,
+    # `<lang>.po` or `<lang>/LC_MESSAGES/rapport.po`: a new language, or better words for a
+    # shipped one (docs/instruments.md, "Adding a language").
+    locales: str | None = Field(default=None, min_length=1)
 
     @field_validator("timezone")
     @classmethod
@@ -204,10 +210,15 @@ class PracticeConfig(_Section):
     retention: RetentionSection = Field(default_factory=RetentionSection)
     crisis: CrisisSection = Field(default_factory=CrisisSection)
     consent: ConsentSection = Field(default_factory=ConsentSection)
-    texts: dict[str, dict[str, str]] = Field(default_factory=dict)
+    # Checked by handlers.texts.Texts.validate (see `load`): a text, or for a text with a
+    # count a table of plural forms.
+    texts: dict[str, dict[str, Any]] = Field(default_factory=dict)
     # Checked by schedules.rules after the rest (see `load`), for its precise messages.
     quiet_hours: dict[str, Any] | None = None
     templates: dict[str, Any] = Field(default_factory=dict)
+
+    # The shipped catalogs with the practice's own ([practice] locales), set by `load`.
+    _catalogs: Catalogs | None = PrivateAttr(default=None)
 
     def make_texts(self) -> Texts:
         helplines = [(line.name, line.contact) for line in self.crisis.helplines]
@@ -217,6 +228,7 @@ class PracticeConfig(_Section):
             helplines=helplines,
             contact=self.practice.contact,
             retention_days=self.retention.inactive_days,
+            catalogs=self._catalogs,
         )
 
 
@@ -269,6 +281,7 @@ def load(path: Path | None) -> Loaded:
         if known is not None and name not in known
     ]
     problems += [f"{source}: {problem}" for problem in Texts.validate(config.texts)]
+    config._catalogs = _practice_catalogs(config.practice.locales, base, source, problems)
     if config.crisis.helplines:
         problems += [
             f"{source}: texts.{lang}.crisis: not used while [crisis] helplines are set (the "
@@ -313,6 +326,29 @@ def load(path: Path | None) -> Loaded:
         detectors=detectors,
         source=source,
     )
+
+
+def _practice_catalogs(
+    folder: str | None, base: Path, source: str, problems: list[str]
+) -> Catalogs:
+    """The shipped catalogs with the practice's own .po files; each problem names the file,
+    the message and the fix."""
+    if folder is None:
+        return Catalogs()
+    directory = base / folder
+    if not directory.is_dir():
+        problems.append(
+            f"{source}: practice.locales: {directory} is not a folder; create it or fix the path"
+        )
+        return Catalogs()
+    try:
+        added = read_languages(directory)
+    except CatalogError as exc:
+        problems.append(str(exc))
+        return Catalogs()
+    for language in added.values():
+        problems += check_catalog(language)
+    return Catalogs(added)
 
 
 def load_instruments(directory: Path | None, base: Path) -> dict[str, Instrument]:

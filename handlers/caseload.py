@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 
 from handlers import alert_words, callbacks, planning, views
 from handlers import therapist_views as tviews
+from handlers.i18n import _
 from handlers.therapist import Ask, Reply, button, command, pick
 from store import alerts, caseload, clients, history, people
 from store.alerts import AlertAction
@@ -179,7 +180,7 @@ async def picked(ask: Ask) -> Reply | None:
     assert ask.tap is not None
     command_name = tviews.COMMAND_OF_PICK.get(ask.tap.position)
     if command_name is None:
-        return Reply(toast=tviews.OUT_OF_DATE)
+        return Reply(toast=_(tviews.OUT_OF_DATE))
     action, work = PICKS[command_name]
     client = await caseload.owned(ask.session, ask.therapist, ask.tap.ref, action)
     return None if client is None else await work(ask, client)

@@ -9,9 +9,11 @@ from datetime import timedelta
 
 from telegram import ChatMember, Update
 from telegram.constants import ChatType
+from telegram.error import TelegramError
 
-from handlers import callbacks, local_time, progress_words, therapist_views, views
+from handlers import callbacks, i18n, local_time, menus, progress_words, therapist_views, views
 from handlers.context import RapportContext
+from handlers.delivery import unless_unchanged
 from handlers.texts import Say
 from store import audit, clients, people
 from store.clients import PAUSE_MAX_DAYS
@@ -45,7 +47,7 @@ async def _me(
 
 
 async def help_command(update: Update, context: RapportContext) -> None:
-    found = await _me(update, context, therapist_reply=therapist_views.HELP)
+    found = await _me(update, context, therapist_reply=therapist_views.help_text())
     if found and update.effective_message:
         text = progress_words.help_text(found[1], context.services.client_progress)
         await update.effective_message.reply_text(text)
@@ -89,9 +91,8 @@ async def pause(update: Update, context: RapportContext) -> None:
     if not paused:
         await message.reply_text(say(_unchanged(client, "pause")))
         return
-    await message.reply_text(
-        say("paused", until=local_time.day_time(until, found[0].timezone, now))
-    )
+    until_said = local_time.day_time(until, found[0].timezone, now, say.language)
+    await message.reply_text(say("paused", days=days, until=until_said))
     services.kick()
 
 
@@ -222,3 +223,56 @@ async def on_membership(update: Update, context: RapportContext) -> None:
             await clients.mark_reachable(session, services.vault, known, services.clock())
     log.info("a client %s the bot", "blocked" if blocked else "unblocked")
     services.kick()
+
+
+async def language(update: Update, context: RapportContext) -> None:
+    """/language: a button per language Rapport has, the client's own marked."""
+    found, message = await _me(update, context), update.effective_message
+    if found is None or message is None:
+        return
+    text, markup = views.language_choice(found[1], found[0].id, context.services.texts.languages)
+    await message.reply_text(text, reply_markup=markup)
+
+
+async def on_language(update: Update, context: RapportContext) -> None:
+    """A language button: only the client it names may press it. The choice is stored in
+    their record (every later text, check-in and date uses it) and confirmed in the new
+    language, and their chat's command menu follows it."""
+    query = update.callback_query
+    tap = callbacks.decode(query.data if query else None)
+    if query is None or tap is None or query.message is None:
+        return
+    services = context.services
+    choices = services.texts.languages
+    chosen = views.chosen_language(tap, choices)
+    changed = None
+    async with context.unit_of_work(update) as session:
+        client = await session.get(Client, tap.ref)
+        owner = client is not None and client.telegram_hash == services.vault.telegram_hash(
+            query.from_user.id
+        )
+        if client is not None and owner and chosen is not None:
+            before, client.language = client.language, chosen
+            changed = chosen
+            audit.record(
+                session,
+                actor_kind="client",
+                actor_id=client.id,
+                action="client.language",
+                target_kind="client",
+                target_id=client.id,
+                detail=f"{before} -> {chosen}",
+            )
+        say = services.say(client.language if client is not None and owner else None)
+    if changed is None:  # someone else's button, or one from before the languages changed
+        await query.answer(say("checkin_closed" if owner else "not_yours"))
+        return
+    await query.answer()
+    name = i18n.display_name(changed, capitalise=False)
+    await unless_unchanged(query.edit_message_text(say("language_set", name=name)))
+    try:
+        await menus.set_chat_menu(
+            context.bot, services.texts, query.message.chat.id, changed, services.client_progress
+        )
+    except TelegramError as exc:
+        log.warning("could not set a client's command menu: %s", type(exc).__name__)

@@ -72,7 +72,7 @@ class Services:
             if score is not None and instrument is not None:
                 shown = say(
                     "your_score",
-                    title=instrument.title,
+                    title=instrument.in_language(say.language).title,
                     score=f"{score:g}",
                     max=f"{instrument.max_total:g}",
                 )

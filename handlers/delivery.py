@@ -175,7 +175,9 @@ class Messenger:
         first question with the buttons: a client whose check-in never arrived gets it now,
         one who got it sees a reminder with the question again."""
         say = Say(self._texts, reminder.language)
-        until = local_time.day_time(reminder.expires_at, reminder.timezone, reminder.now)
+        until = local_time.day_time(
+            reminder.expires_at, reminder.timezone, reminder.now, reminder.language
+        )
         markup = None
         if reminder.carries is None:
             text = say("reminder", until=until)

@@ -26,7 +26,8 @@ async def reply(
     if standing.open:
         return f"{say('use_buttons')}\n\n{say('free_text_not_kept')}"
     if client.status == ClientStatus.PAUSED and client.paused_until is not None:
-        where = say("free_text_paused", until=day_time(client.paused_until, client.timezone, now))
+        until = day_time(client.paused_until, client.timezone, now, say.language)
+        where = say("free_text_paused", until=until)
     elif client.status == ClientStatus.STOPPED:
         where = say("free_text_stopped")
     elif client.status != ClientStatus.ACTIVE:
@@ -35,7 +36,7 @@ async def reply(
         planned = await manage.upcoming(session, client, services.quiet, now, count=1)
         due = sorted([*planned.due[:1], *filter(None, [standing.queued_at])])
         if due:
-            where = say("free_text_next", when=day_time(due[0], client.timezone, now))
+            where = say("free_text_next", when=day_time(due[0], client.timezone, now, say.language))
         else:
             where = say("free_text_unscheduled")
     reach = services.texts.reach(say.language)

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from handlers import callbacks, local_time
 from handlers import therapist_views as views
+from handlers.i18n import _
 from handlers.therapist import Ask, Reply, button, command, pick
 from schedules import manage
 from schedules.rules import WEEKDAYS, Template
@@ -109,7 +110,7 @@ async def choose_template(ask: Ask) -> Reply | None:
     templates = _templates(ask)
     index = ask.tap.position
     if index >= len(templates) or views.template_check(templates[index].name) != ask.tap.value:
-        return Reply(toast=views.OUT_OF_DATE)
+        return Reply(toast=_(views.OUT_OF_DATE))
     template = templates[index]
     await manage.apply_template(
         ask.session, client, template, ask.now, actor_kind="therapist", actor_id=ask.therapist.id
@@ -131,20 +132,19 @@ async def pause_or_resume(ask: Ask) -> Reply | None:
     if ask.tap.position == views.RESTART:
         # The client stopped and asked their therapist to start again.
         if days != 0 or not await clients.restart(ask.session, client, ask.now, ask.therapist.id):
-            return Reply(toast=views.OUT_OF_DATE)  # not stopped (any more): nothing changed
+            return Reply(toast=_(views.OUT_OF_DATE))  # not stopped (any more): nothing changed
         told = say("resumed_by_therapist")
     elif days == 0:
         if not await clients.resume(ask.session, s.vault, client, ask.now, ask.therapist.id):
-            return Reply(toast=views.OUT_OF_DATE)  # not paused (any more): nothing changed
+            return Reply(toast=_(views.OUT_OF_DATE))  # not paused (any more): nothing changed
         told = say("resumed_by_therapist")
     elif days in views.PAUSE_CHOICES and client.status == ClientStatus.ACTIVE:
         until = ask.now + timedelta(days=days)
         await clients.pause(ask.session, s.vault, client, until, ask.now, ask.therapist.id)
-        told = say(
-            "paused_by_therapist", until=local_time.day_time(until, client.timezone, ask.now)
-        )
+        until_said = local_time.day_time(until, client.timezone, ask.now, say.language)
+        told = say("paused_by_therapist", until=until_said)
     else:
-        return Reply(toast=views.OUT_OF_DATE)
+        return Reply(toast=_(views.OUT_OF_DATE))
     reply = await schedule_of(ask, client)
     reply.edit = True
     reply.toast = "Paused" if days else "Resumed"

@@ -8,13 +8,15 @@ import uuid
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from babel.dates import format_skeleton
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 from telegram.constants import ChatType
 
-from handlers import callbacks, progress_words, therapist, views
+from handlers import callbacks, i18n, progress_words, therapist, views
 from handlers.context import RapportContext
 from handlers.delivery import unless_unchanged
+from handlers.i18n import _
 from schedules import manage
 from store import clients, notices, people
 from store.models import Client
@@ -128,7 +130,7 @@ async def on_consent(update: Update, context: RapportContext) -> None:
         await query.edit_message_text(say("invitation_only"))
     elif tap.value != callbacks.YES:
         await query.edit_message_text(
-            say("consent_declined", expires=f"{invite.expires_at:%Y-%m-%d}")
+            say("consent_declined", expires=i18n.day_month_year(invite.expires_at, language))
         )
     elif linked is None:
         await query.edit_message_text(say("already_linked"))
@@ -162,6 +164,13 @@ async def _tell_therapist(
 
 
 def local_when(instant: datetime, zone: str) -> str:
-    """'on Tue 8 Dec at 18:00 (Europe/Berlin time)': a moment in a person's own zone."""
+    """'on Tue 8 Dec at 18:00 (Europe/Berlin time)': a moment in a person's own zone, for
+    their therapist (in the practice's language)."""
     local = instant.astimezone(ZoneInfo(zone))
-    return f"on {local:%a} {local.day} {local:%b} at {local:%H:%M} ({zone} time)"
+    where = i18n.locale(i18n.staff.language)
+    return _(
+        "on {day} at {time} ({zone} time)",
+        day=format_skeleton("MMMEd", local, locale=where),
+        time=format_skeleton("Hm", local, locale=where),
+        zone=zone,
+    )

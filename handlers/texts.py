@@ -1,7 +1,12 @@
-"""Every text Rapport shows, with English defaults; a practice overrides any of them per
-language in its config file (`[texts.<language>]`).
+"""Every text a client reads, by a stable key, in the client's language.
 
-Placeholders in braces are filled in by the bot; an override must keep the same ones.
+The English texts are here (`DEFAULTS`, and `PLURALS` for texts with a count); their
+translations are gettext catalogs (handlers/i18n.py: `msgctxt` is the key, `msgid` the English
+text), shipped for German and Spanish and addable by a practice. A practice also replaces any
+text per language in its config file (`[texts.<language>]`), which wins over every catalog.
+
+Placeholders in braces are filled in by the bot; a replacement may use the same ones and no
+others, and must keep those that tell a client where to get urgent help (`REQUIRED`).
 """
 
 from __future__ import annotations
@@ -9,6 +14,9 @@ from __future__ import annotations
 import hashlib
 import string
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from handlers.i18n import Catalogs, Language, locale
 
 DEFAULT_LANGUAGE = "en"
 
@@ -61,10 +69,6 @@ DEFAULTS: dict[str, str] = {
         "Do you agree to take part?"
     ),
     "full_text_button": "Read the full text",
-    "retention_erasure": (
-        "If you show no activity for {days} days (no answers, and none of /pause, /resume, "
-        "/stop or /mydata), everything stored about you is erased automatically."
-    ),
     "retention_kept": (
         "Your data is kept until you erase it with /delete or the practice erases it."
     ),
@@ -100,7 +104,8 @@ DEFAULTS: dict[str, str] = {
         "/mydata - get a file with everything stored about you\n"
         "/delete - erase everything stored about you\n"
         "/privacy - how your data is handled\n"
-        "/progress - a chart of your answers so far\n\n"
+        "/progress - a chart of your answers so far\n"
+        "/language - the language Rapport writes to you in\n\n"
         "Nobody reads this chat in real time: your answers, comments and messages are no way "
         "to get urgent help. {crisis}"
     ),
@@ -172,13 +177,8 @@ DEFAULTS: dict[str, str] = {
         '"No comment". It is not read in real time: for urgent help, see /help.'
     ),
     "no_comment_button": "No comment",
-    "comment_cut": (
-        "Thank you! Your comment was long, so only its first {limit} characters were saved. "
-        "Nobody reads it in real time: for urgent help, see /help."
-    ),
     "back_button": "‹ Back",
     "skip_button": "Skip ›",
-    "paused": "Check-ins are paused until {until}. Send /resume to start them earlier.",
     "pause_usage": (
         "Please give the number of days as a whole number from 1 to {max}, e.g. /pause 7."
     ),
@@ -210,6 +210,18 @@ DEFAULTS: dict[str, str] = {
         "Your therapist will be told about this answer, but not in real time: nobody is "
         "reading this chat now. Please don't wait for your next session.\n\n{crisis}"
     ),
+    "language_choose": "Which language should Rapport write to you in?",
+    "language_set": "From now on, Rapport writes to you in {name}.",
+    # The command menu (setMyCommands) in each client's language; one line each.
+    "menu_help": "What this bot does and what you can do",
+    "menu_pause": "Pause check-ins for a while (e.g. /pause 7)",
+    "menu_resume": "Start check-ins again",
+    "menu_stop": "Stop check-ins",
+    "menu_mydata": "Download everything stored about you",
+    "menu_delete": "Erase everything stored about you",
+    "menu_privacy": "How your data is handled",
+    "menu_progress": "A chart of your answers so far",
+    "menu_language": "The language Rapport writes to you in",
     "notice_paused": "{label} paused check-ins until {until}.",
     "notice_resumed": "{label} resumed check-ins.",
     "notice_stopped": "{label} stopped check-ins.",
@@ -218,10 +230,6 @@ DEFAULTS: dict[str, str] = {
     "notice_reassigned_away": (
         "{label} is now with another therapist of the practice; you will get no more alerts "
         "about them."
-    ),
-    "notice_reassigned_to": (
-        "{label} is now your client. Their check-in history and {alerts} unresolved alert(s) "
-        "moved to you; open alerts follow in separate messages."
     ),
     "notice_erased": "The practice erased {label}'s data in Rapport; their check-ins have stopped.",
     "notice_retention_erased": (
@@ -244,6 +252,59 @@ DEFAULTS: dict[str, str] = {
 }
 
 
+@dataclass(frozen=True)
+class Plural:
+    """A text with a count: English singular and plural; each catalog has its language's
+    forms (German two, Spanish two; gettext's Plural-Forms header says how many)."""
+
+    one: str
+    other: str
+    count: str  # the placeholder that holds the number
+
+
+PLURALS: dict[str, Plural] = {
+    "retention_erasure": Plural(
+        "If you show no activity for {days} day (no answers, and none of /pause, /resume, "
+        "/stop or /mydata), everything stored about you is erased automatically.",
+        "If you show no activity for {days} days (no answers, and none of /pause, /resume, "
+        "/stop or /mydata), everything stored about you is erased automatically.",
+        "days",
+    ),
+    "comment_cut": Plural(
+        "Thank you! Your comment was long, so only its first {limit} character was saved. "
+        "Nobody reads it in real time: for urgent help, see /help.",
+        "Thank you! Your comment was long, so only its first {limit} characters were saved. "
+        "Nobody reads it in real time: for urgent help, see /help.",
+        "limit",
+    ),
+    "paused": Plural(
+        "Check-ins are paused for {days} day, until {until}. Send /resume to start them earlier.",
+        "Check-ins are paused for {days} days, until {until}. Send /resume to start them earlier.",
+        "days",
+    ),
+    "notice_reassigned_to": Plural(
+        "{label} is now your client. Their check-in history and {alerts} unresolved alert "
+        "moved to you; open alerts follow in separate messages.",
+        "{label} is now your client. Their check-in history and {alerts} unresolved alerts "
+        "moved to you; open alerts follow in separate messages.",
+        "alerts",
+    ),
+}
+
+# Every key with its English text (the plural form for texts with a count).
+KEYS: dict[str, str] = {**DEFAULTS, **{key: p.other for key, p in PLURALS.items()}}
+
+# Texts a therapist reads (English is shipped; a catalog may translate them too). Every other
+# key is read by clients and is translated in every shipped catalog.
+STAFF_KEYS = frozenset(
+    {"therapist_linked", "therapist_help", "clients_only"}
+    | {key for key in KEYS if key.startswith("notice_")}
+)
+CLIENT_KEYS = tuple(key for key in KEYS if key not in STAFF_KEYS)
+
+# Plural categories a practice's own text with a count may name (CLDR's).
+CATEGORIES = ("zero", "one", "two", "few", "many", "other")
+
 # Placeholders a replacement must keep: without {crisis} a client is not told where to get
 # urgent help (docs/DESIGN's safety net: every client-facing surface says where to go).
 WHAT_IT_SHOWS = {
@@ -252,10 +313,12 @@ WHAT_IT_SHOWS = {
     "consent": "the consent text",
 }
 REQUIRED: dict[str, frozenset[str]] = {
-    **{key: frozenset({"crisis"}) for key, text in DEFAULTS.items() if "{crisis}" in text},
+    **{key: frozenset({"crisis"}) for key, text in KEYS.items() if "{crisis}" in text},
     "crisis_helplines": frozenset({"helplines"}),
     "consent_changed": frozenset({"consent"}),
 }
+
+Override = str | Mapping[str, str]
 
 
 class TextError(ValueError):
@@ -266,19 +329,59 @@ def placeholders(text: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(text) if name}
 
 
+def allowed(key: str) -> set[str]:
+    """The placeholders a text of this key may use."""
+    plural = PLURALS.get(key)
+    if plural is not None:
+        return placeholders(plural.one) | placeholders(plural.other)
+    return placeholders(DEFAULTS[key])
+
+
+def check_text(key: str, text: str, where: str) -> list[str]:
+    """Problems of one text (one form of a text with a count) for `key`."""
+    names = allowed(key)
+    try:
+        text.format(**dict.fromkeys(names, ""))
+    except (KeyError, IndexError, ValueError) as exc:
+        return [
+            f"{where}: placeholder {exc} is not available; use only "
+            f"{sorted(names) or 'no placeholders'}"
+        ]
+    if not text.strip():
+        return [f"{where}: is empty; write the text, or remove the key"]
+    return [
+        f"{where}: must contain {{{name}}} ({WHAT_IT_SHOWS[name]}); add {{{name}}} where it "
+        "should appear, or remove the key to keep the default"
+        for name in sorted(REQUIRED.get(key, frozenset()) - placeholders(text))
+    ]
+
+
+def check_catalog(language: Language) -> list[str]:
+    """Problems of a .po catalog's client texts, as 'file: msgctxt <key>: problem; fix'."""
+    problems = []
+    for key, forms in sorted(language.texts.items()):
+        if key not in KEYS:
+            continue  # an old key a newer Rapport no longer uses: harmless
+        for form in forms:
+            problems += check_text(key, form, f"{language.source}: msgctxt {key!r}")
+    return problems
+
+
 class Texts:
-    """Texts in a language, with the practice's overrides over the defaults."""
+    """Texts in a language: the practice's overrides, then the catalogs, then English."""
 
     def __init__(
         self,
-        overrides: Mapping[str, Mapping[str, str]] | None = None,
+        overrides: Mapping[str, Mapping[str, Override]] | None = None,
         default_language: str = DEFAULT_LANGUAGE,
         helplines: Sequence[tuple[str, str]] = (),
         contact: str | None = None,
         retention_days: int | None = None,
+        catalogs: Catalogs | None = None,
     ) -> None:
         self._overrides = {lang: dict(values) for lang, values in (overrides or {}).items()}
         self.default_language = default_language
+        self.catalogs = catalogs or Catalogs()
         # The practice's named helplines ([crisis] helplines): with them, {crisis} is the
         # `crisis_helplines` text listing them; without, the `crisis` text.
         self.helplines = tuple(helplines)
@@ -286,61 +389,86 @@ class Texts:
         self.retention_days = retention_days  # [retention] inactive_days; None: kept
 
     @staticmethod
-    def validate(overrides: Mapping[str, Mapping[str, str]]) -> list[str]:
+    def validate(overrides: Mapping[str, Mapping[str, object]]) -> list[str]:
         """Problems as 'texts.<lang>.<key>: problem; fix' lines (empty when all is well)."""
         problems = []
         for lang, values in overrides.items():
             for key, text in values.items():
                 where = f"texts.{lang}.{key}"
-                if key not in DEFAULTS:
+                if key not in KEYS:
                     problems.append(
                         f"{where}: unknown text; the keys are listed in docs/instruments.md"
                     )
-                    continue
-                try:
-                    text.format(**dict.fromkeys(placeholders(DEFAULTS[key]), ""))
-                except (KeyError, IndexError, ValueError) as exc:
+                elif isinstance(text, str):
+                    problems += check_text(key, text, where)
+                elif key not in PLURALS:
                     problems.append(
-                        f"{where}: placeholder {exc} is not available; use only "
-                        f"{sorted(placeholders(DEFAULTS[key])) or 'no placeholders'}"
+                        f'{where}: must be one text in quotes ("..."); only texts with a count '
+                        "take a table of plural forms"
                     )
-                    continue
-                if not text.strip():
-                    problems.append(f"{where}: is empty; write the text, or remove the key")
-                    continue
-                for name in sorted(REQUIRED.get(key, frozenset()) - placeholders(text)):
+                elif not isinstance(text, Mapping) or "other" not in text:
                     problems.append(
-                        f"{where}: must contain {{{name}}} ({WHAT_IT_SHOWS[name]}); add "
-                        f"{{{name}}} where it should appear, or remove the key to keep the "
-                        "default"
+                        f"{where}: must be a text, or a table of plural forms such as "
+                        '{ one = "...", other = "..." } with at least `other`'
                     )
+                else:
+                    for category, form in text.items():
+                        if category not in CATEGORIES or not isinstance(form, str):
+                            problems.append(
+                                f"{where}.{category}: must be a text under one of "
+                                f"{', '.join(CATEGORIES)}"
+                            )
+                        else:
+                            problems += check_text(key, form, f"{where}.{category}")
         return problems
 
     @property
-    def languages(self) -> set[str]:
-        return {DEFAULT_LANGUAGE, self.default_language, *self._overrides}
+    def languages(self) -> list[str]:
+        """Every language a client may choose: the catalogs' and the practice's own texts'."""
+        return sorted(
+            {DEFAULT_LANGUAGE, self.default_language, *self.catalogs.codes, *self._overrides}
+        )
 
     def language_for(self, code: str | None) -> str:
-        """The best language for a Telegram language code such as 'de' or 'pt-br'."""
+        """The best language for a Telegram language code such as 'de' or 'pt-br': that
+        language when Rapport has it, else the practice's."""
+        known = set(self.languages)
         if code:
             for candidate in (code.lower(), code.lower().split("-")[0]):
-                if candidate in self._overrides:
+                if candidate in known:
                     return candidate
         return self.default_language
 
     def get(self, key: str, language: str | None = None, **values: object) -> str:
         lang = language or self.default_language
-        text = (
-            self._overrides.get(lang, {}).get(key)
-            or self._overrides.get(self.default_language, {}).get(key)
-            or DEFAULTS[key]
-        )
+        text = self._template(key, lang, values)
         wanted = placeholders(text)
         if "crisis" in wanted and "crisis" not in values:
             values["crisis"] = self.crisis(lang)
         if "retention" in wanted and "retention" not in values:
             values["retention"] = self.retention(lang)
-        return text.format(**values) if values or placeholders(text) else text
+        return text.format(**values) if values or wanted else text
+
+    def _template(self, key: str, lang: str, values: Mapping[str, object]) -> str:
+        plural = PLURALS.get(key)
+        count = _count(values.get(plural.count)) if plural else 0
+        for code in dict.fromkeys((lang, lang.split("-")[0], self.default_language)):
+            own = self._overrides.get(code, {}).get(key)
+            if own:
+                if isinstance(own, str):
+                    return own
+                category = locale(code).plural_form(count)
+                return own.get(category) or own["other"]
+            found = self.catalogs.get(code)
+            forms = found.texts.get(key) if found is not None else None
+            if found is not None and forms:
+                if plural is None or len(forms) == 1:
+                    return forms[0]
+                index = getattr(found.translations, "plural", lambda n: int(n != 1))(count)
+                return forms[min(index, len(forms) - 1)]
+        if plural is not None:
+            return plural.one if count == 1 else plural.other
+        return DEFAULTS[key]
 
     def crisis(self, language: str | None = None) -> str:
         """Where to get urgent help: the practice's helplines when it named some, listed in
@@ -364,11 +492,18 @@ class Texts:
 
     def consent_version(self, language: str | None = None) -> str:
         """Changes whenever what a client agrees to changes: the first screen or the full
-        text, with the crisis resources and the retention rule in them. Each client's
-        version is recorded when they agree; whether a change asks clients again is the
-        practice's choice ([consent] ask_again)."""
+        text, with the crisis resources and the retention rule in them, in the client's
+        language. Each client's version is recorded when they agree; whether a change asks
+        clients again is the practice's choice ([consent] ask_again)."""
         agreed = f"{self.get('consent', language)}\n\n{self.get('consent_full', language)}"
         return hashlib.sha256(agreed.encode()).hexdigest()[:16]
+
+
+def _count(value: object) -> int:
+    try:
+        return int(str(value))
+    except ValueError:
+        return 0
 
 
 class Say:

@@ -31,6 +31,7 @@ from handlers import therapist_views as views
 from handlers.charts import Charts
 from handlers.context import RapportContext, Services
 from handlers.delivery import unless_unchanged
+from handlers.i18n import _
 from store import audit, caseload, people
 from store.history import Trend
 from store.models import Client, Therapist
@@ -107,7 +108,7 @@ def command(work: Work) -> Handler:
             services.kick()
         if reply is None:
             say = services.say(services.texts.language_for(user.language_code))
-            await message.reply_text(views.THERAPISTS_ONLY if known else say("invitation_only"))
+            await message.reply_text(_(views.THERAPISTS_ONLY) if known else say("invitation_only"))
             if therapist is None:
                 await _drop_menu(context.bot, message.chat.id)
             return
@@ -127,7 +128,7 @@ def button(action: str, work: Work) -> Handler:
             return
         tap = callbacks.decode(query.data)
         if tap is None:
-            await query.answer(views.REFUSED)
+            await query.answer(_(views.REFUSED))
             return
         services = context.services
         reply = None
@@ -142,7 +143,7 @@ def button(action: str, work: Work) -> Handler:
             services.kick()
         if reply is None:
             log.warning("refused a therapist button (%s)", action)
-            await query.answer(views.REFUSED)
+            await query.answer(_(views.REFUSED))
             return
         await query.answer(reply.toast)
         message = query.message
@@ -219,7 +220,7 @@ async def register_commands(bot: Bot, chat_id: int, active: bool = True) -> None
     """Show the therapist commands in this therapist's menu only (clients see their own)."""
     scope = BotCommandScopeChat(chat_id)
     if active:
-        await bot.set_my_commands(views.THERAPIST_COMMANDS, scope=scope)
+        await bot.set_my_commands(views.therapist_commands(), scope=scope)
     else:
         await bot.delete_my_commands(scope=scope)
 

@@ -1,6 +1,7 @@
 """How a therapist's commands look in Telegram: the caseload, history pages, a schedule, an
-invite, the weekly digest. Therapist-facing words are English (like the alerts); clients'
-words live in the practice-editable catalogue (handlers/texts.py)."""
+invite, the weekly digest. Therapist-facing words go through the message catalogs in the
+practice's language (`_()`, `ngettext()`; English is shipped, handlers/i18n.py); clients' words
+are keyed texts in the client's language (handlers/texts.py)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from alliance.history import CheckinRecord, Status
 from alliance.instruments import Instrument
 from handlers import callbacks
 from handlers.alert_words import ELSEWHERE
+from handlers.i18n import N_, _, ngettext
 from handlers.views import button
 from schedules.manage import Upcoming
 from schedules.rules import WEEKDAYS, AfterSession, EveryNDays, Rule, Template, Weekly
@@ -24,31 +26,46 @@ from store.caseload import ClientRow
 from store.digests import DigestTime
 from store.history import Trend
 
+# The therapists' menu; descriptions in English here, in the practice's language when sent.
 THERAPIST_COMMANDS = [
-    BotCommand("clients", "Your clients: status, last scores, open alerts"),
-    BotCommand("alerts", "Open alerts, to acknowledge or snooze"),
-    BotCommand("history", "A client's trend and check-ins, e.g. /history Kim"),
-    BotCommand("session", "Log a session, e.g. /session Kim yesterday 15:00"),
-    BotCommand("schedule", "A client's schedule: change it or pause it"),
-    BotCommand("invite", "A new client's invite link, e.g. /invite Kim"),
-    BotCommand("digest", "A weekly summary: /digest on monday 08:00, /digest off"),
-    BotCommand("web", "A one-time link to the web dashboard"),
-    BotCommand("help", "What you can do here"),
+    BotCommand("clients", N_("Your clients: status, last scores, open alerts")),
+    BotCommand("alerts", N_("Open alerts, to acknowledge or snooze")),
+    BotCommand("history", N_("A client's trend and check-ins, e.g. /history Kim")),
+    BotCommand("session", N_("Log a session, e.g. /session Kim yesterday 15:00")),
+    BotCommand("schedule", N_("A client's schedule: change it or pause it")),
+    BotCommand("invite", N_("A new client's invite link, e.g. /invite Kim")),
+    BotCommand("digest", N_("A weekly summary: /digest on monday 08:00, /digest off")),
+    BotCommand("web", N_("A one-time link to the web dashboard")),
+    BotCommand("help", N_("What you can do here")),
 ]
 
-HELP = "\n".join(
-    [
-        "Rapport tells you here when a client's check-ins suggest a possible rupture.",
-        "",
-        *[f"/{c.command} - {c.description}" for c in THERAPIST_COMMANDS],
-        "",
-        "Choose a client by their label (or its start), or leave it out for a list of buttons.",
-    ]
-)
 
-REFUSED = "This is not one of your clients."
-THERAPISTS_ONLY = "That command is for therapists."
-OUT_OF_DATE = "This button is out of date; send the command again."
+def therapist_commands() -> list[BotCommand]:
+    """The therapists' menu in the practice's language."""
+    return [BotCommand(c.command, _(c.description)) for c in THERAPIST_COMMANDS]
+
+
+def help_text() -> str:
+    return "\n".join(
+        [
+            _("Rapport tells you here when a client's check-ins suggest a possible rupture."),
+            "",
+            *[f"/{c.command} - {c.description}" for c in therapist_commands()],
+            "",
+            _(
+                "Choose a client by their label (or its start), or leave it out for a list of "
+                "buttons."
+            ),
+        ]
+    )
+
+
+HELP = help_text()  # in English; help_text() is in the practice's language
+
+# Sent as `_(REFUSED)` and so on: in the practice's language.
+REFUSED = N_("This is not one of your clients.")
+THERAPISTS_ONLY = N_("That command is for therapists.")
+OUT_OF_DATE = N_("This button is out of date; send the command again.")
 PAGE_SIZE = 8
 TURN_PAGE = 1  # a history button's value when it turns the page in place
 PAUSE_CHOICES = (7, 14, 28)
@@ -93,36 +110,66 @@ def _alliance(row: ClientRow) -> str:
     if row.alliance is None or row.alliance_before is None:
         return shown
     if row.alliance == row.alliance_before:
-        return f"{shown} (steady)"
+        return _("{shown} (steady)", shown=shown)
     arrow = "↑" if row.alliance > row.alliance_before else "↓"
-    return f"{shown} ({arrow} from {row.alliance_before:g})"
+    return _(
+        "{shown} ({arrow} from {before})",
+        shown=shown,
+        arrow=arrow,
+        before=format(row.alliance_before, "g"),
+    )
 
 
 def caseload(rows: Sequence[ClientRow], zone: str, show_scores: bool = True) -> Message:
     """The client list; without `show_scores` (the practice's `minimal` detail) it shows no
     alliance or wellbeing score."""
     if not rows:
-        return "You have no clients in Rapport yet. /invite makes an invite link.", None
-    lines = [f"Your clients ({len(rows)}); completion is over the last 4 weeks."]
+        return _(NO_CLIENTS), None
+    lines = [_("Your clients ({count}); completion is over the last 4 weeks.", count=len(rows))]
     for row in rows:
         done = (
-            f"{row.completion:.0%} done ({row.completed}/{row.closed})"
+            _(
+                "{share} done ({completed}/{closed})",
+                share=format(row.completion, ".0%"),
+                completed=row.completed,
+                closed=row.closed,
+            )
             if row.completion is not None
-            else "no check-ins due yet"
+            else _("no check-ins due yet")
         )
-        alerts = f" · ⚠️ {row.open_alerts} open alert(s)" if row.open_alerts else ""
+        alerts = (
+            " · ⚠️ " + ngettext("{n} open alert", "{n} open alerts", row.open_alerts)
+            if row.open_alerts
+            else ""
+        )
         scores = (
-            f"alliance {_alliance(row)} · wellbeing {_score(row.wellbeing, unit='%')} · "
+            _(
+                "alliance {alliance} · wellbeing {wellbeing} · ",
+                alliance=_alliance(row),
+                wellbeing=_score(row.wellbeing, unit="%"),
+            )
             if show_scores
             else ""
         )
         lines += [
             "",
             f"• {row.label} - {row.status}{alerts}",
-            f"  last check-in {_day(row.last_checkin_at, zone)} · {scores}{done}",
+            "  "
+            + _(
+                "last check-in {day} · {scores}{done}",
+                day=_day(row.last_checkin_at, zone),
+                scores=scores,
+                done=done,
+            ),
         ]
     if len(rows) > BUTTON_LIST_LIMIT:
-        lines += ["", f"Buttons for the first {BUTTON_LIST_LIMIT}; /history LABEL for the others."]
+        lines += [
+            "",
+            _(
+                "Buttons for the first {limit}; /history LABEL for the others.",
+                limit=BUTTON_LIST_LIMIT,
+            ),
+        ]
     return "\n".join(lines), picker([(r.id, r.label) for r in rows], "history")
 
 
@@ -136,10 +183,11 @@ def picker(clients: Sequence[tuple[uuid.UUID, str]], command: str) -> InlineKeyb
     return InlineKeyboardMarkup([buttons[i : i + 2] for i in range(0, len(buttons), 2)])
 
 
+NO_CLIENTS = N_("You have no clients in Rapport yet. /invite makes an invite link.")
 PICK_PROMPT = {
-    "history": "Whose history? (or type /history and their label)",
-    "schedule": "Whose schedule? (or type /schedule and their label)",
-    "session": (
+    "history": N_("Whose history? (or type /history and their label)"),
+    "schedule": N_("Whose schedule? (or type /schedule and their label)"),
+    "session": N_(
         "Log a session that starts now with whom? For another time type, e.g., "
         "/session Kim yesterday 15:00"
     ),
@@ -148,17 +196,22 @@ PICK_PROMPT = {
 
 def choose_client(clients: Sequence[tuple[uuid.UUID, str]], command: str) -> Message:
     if not clients:
-        return "You have no clients in Rapport yet. /invite makes an invite link.", None
-    text = PICK_PROMPT[command]
+        return _(NO_CLIENTS), None
+    text = _(PICK_PROMPT[command])
     if len(clients) > BUTTON_LIST_LIMIT:
-        text += f"\nButtons for the first {BUTTON_LIST_LIMIT}; type the label for the others."
+        text += "\n" + _(
+            "Buttons for the first {limit}; type the label for the others.",
+            limit=BUTTON_LIST_LIMIT,
+        )
     return text, picker(clients, command)
 
 
 def not_found(text: str, command: str) -> str:
-    return (
-        f"No client of yours is called {text!r}. Send /{command} without a label to pick from "
-        "your clients."
+    return _(
+        "No client of yours is called {label}. Send /{command} without a label to pick from "
+        "your clients.",
+        label=repr(text),
+        command=command,
     )
 
 
@@ -174,9 +227,11 @@ def history_page(
 ) -> Message:
     """One page of check-ins, newest first, with buttons to page back and forth."""
     if not records:
-        return f"{label}: no check-ins yet.", None
+        return _("{label}: no check-ins yet.", label=label), None
     first, last = page * PAGE_SIZE + 1, page * PAGE_SIZE + len(records)
-    lines = [f"{label}: check-ins {first}-{last}, newest first"]
+    lines = [
+        _("{label}: check-ins {first}-{last}, newest first", label=label, first=first, last=last)
+    ]
     for record in reversed(records):
         lines.append(f"{_day(record.due_at, zone)}: {_record_line(record, known)}")
         if show_comments and record.comment:
@@ -184,9 +239,9 @@ def history_page(
             lines.append(f'  "{comment}"')
     row = []
     if older:
-        row.append(button("‹ Older", callbacks.HISTORY, client_id, page + 1, TURN_PAGE))
+        row.append(button(_("‹ Older"), callbacks.HISTORY, client_id, page + 1, TURN_PAGE))
     if page > 0:
-        row.append(button("Newer ›", callbacks.HISTORY, client_id, page - 1, TURN_PAGE))
+        row.append(button(_("Newer ›"), callbacks.HISTORY, client_id, page - 1, TURN_PAGE))
     text = "\n".join(lines)
     return text[:MESSAGE_LIMIT], InlineKeyboardMarkup([row]) if row else None
 
@@ -197,8 +252,15 @@ def history_withheld(label: str) -> str:
 
 
 def chart_caption(label: str, trend: Trend) -> str:
-    usual = f"; usual alliance {trend.baseline:.1f}" if trend.baseline is not None else ""
-    return f"{label}: the last {len(trend.points)} check-ins{usual}"
+    shown = ngettext(
+        "{label}: the last {n} check-in",
+        "{label}: the last {n} check-ins",
+        len(trend.points),
+        label=label,
+    )
+    if trend.baseline is None:
+        return shown
+    return shown + _("; usual alliance {usual}", usual=format(trend.baseline, ".1f"))
 
 
 def _record_line(record: CheckinRecord, known: Mapping[str, Instrument]) -> str:
@@ -317,10 +379,12 @@ def invite_message(
 
 def digest_status(when: DigestTime | None, zone: str) -> str:
     if when is None:
-        return "Your weekly digest is off. Turn it on with /digest on monday 08:00."
-    return (
-        f"Your weekly digest comes on {WEEKDAYS[when.weekday]} at {when.at:%H:%M} ({zone}). "
-        "/digest off turns it off."
+        return _("Your weekly digest is off. Turn it on with /digest on monday 08:00.")
+    return _(
+        "Your weekly digest comes on {weekday} at {time} ({zone}). /digest off turns it off.",
+        weekday=WEEKDAYS[when.weekday],
+        time=when.at.strftime("%H:%M"),
+        zone=zone,
     )
 
 
@@ -350,9 +414,16 @@ def digest(
     open_alerts = sum(r.open_alerts for r in rows)
     rate = f" ({completed / closed:.0%})" if closed else ""
     lines = [
-        f"Your week in Rapport, since {_day(since, zone)}",
-        f"{len(active)} clients taking part; check-ins answered: {completed} of {closed}{rate}.",
-        f"Alerts raised this week: {raised}; open now: {open_alerts}.",
+        _("Your week in Rapport, since {day}", day=_day(since, zone)),
+        ngettext(
+            "{n} client taking part; check-ins answered: {completed} of {closed}{rate}.",
+            "{n} clients taking part; check-ins answered: {completed} of {closed}{rate}.",
+            len(active),
+            completed=completed,
+            closed=closed,
+            rate=rate,
+        ),
+        _("Alerts raised this week: {raised}; open now: {open}.", raised=raised, open=open_alerts),
     ]
     for row in rows:
         if row.closed == 0 and not row.open_alerts:
@@ -364,5 +435,5 @@ def digest(
             else ""
         )
         lines.append(f"• {row.label}: {row.completed}/{row.closed} answered{scores}{alerts}")
-    lines.append("\n/clients shows everyone; /alerts the open alerts.")
+    lines.append("\n" + _("/clients shows everyone; /alerts the open alerts."))
     return "\n".join(lines)

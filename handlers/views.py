@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+import zlib
 from collections.abc import Sequence
 
 from telegram import InlineKeyboardButton as Button
@@ -11,7 +12,7 @@ from telegram import InlineKeyboardMarkup
 from alliance.checkin import Step
 from alliance.repair import RISK_ACTION
 from handlers import alert_words as words
-from handlers import callbacks
+from handlers import callbacks, i18n
 from handlers.texts import Say
 from store.alerts import PendingAlert
 
@@ -43,10 +44,11 @@ def step_message(
     A scale whose every point has a label shows the labels; a numeric scale shows numbers in
     rows of six (0-10 fits two rows) with its end labels in the text. After Back, the earlier
     answer is marked. The first question of each instrument has the instrument's
-    instructions (its `intro`, such as WHO-5's "Over the last two weeks...") above it.
+    instructions (its `intro`, such as WHO-5's "Over the last two weeks...") above it. Title,
+    intro, prompt and labels are in the client's language when the instrument file has it.
     """
-    item = step.item
-    instrument = step.instrument
+    instrument = step.instrument.in_language(say.language)  # its texts in the client's
+    item = instrument.item(step.item.id)
     first = item.id == instrument.items[0].id
     intro = [instrument.intro, ""] if instrument.intro and first else []
     lines = [f"{instrument.title}  ·  {step.progress}", "", *intro, item.prompt]
@@ -104,6 +106,36 @@ def _consent(say: Say, text: str, action: str, ref: uuid.UUID, full: bool) -> Me
         return text, markup
     more = button(say("full_text_button"), action, ref, value=callbacks.FULL_TEXT)
     return text, InlineKeyboardMarkup([*markup.inline_keyboard, [more]])
+
+
+def language_check(code: str) -> int:
+    """A short check of a language's code, so a button from before a change of the
+    practice's languages is noticed rather than choosing another language."""
+    return zlib.crc32(code.encode()) % 1000
+
+
+def language_choice(say: Say, client_id: uuid.UUID, languages: Sequence[str]) -> Message:
+    """/language: one button per language, named in itself, the current one marked."""
+    buttons = [
+        button(
+            ("✓ " if code == say.language else "") + i18n.display_name(code),
+            callbacks.LANGUAGE,
+            client_id,
+            index,
+            language_check(code),
+        )
+        for index, code in enumerate(languages)
+    ]
+    rows = [buttons[i : i + 3] for i in range(0, len(buttons), 3)]
+    return say("language_choose"), InlineKeyboardMarkup(rows)
+
+
+def chosen_language(tap: callbacks.Tap, languages: Sequence[str]) -> str | None:
+    """The language a /language button names, if it still names the same one."""
+    if not 0 <= tap.position < len(languages):
+        return None
+    code = languages[tap.position]
+    return code if tap.value == language_check(code) else None
 
 
 def erase_confirmation(say: Say, client_id: uuid.UUID) -> Message:

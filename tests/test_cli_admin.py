@@ -174,7 +174,7 @@ def test_config_check_lists_every_problem_even_when_the_default_file_is_broken(
         f"OK: {EXAMPLE} is valid.",
         "  instruments: alliance, who5",
         "  templates: fortnightly, standard, weekly-post-session",
-        "  languages: en",
+        "  languages: de, en, es",
     ]
 
 

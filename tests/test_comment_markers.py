@@ -13,6 +13,7 @@ import pytest
 
 from alliance import comments
 from alliance.detectors import (
+    DEFAULTS,
     DetectorSettings,
     detect,
     read_comment,
@@ -177,3 +178,39 @@ def test_reading_is_cached_and_pure() -> None:
     text = "not sure this is helping"
     assert comments.read(text) == comments.read(text)
     assert comments.read(text).kinds == frozenset({"confrontation"})
+
+
+# --- the default German and Spanish lists ---------------------------------------------------
+
+
+def test_a_german_risk_phrase_raises_risk_for_a_german_speaking_client() -> None:
+    assert risk_phrase("Ich will mich umbringen.", DEFAULTS, "de") == "mich umbringen"
+    assert risk_phrase("Manchmal will ich nicht mehr leben", DEFAULTS, "de-AT") is not None
+    records = [rec(0, [10] * 4, comment="Ich habe Suizidgedanken.")]
+    flags = detect(records, INSTRUMENTS, DEFAULTS, language="de")
+    assert [f.rule for f in flags] == ["risk"] and "'suizidgedanken'" in flags[0].reason
+    assert risk_phrase("Die Sitzung war gut.", DEFAULTS, "de") is None
+
+
+def test_a_negated_german_confrontation_phrase_does_not_count() -> None:
+    assert read_comment("Ehrlich: Zeitverschwendung.", DEFAULTS, "de").confrontation == (
+        "zeitverschwendung"
+    )
+    assert read_comment("Das war keine Zeitverschwendung.", DEFAULTS, "de").confrontation is None
+    assert read_comment("Es war nie sinnlos", DEFAULTS, "de").confrontation is None
+    assert read_comment("Ist doch egal", DEFAULTS, "de").withdrawal == "ist doch egal"
+
+
+def test_a_spanish_risk_phrase_raises_risk_for_a_spanish_speaking_client() -> None:
+    assert risk_phrase("A veces quiero morir", DEFAULTS, "es") == "quiero morir"
+    assert risk_phrase("Voy a cortarme el pelo", DEFAULTS, "es") is None
+    records = [rec(0, [10] * 4, comment="No quiero vivir así.")]
+    assert [f.rule for f in detect(records, INSTRUMENTS, DEFAULTS, language="es")] == ["risk"]
+
+
+def test_a_negated_spanish_confrontation_phrase_does_not_count() -> None:
+    assert read_comment("Fue una pérdida de tiempo", DEFAULTS, "es").confrontation == (
+        "pérdida de tiempo"
+    )
+    assert read_comment("No fue una pérdida de tiempo", DEFAULTS, "es").confrontation is None
+    assert read_comment("No tengo ni idea", DEFAULTS, "es").withdrawal == "no tengo ni idea"

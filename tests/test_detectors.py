@@ -254,7 +254,11 @@ def test_phrase_lists_per_language() -> None:
     records = [rec(0, [10] * 4, comment="Das war Zeitverschwendung.")]
     flags = detect(records, INSTRUMENTS, german, language="de")
     assert [f.rule for f in flags] == ["critical_comment"]
-    assert detect(records, INSTRUMENTS, DEFAULTS, language="de") == []
+    # German has default phrases now; a language without any is read as English.
+    assert [f.rule for f in detect(records, INSTRUMENTS, DEFAULTS, language="de")] == [
+        "critical_comment"
+    ]
+    assert detect(records, INSTRUMENTS, DEFAULTS, language="fr") == []
 
 
 # --- disengagement --------------------------------------------------------------------------

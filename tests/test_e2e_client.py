@@ -212,7 +212,7 @@ async def test_stale_and_closed_buttons_change_nothing(rig: Rig) -> None:
 async def test_pause_resume_and_stop(rig: Rig) -> None:
     therapist, client, client_id = await _enrolled(rig)
     client.send_text("/pause 7")
-    assert "paused until" in (await client.wait_for_message()).content
+    assert "paused for 7 days, until" in (await client.wait_for_message()).content
     notice = await therapist.wait_for_message(contains="paused check-ins", timeout=10)
     assert "Client Mo" in notice.content
     row = await _client_row(rig, client_id)
@@ -406,9 +406,19 @@ async def test_changed_consent_text_asks_again_before_the_next_checkin(tmp_path:
         assert row.consent_version == rig.services.texts.consent_version("en")
 
 
-async def test_commands_are_registered_for_the_menu(rig: Rig) -> None:
-    names = [c["command"] for c in rig.fake.commands_for()]
-    assert names == ["help", "pause", "resume", "stop", "mydata", "delete", "privacy", "progress"]
+MENU = ["help", "pause", "resume", "stop", "mydata", "delete", "privacy", "progress", "language"]
+
+
+async def test_commands_are_registered_for_the_menu_per_language(rig: Rig) -> None:
+    default = rig.fake.commands_for()
+    assert [c["command"] for c in default] == MENU
+    assert default[0]["description"] == "What this bot does and what you can do"
+    german = rig.fake.commands_for(language_code="de")
+    spanish = rig.fake.commands_for(language_code="es")
+    assert [c["command"] for c in german] == [c["command"] for c in spanish] == MENU
+    assert german[0]["description"] == "Was dieser Bot macht und was Sie tun können"
+    assert spanish[8]["description"] == "El idioma en el que Rapport le escribe"
+    assert rig.fake.commands_for(language_code="en") == default
 
 
 async def test_client_sees_only_the_scores_the_practice_allows(tmp_path: Path) -> None:

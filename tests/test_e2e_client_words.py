@@ -68,9 +68,9 @@ async def test_a_pause_ends_at_the_clients_local_day_and_time(tmp_path: Path) ->
     ):
         therapist, client, _client_id = await _enrolled(rig)
         client.send_text("/pause 3")
-        paused = await client.wait_for_message(contains="paused until")
+        paused = await client.wait_for_message(contains="paused for 3 days, until")
         # Three days from Monday 13:00 in Berlin, not a UTC date.
-        assert "paused until Thu 13:" in paused.content, paused.content
+        assert "paused for 3 days, until Thu 13:" in paused.content, paused.content
         assert "2026-03-26" not in paused.content
         notice = await therapist.wait_for_message(contains="paused check-ins", timeout=10)
         assert "until Thu 26 Mar 13:" in notice.content
@@ -188,7 +188,7 @@ async def test_text_with_no_checkin_open_says_when_the_next_is_due_and_how_to_re
         assert "112" in reply.content
 
         client.send_text("/pause 3")
-        await client.wait_for_message(contains="paused until")
+        await client.wait_for_message(contains="paused for 3 days")
         client.send_text("Is anyone there?")
         paused = await client.wait_for_message()
         assert paused.content.startswith(

@@ -152,7 +152,9 @@ async def test_clients_shows_only_ones_own_with_scores_and_alerts(trig: Rig) -> 
     assert "Kim - active" in listing.content and "Lee" not in listing.content
     assert "alliance 23/40 (↓ from 40)" in listing.content
     assert "100% done (4/4)" in listing.content
-    assert "open alert(s)" in listing.content
+    # The plural form fits the count ("1 open alert", "3 open alerts"), no "alert(s)".
+    count = int(listing.content.split("⚠️ ")[1].split(" ")[0])
+    assert f"⚠️ {count} open alert{'s' if count != 1 else ''}\n" in listing.content
     assert listing.buttons == ["Kim"]
 
     other = await ask(p.bo, "/clients", contains="Your clients")

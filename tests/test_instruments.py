@@ -123,8 +123,58 @@ def test_a_broken_practice_file_stops_the_config_with_its_name(tmp_path: Path) -
 
 
 def test_every_text_is_documented_for_practices() -> None:
-    from handlers.texts import DEFAULTS
+    from handlers.texts import KEYS
 
     page = (Path(__file__).parent.parent / "docs" / "instruments.md").read_text()
-    missing = [key for key in DEFAULTS if f"| `{key}` |" not in page]
+    missing = [key for key in KEYS if f"| `{key}` |" not in page]
     assert missing == []
+
+
+def test_shipped_instruments_speak_german_and_spanish() -> None:
+    instruments = load_instruments(None, Path("."))
+    who5, alliance = instruments["who5"], instruments["alliance"]
+    assert who5.languages == alliance.languages == ["de", "es"]
+    german = who5.in_language("de-CH")
+    assert german.items[0].prompt == "In den letzten zwei Wochen war ich froh und guter Laune."
+    assert german.items[0].labels[5] == "Die ganze Zeit" and german.max_total == 100
+    assert "Psychiatric Research Unit" in german.attribution
+    spanish = who5.in_language("es")
+    assert spanish.items[4].labels[0] == "Nunca"
+    assert who5.in_language("fr") is who5  # no French: as written
+    assert "Rapport" in alliance.in_language("de").attribution  # marked as ours
+    assert [i.id for i in alliance.in_language("es").items] == [i.id for i in alliance.items]
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"translations": {"de": {"title": "X"}}}, "item 'a' translations.de: is missing"),
+        ({"translations": {"Deutsch": {}}}, "translations.Deutsch: is not a language code"),
+        ({"translations": {"de": {"prompt": "X"}}}, "translations.de.prompt: unknown"),
+        (
+            {"items": [{**BASE["items"][0], "translations": {"de": {"labels": {"0": "N"}}}}]},
+            "item 'a' translations.de prompt: is missing",
+        ),
+        (
+            {
+                "items": [
+                    {
+                        **BASE["items"][0],
+                        "labels": {"0": "Never"},
+                        "translations": {"de": {"prompt": "A?", "labels": {"4": "Immer"}}},
+                    }
+                ]
+            },
+            "must label the same points as the English labels ([0])",
+        ),
+    ],
+)
+def test_each_translation_problem_is_named(change: dict[str, Any], expected: str) -> None:
+    with pytest.raises(InstrumentError, match=r"^my\.toml: ") as info:
+        parse_instrument({**BASE, **change}, "my.toml")
+    assert expected in str(info.value)
+
+
+def test_an_english_only_practice_file_still_loads() -> None:
+    instrument = parse_instrument(BASE, "my.toml")
+    assert instrument.languages == [] and instrument.in_language("de") is instrument

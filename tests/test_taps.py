@@ -138,9 +138,12 @@ async def test_a_tap_answers_in_the_clients_language_a_refusal_in_the_pressers(
         german = rig.fake.user(4101, "Anna", language_code="de")
         english = rig.fake.user(4102, "Bea", language_code="en")
         other_german = rig.fake.user(4103, "Cem", language_code="de")
-        for user, invite in ((german, german_invite), (english, english_invite)):
-            await join(user, invite)
-        await join(other_german, other_invite)
+        await join(english, english_invite)
+        for user, invite in ((german, german_invite), (other_german, other_invite)):
+            user.send_text(f"/start {invite}")
+            offer = await user.wait_for_message(contains="Sind Sie einverstanden")
+            user.press_button(offer, "Ich bin einverstanden")
+            await user.wait_for_message(contains="alles ist eingerichtet")
         await rig.send_checkin(german_id)
         shown = await first_question(rig, german)
 

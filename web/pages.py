@@ -533,9 +533,8 @@ async def _pause_action(visit: Visit, client: Client, action: str) -> None:
             raise ValueError("only an active client's check-ins can be paused")
         until = visit.now + timedelta(days=days)
         await clients.pause(visit.session, s.vault, client, until, visit.now, me)
-        told = say(
-            "paused_by_therapist", until=local_time.day_time(until, client.timezone, visit.now)
-        )
+        until_said = local_time.day_time(until, client.timezone, visit.now, say.language)
+        told = say("paused_by_therapist", until=until_said)
     chat = await people.chat_id(visit.session, s.vault, client)
     bot = visit.web.bot
 
