@@ -29,3 +29,20 @@ def test_the_package_metadata_builds_without_warnings(tmp_path: Path) -> None:
         if line.strip() and not line.startswith("WARNING: Location ")
     ]
     assert lines == [], "\n".join(lines)
+
+
+def test_the_container_image_copies_every_package_rapport_installs() -> None:
+    """The Dockerfile copies the packages one by one: a new top-level package left out of it
+    would make the image fail at its first import."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    packages = {
+        name.rstrip("*") for name in project["tool"]["setuptools"]["packages"]["find"]["include"]
+    }
+    copied = {
+        line.split()[1]
+        for line in (ROOT / "Dockerfile").read_text(encoding="utf-8").splitlines()
+        if line.startswith("COPY ") and len(line.split()) == 3
+    }
+    assert packages <= copied, f"the Dockerfile does not copy {sorted(packages - copied)}"
