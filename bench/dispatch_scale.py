@@ -3,9 +3,10 @@
 Run (from the repository root):
 
     .venv/bin/python -m bench.dispatch_scale fanout [--db sqlite|postgres|both]
-        [--clients 10000] [--setting 200x20 --setting 1000x100 ...] [--repeat 1]
+        [--clients 10000] [--setting 1000x8 --setting 1000x16 ...] [--repeat 1]
         [--profile out.pstats]
     .venv/bin/python -m bench.dispatch_scale ratelimit --rate 30 --clients 1500 [--db ...]
+        [--batch 1000] [--window 8]
     .venv/bin/python -m bench.dispatch_scale ptb-ceiling [--clients 2000] [--chunk 20 ...]
 
 Both run the real bot's Dispatcher: the Application from bot.app.build_application goes
@@ -14,11 +15,14 @@ started) against a Bot API on 127.0.0.1, and the bench calls that Dispatcher's t
 the start of the first tick until every check-in is recorded as sent (one tick claims, sends
 and records the whole backlog; the loop ticks again only if it did not).
 
-`fanout`: the Dispatcher's messenger is replaced by a no-op one that renders each check-in
-exactly as handlers.delivery.Messenger does (handlers.views.step_message, or the consent
-renewal) and answers (SendOutcome.SENT, a fake message id) at once. The batch and chunk
-sizes (default: the bot's own, see schedules/dispatcher.py) can be set per run. A second table
-shows where the time goes.
+`fanout`: the Dispatcher's messenger is replaced by a no-op one that does what
+handlers.delivery.Messenger.send_checkin does short of Telegram: it renders each check-in with
+the Messenger's own `checkin_message`, then awaits the attempt (recorded by the Dispatcher's
+send ledger, as the bot's rate limiter does once it admits a request), and answers
+(SendOutcome.SENT, a fake message id) at once: Rapport's own work per check-in, without
+Telegram's limit. The batch (check-ins claimed at a time) and the window (sends handed to the
+messenger at once; default: the bot's own, see schedules/dispatcher.py) can be set per run. A
+second table shows where the time goes.
 
 `ratelimit`: the real Messenger on the Application's ExtBot, with the bot configured as a
 practice would (RAPPORT_SEND_RATE=RATE: bot/app.py gives its rate limiter overall_max_rate=RATE
@@ -79,11 +83,11 @@ from bot.cli.setup import initialise
 from bot.settings import Settings
 from handlers import delivery, views
 from handlers.context import RapportApp, Services
-from handlers.texts import Say, Texts
+from handlers.texts import Say
+from schedules import dispatcher as dispatcher_module
 from schedules.dispatcher import Dispatcher, Messenger
 from schedules.planner import HORIZON
 from schedules.rules import Weekly, expires_at, occurrences
-from store import checkins
 from store.checkins import Outgoing
 from store.crypto import DataKey
 from store.db import transaction
@@ -422,19 +426,24 @@ async def states(sessions: async_sessionmaker[AsyncSession]) -> dict[str, int]:
 
 
 class Phases:
-    """Wall time spent in each step of the fan-out, SQL statements and the process's CPU time.
+    """Wall time spent in each step of the fan-out, SQL statements, transactions and the
+    process's CPU time.
 
-    While active it wraps store.checkins.claim_due, mark_attempting and record_sends (the
-    dispatcher calls them through the module, so the wrappers see every call) and listens to
-    the engine's statements. `render` is timed by NoopMessenger itself.
+    While active it wraps the Dispatcher's claim (`Dispatcher._claim`: one transaction that
+    claims a batch, decrypts its chat ids and works out each first question) and its send
+    ledger's writes (`_Ledger._write`: one write that records the attempts admitted and the
+    answers received since the last one), and listens to the engine's statements and
+    commits (a write in autocommit is a statement and no commit). `render` is timed by
+    NoopMessenger itself.
     """
 
-    STEPS = ("claim_due", "mark_attempting", "record_sends")
+    STEPS = ("claim", "record", "render")
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        self.seconds = dict.fromkeys((*self.STEPS, "render"), 0.0)
+        self.seconds = dict.fromkeys(self.STEPS, 0.0)
         self.statements = 0
+        self.commits = 0
         self.sql_seconds = 0.0
         self.cpu = 0.0
         self.load = 0.0
@@ -442,12 +451,17 @@ class Phases:
 
     @contextlib.contextmanager
     def active(self) -> Iterator[Phases]:
-        originals = {name: getattr(checkins, name) for name in self.STEPS}
-        for name, original in originals.items():
-            setattr(checkins, name, self._timed(name, original))
+        wrapped: list[tuple[object, str, str]] = [
+            (Dispatcher, "_claim", "claim"),
+            (dispatcher_module._Ledger, "_write", "record"),
+        ]
+        originals = [(owner, name, getattr(owner, name)) for owner, name, _ in wrapped]
+        for (owner, name, step), (_, _, original) in zip(wrapped, originals, strict=True):
+            setattr(owner, name, self._timed(step, original))
         sync = self.engine.sync_engine
         event.listen(sync, "before_cursor_execute", self._before)
         event.listen(sync, "after_cursor_execute", self._after)
+        event.listen(sync, "commit", self._commit)
         self.load, cpu = os.getloadavg()[0], time.process_time()
         try:
             yield self
@@ -455,8 +469,9 @@ class Phases:
             self.cpu = time.process_time() - cpu
             event.remove(sync, "before_cursor_execute", self._before)
             event.remove(sync, "after_cursor_execute", self._after)
-            for name, original in originals.items():
-                setattr(checkins, name, original)
+            event.remove(sync, "commit", self._commit)
+            for owner, name, original in originals:
+                setattr(owner, name, original)
 
     def _timed(self, name: str, original: Callable[..., Any]) -> Callable[..., Any]:
         async def timed(*args: Any, **kwargs: Any) -> Any:
@@ -467,6 +482,9 @@ class Phases:
                 self.seconds[name] += time.perf_counter() - started
 
         return timed
+
+    def _commit(self, conn: Any) -> None:
+        self.commits += 1
 
     def _before(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         self._started[id(cursor)] = time.perf_counter()
@@ -480,14 +498,14 @@ class Phases:
 
 
 class NoopMessenger(delivery.Messenger):
-    """The bot's own handlers.delivery.Messenger with send_checkin replaced: it renders each
-    check-in as the real one does (handlers.views), then answers at once with a fake message
-    id instead of calling Telegram. Everything else (alerts, notices, reminders: none in these
-    runs) is the real messenger's."""
+    """The bot's own handlers.delivery.Messenger with send_checkin replaced by what it does
+    short of Telegram: it renders the check-in with the Messenger's own `checkin_message`,
+    then has its attempt recorded (as the rate limiter does once it admits the request), and
+    answers at once with a fake message id instead of calling Telegram. Everything else
+    (alerts, notices, reminders: none in these runs) is the real messenger's."""
 
-    def __init__(self, real: delivery.Messenger, texts: Texts) -> None:
+    def __init__(self, real: delivery.Messenger) -> None:
         self.__dict__.update(vars(real))
-        self._rendering_texts = texts
         self._ids = itertools.count(1)
         self.rendered_chars = 0
         self.render_seconds = 0.0
@@ -495,23 +513,19 @@ class NoopMessenger(delivery.Messenger):
     async def send_checkin(
         self, outgoing: Outgoing, attempting: delivery.Attempting | None = None
     ) -> tuple[SendOutcome, int | None]:
-        if attempting is not None and not await attempting():  # recorded as the bot does
-            return SendOutcome.NOT_SENT, None
         started = time.perf_counter()
-        say = Say(self._rendering_texts, outgoing.language)
-        if outgoing.renew_consent:
-            body, markup = views.consent_renewal(say, outgoing.checkin_id)
-        else:
-            body, markup = views.step_message(say, outgoing.checkin_id, outgoing.step)
+        body, markup = self.checkin_message(outgoing)
         self.rendered_chars += len(body) + len(markup.inline_keyboard)
         self.render_seconds += time.perf_counter() - started
+        if attempting is not None and not await attempting():  # recorded as the bot does
+            return SendOutcome.NOT_SENT, None
         return SendOutcome.SENT, next(self._ids)
 
 
 def noop_messenger(app: RapportApp, dispatcher: Dispatcher) -> NoopMessenger:
     real = dispatcher._messenger
     assert isinstance(real, delivery.Messenger)
-    return NoopMessenger(real, services_of(app).texts)
+    return NoopMessenger(real)
 
 
 @contextlib.asynccontextmanager
@@ -578,12 +592,12 @@ def tune(
     dispatcher: Dispatcher,
     *,
     batch: int | None = None,
-    chunk: int | None = None,
+    window: int | None = None,
     messenger: Messenger | None = None,
 ) -> None:
-    """Batch and chunk sizes (the bot leaves them at their defaults), and the messenger."""
+    """Batch and window sizes (the bot leaves them at their defaults), and the messenger."""
     dispatcher._batch = batch or dispatcher._batch
-    dispatcher._window = 2 * chunk if chunk else dispatcher._window  # sends handed at once
+    dispatcher._window = window or dispatcher._window  # sends handed to the messenger at once
     if messenger is not None:
         dispatcher._messenger = messenger
 
@@ -610,7 +624,7 @@ class FanoutResult:
     db: str
     clients: int
     batch: int
-    chunk: int
+    window: int
     seconds: float
     ticks: int
     sent: int
@@ -625,12 +639,15 @@ class FanoutResult:
         """One markdown row: microseconds per check-in in each step."""
         per = 1e6 / self.sent
         steps = self.phases.seconds
-        cells = [steps[name] * per for name in ("claim_due", "mark_attempting", "render")]
-        cells += [steps["record_sends"] * per, self.seconds * per]
+        cells = [steps[name] * per for name in Phases.STEPS]
+        rest = self.seconds - steps["claim"] - steps["record"] - steps["render"]
+        cells += [rest * per, self.seconds * per]
         return (
-            f"| {self.db} | {self.batch} x {self.chunk} | "
+            f"| {self.db} | {self.batch} x {self.window} | "
             + " | ".join(f"{cell:,.0f}" for cell in cells)
-            + f" | {self.phases.statements / self.sent:.2f} | {self.phases.sql_seconds * per:,.0f}"
+            + f" | {self.phases.statements / self.sent:.2f}"
+            f" | {self.phases.commits / self.sent:.3f}"
+            f" | {self.phases.sql_seconds * per:,.0f}"
             f" | {self.phases.cpu * per:,.0f} | {self.phases.load:.1f} |"
         )
 
@@ -639,10 +656,10 @@ async def fanout_once(
     kind: str,
     args: argparse.Namespace,
     batch: int | None,
-    chunk: int | None,
+    window: int | None,
     profile: Path | None,
 ) -> FanoutResult:
-    """One fan-out; batch and chunk None: the bot's own defaults."""
+    """One fan-out; batch and window None: the bot's own defaults."""
     loaded = practice_config.load(None)
     async with (
         fresh_database(kind, args.postgres_url) as settings,
@@ -661,7 +678,7 @@ async def fanout_once(
         )
         await analyze(engine)
         messenger = noop_messenger(app, dispatcher)
-        tune(dispatcher, batch=batch, chunk=chunk, messenger=messenger)
+        tune(dispatcher, batch=batch, window=window, messenger=messenger)
         phases = Phases(engine)
         profiler = cProfile.Profile() if profile else None
         with phases.active():
@@ -681,7 +698,7 @@ async def fanout_once(
             db=await server_version(engine),
             clients=args.clients,
             batch=dispatcher._batch,
-            chunk=dispatcher._window // 2,
+            window=dispatcher._window,
             seconds=seconds,
             ticks=ticks,
             sent=sent,
@@ -700,53 +717,62 @@ def _print_profile(path: Path, lines: int = 35) -> None:
 
 
 def _settings(values: Sequence[str]) -> list[tuple[int | None, int | None]]:
-    """BATCHxCHUNK values; none given: the bot's defaults."""
+    """BATCHxWINDOW values; none given: the bot's defaults."""
     found: list[tuple[int | None, int | None]] = []
     for value in values:
-        batch, _, chunk = value.partition("x")
-        found.append((int(batch), int(chunk)))
+        batch, _, window = value.partition("x")
+        found.append((int(batch), int(window)))
     return found or [(None, None)]
 
 
 async def cmd_fanout(args: argparse.Namespace) -> None:
     settings = _settings(args.setting or [])
     print(f"$ {command_line('bench.dispatch_scale')}\n\nMachine: {machine()}\n")
-    print("| database | clients | batch | chunk | ticks | seconds | check-ins/s | setup s | load |")
+    print(
+        "| database | clients | batch | window | ticks | seconds | check-ins/s | setup s | load |"
+    )
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     rates: dict[tuple[str, int, int], list[float]] = {}
     results = []
     for kind in _kinds(args.db):
-        for batch, chunk in settings:
+        for batch, window in settings:
             for _ in range(args.repeat):
-                result = await fanout_once(kind, args, batch, chunk, args.profile)
+                result = await fanout_once(kind, args, batch, window, args.profile)
                 results.append(result)
-                key = (result.db, result.batch, result.chunk)
+                key = (result.db, result.batch, result.window)
                 rates.setdefault(key, []).append(result.rate)
                 print(
-                    f"| {result.db} | {result.clients} | {result.batch} | {result.chunk} | "
+                    f"| {result.db} | {result.clients} | {result.batch} | {result.window} | "
                     f"{result.ticks} | {result.seconds:.2f} | {result.rate:,.0f} | "
                     f"{result.setup:.1f} | {result.phases.load:.1f} |",
                     flush=True,
                 )
     print(
         "\nWhere the time goes, in microseconds of wall time per check-in spent inside each "
-        "step. The steps overlap: one chunk's sends (and so its rendering) run while the next "
-        "chunk is marked and the previous one recorded, so they add up to more than the total. "
-        "SQL: statements per check-in and the time spent executing them (included in the "
-        "steps); CPU: this process's CPU time per check-in; load: the 1-minute load average "
+        "step. claim: the Dispatcher's claim transactions (select the batch with its owners "
+        "and keys, decrypt the chat ids, work out the first questions, write the claim, "
+        "commit); record: the send ledger's writes (the attempts admitted and the "
+        "answers received since its last write; on PostgreSQL usually one statement in "
+        "autocommit); render: the Messenger's checkin_message; rest: "
+        "the total less claim, record and render (the dispatcher's own work per send: tasks, "
+        "futures, the window). The next batch is claimed while the last sends of the previous "
+        "one are on their way, so the steps can overlap a little. SQL: statements and commits "
+        "per check-in and the time spent executing statements (included in the steps); CPU: "
+        "this process's CPU time per check-in (all threads: SQLite runs in a thread of this "
+        "process, PostgreSQL in a server process of its own); load: the 1-minute load average "
         "when the run started (2 cores; other work on the machine slows every number down):\n"
     )
     print(
-        "| database | batch x chunk | claim_due | mark_attempting | render | record_sends "
-        "| total | SQL statements | SQL execute | CPU | load |"
+        "| database | batch x window | claim | record | render | rest | total "
+        "| SQL statements | commits | SQL execute | CPU | load |"
     )
-    print("| --- | --- |" + " ---: |" * 9)
+    print("| --- | --- |" + " ---: |" * 10)
     for result in results:
         print(result.breakdown())
     if args.repeat > 1 or len(settings) > 1:
         print("\nMedian check-ins/s per setting:\n")
-        for (db, batch, chunk), values in rates.items():
-            print(f"- {db}, batch {batch} x chunk {chunk}: {statistics.median(values):,.0f}")
+        for (db, batch, window), values in rates.items():
+            print(f"- {db}, batch {batch} x window {window}: {statistics.median(values):,.0f}")
 
 
 def _kinds(db: str) -> list[str]:
@@ -817,7 +843,7 @@ async def serve_fake(first_chat: int, count: int) -> None:
 async def cmd_ratelimit(args: argparse.Namespace) -> None:
     print(f"$ {command_line('bench.dispatch_scale')}\n\nMachine: {machine()}\n")
     print(
-        "| database | limit/s | clients | batch x chunk | seconds | msg/s (whole fan-out) | "
+        "| database | limit/s | clients | batch x window | seconds | msg/s (whole fan-out) | "
         "% of limit | msg/s (fake: first to last send) | not sent | bot CPU us/msg | "
         "fake CPU us/msg | load |"
     )
@@ -846,7 +872,7 @@ async def _ratelimit_once(kind: str, args: argparse.Namespace) -> None:
             )
             await analyze(engine)
             db = await server_version(engine)
-            tune(dispatcher, batch=args.batch, chunk=args.chunk, messenger=None)
+            tune(dispatcher, batch=args.batch, window=args.window, messenger=None)
             load = os.getloadavg()[0]
             cpu, fake_cpu = time.process_time(), cpu_seconds(fake.process.pid)
             started = time.time()
@@ -854,7 +880,7 @@ async def _ratelimit_once(kind: str, args: argparse.Namespace) -> None:
             cpu = (time.process_time() - cpu) / args.clients * 1e6
             fake_cpu = (cpu_seconds(fake.process.pid) - fake_cpu) / args.clients * 1e6
             counted = await states(services.sessions)
-            setting = f"{dispatcher._batch} x {dispatcher._chunk}"
+            setting = f"{dispatcher._batch} x {dispatcher._window}"
     finally:
         times = await fake.stop()
     in_run = [t for t in times if t >= started]
@@ -949,7 +975,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     fanout = sub.add_parser("fanout", help="fan-out with a no-op sender")
     _common(fanout, 10_000)
     fanout.add_argument(
-        "--setting", action="append", metavar="BATCHxCHUNK", help="e.g. 200x20 (repeatable)"
+        "--setting", action="append", metavar="BATCHxWINDOW", help="e.g. 1000x8 (repeatable)"
     )
     fanout.add_argument("--repeat", type=int, default=1)
     fanout.add_argument("--profile", type=Path, help="cProfile the timed ticks into this file")
@@ -957,7 +983,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     _common(limited, 1500)
     limited.add_argument("--rate", type=float, default=30, help="messages/s; 0: no limit")
     limited.add_argument("--batch", type=int, help="default: the bot's")
-    limited.add_argument("--chunk", type=int, help="default: the bot's")
+    limited.add_argument("--window", type=int, help="default: the bot's")
     ceiling = sub.add_parser("ptb-ceiling", help="sendMessage through PTB alone, no database")
     ceiling.add_argument("--clients", type=int, default=2000)
     ceiling.add_argument(

@@ -7,15 +7,16 @@ Telegram has no idempotency key, so each failure is sorted by what it says about
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from telegram import Bot, InlineKeyboardMarkup, Message, ReplyParameters
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, ReplyParameters
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 from telegram.ext import ExtBot
 
-from handlers import local_time, views
+from handlers import callbacks, local_time, views
 from handlers.charts import Charts
 from handlers.texts import Say, Texts
 from store.alerts import PendingAlert
@@ -102,6 +103,89 @@ async def unless_unchanged(edit: Awaitable[object]) -> None:
             raise
 
 
+def _ref_in_data(ref: uuid.UUID) -> str:
+    """How a record's id is spelled inside button data (handlers.callbacks)."""
+    return callbacks.encode(callbacks.Tap(callbacks.ANSWER, ref, 0, 0)).split(":")[1]
+
+
+_STAND_INS = (uuid.UUID(int=1), uuid.UUID(int=2))  # no check-in has these ids (not uuid4)
+_Template = tuple[str, list[list[tuple[str, str]]]]  # text; per row, (label, data) per button
+
+
+class CheckinMessages:
+    """The message that opens a check-in (its first question, or the changed consent text
+    first), for fan-outs that send the same few messages thousands of times.
+
+    What handlers.views renders for it depends on the check-in only through its id in the
+    buttons' data. So each (question, language, kind) is rendered once with a stand-in id,
+    and each check-in gets new buttons with its own id in that data. That this is exactly
+    what views would render is checked when a message is first rendered: rendered again with
+    a second stand-in, the two must differ only in that id, and the buttons must carry
+    nothing but a label and data; otherwise every check-in with that message is rendered in
+    full."""
+
+    def __init__(self, texts: Texts, size: int = 256) -> None:
+        self._texts = texts
+        self._size = size
+        self._templates: dict[tuple[object, ...], _Template | None] = {}
+        self._stand_in = _ref_in_data(_STAND_INS[0])
+
+    def render(self, outgoing: Outgoing) -> views.Message:
+        step = outgoing.step
+        key = (
+            outgoing.language,
+            outgoing.renew_consent,
+            step.instrument.id,
+            step.item.id,
+            step.position,
+            step.count,
+        )
+        if key in self._templates:
+            template = self._templates[key]
+        else:
+            if len(self._templates) >= self._size:
+                self._templates.clear()
+            template = self._templates[key] = self._template(outgoing)
+        if template is None:
+            return self._full(outgoing, outgoing.checkin_id)
+        text, rows = template
+        ref, stand_in = _ref_in_data(outgoing.checkin_id), self._stand_in
+        keyboard = [
+            [
+                InlineKeyboardButton(label, callback_data=data.replace(stand_in, ref))
+                for label, data in row
+            ]
+            for row in rows
+        ]
+        return text, InlineKeyboardMarkup(keyboard)
+
+    def _full(self, outgoing: Outgoing, checkin_id: uuid.UUID) -> views.Message:
+        say = Say(self._texts, outgoing.language)
+        if outgoing.renew_consent:
+            return views.consent_renewal(say, checkin_id)
+        return views.step_message(say, checkin_id, outgoing.step)
+
+    def _template(self, outgoing: Outgoing) -> _Template | None:
+        (text, markup), (other_text, other) = (self._full(outgoing, ref) for ref in _STAND_INS)
+        other_ref = _ref_in_data(_STAND_INS[1])
+        rows: list[list[tuple[str, str]]] = []
+        if text != other_text or len(markup.inline_keyboard) != len(other.inline_keyboard):
+            return None
+        for row, other_row in zip(markup.inline_keyboard, other.inline_keyboard, strict=True):
+            if len(row) != len(other_row):
+                return None
+            rows.append([])
+            for button, other_button in zip(row, other_row, strict=True):
+                data = button.callback_data
+                if not isinstance(data, str) or set(button.to_dict()) != {"text", "callback_data"}:
+                    return None
+                swapped = data.replace(self._stand_in, other_ref)
+                if other_button.to_dict() != {"text": button.text, "callback_data": swapped}:
+                    return None
+                rows[-1].append((button.text, data))
+        return text, rows
+
+
 class Messenger:
     """Sends what the dispatcher hands it, in each recipient's language."""
 
@@ -111,6 +195,11 @@ class Messenger:
         self._charts = charts
         self._detail = alert_detail
         self._on_the_wire = records_on_the_wire(bot)
+        self._checkin_messages = CheckinMessages(texts)
+
+    def checkin_message(self, outgoing: Outgoing) -> views.Message:
+        """The message that opens this check-in, as send_checkin sends it."""
+        return self._checkin_messages.render(outgoing)
 
     async def _send_recorded(
         self, attempting: Attempting | None, chat_id: int, text: str, **kwargs: Any
@@ -131,11 +220,7 @@ class Messenger:
     async def send_checkin(
         self, outgoing: Outgoing, attempting: Attempting | None = None
     ) -> tuple[SendOutcome, int | None]:
-        say = Say(self._texts, outgoing.language)
-        if outgoing.renew_consent:
-            text, markup = views.consent_renewal(say, outgoing.checkin_id)
-        else:
-            text, markup = views.step_message(say, outgoing.checkin_id, outgoing.step)
+        text, markup = self.checkin_message(outgoing)
         try:
             message = await self._send_recorded(
                 attempting, outgoing.chat_id, text, reply_markup=markup

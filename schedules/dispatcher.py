@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy import literal, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from alliance.instruments import Instrument
 from review import decide as review
@@ -77,7 +77,9 @@ class _Ledger:
     """The send path's writes, a few transactions for many sends: each send's attempt,
     recorded right before its request goes on the wire (the send waits for that commit),
     and what Telegram answered. Attempts and answers that arrive while a commit runs go
-    into the next one together.
+    into the next one together. The usual write (attempts, and sends answered sent or
+    unconfirmed) goes through one connection held for the fan-out: on PostgreSQL it is one
+    statement in autocommit, one round trip (`checkins.record_and_attempt`).
 
     While the database cannot be written, attempts are refused (those sends are not made
     and are answered NOT_SENT) and answers are kept and written once it can be again; after
@@ -93,6 +95,10 @@ class _Ledger:
         remind: Callable[[Outgoing, SendOutcome, datetime], datetime | None],
     ) -> None:
         self._sessions, self._vault, self._clock = sessions, vault, clock
+        engine = sessions.kw.get("bind")
+        assert isinstance(engine, AsyncEngine), "Rapport's sessions are bound to an engine"
+        self._engine = engine
+        self._connection: AsyncConnection | None = None  # held for the usual writes
         self._remind = remind  # when to remind, from the time the send is recorded
         self._writing = writing  # one writer at a time on the send path (SQLite)
         self._give_up = give_up.total_seconds()
@@ -141,6 +147,10 @@ class _Ledger:
             while True:
                 if not self._closing:
                     await self._wake.wait()
+                    # One turn of the loop before collecting: the sends that the last commit
+                    # let go answer, and those handed over in their place reach their
+                    # attempts, so both go into one commit rather than two.
+                    await asyncio.sleep(0)
                 self._wake.clear()
                 marks, self._marks = self._marks, {}
                 answers, self._answers = self._answers, []
@@ -176,29 +186,76 @@ class _Ledger:
                 for _, future in pending:
                     if not future.done():
                         future.set_result(False)
+            if self._connection is not None:
+                connection, self._connection = self._connection, None
+                with contextlib.suppress(Exception):
+                    await connection.close()
 
     async def _write(
         self,
         marks: Mapping[uuid.UUID, list[tuple[uuid.UUID, asyncio.Future[bool]]]],
         answers: list[tuple[Outgoing, Sent, uuid.UUID]],
     ) -> set[uuid.UUID]:
-        held: set[uuid.UUID] = set()
-        async with self._writing, transaction(self._sessions) as session:
+        async with self._writing:
             now = self._clock()
-            if answers:
-                results = [
-                    checkins.SendResult(
-                        o.checkin_id, outcome, sent_id, self._remind(o, outcome, now), claim
-                    )
-                    for o, (outcome, sent_id), claim in answers
-                ]
-                await checkins.record_sends(session, self._vault, results, now)
-            for claim, pending in marks.items():
-                ids = [checkin_id for checkin_id, _ in pending]
-                held |= await checkins.mark_attempting(session, ids, claim, now)
-            if not (marks or answers):
-                await session.execute(select(literal(1)))  # is the database back?
-        return held
+            results = [
+                checkins.SendResult(
+                    o.checkin_id, outcome, sent_id, self._remind(o, outcome, now), claim
+                )
+                for o, (outcome, sent_id), claim in answers
+            ]
+            attempts = [(checkin_id, claim) for claim, m in marks.items() for checkin_id, _ in m]
+            if (results or attempts) and self._usual(results, attempts):
+                return await self._write_usual(results, attempts, now)
+            held: set[uuid.UUID] = set()
+            async with transaction(self._sessions) as session:
+                if results:
+                    await checkins.record_sends(session, self._vault, results, now)
+                for claim, pending in marks.items():
+                    ids = [checkin_id for checkin_id, _ in pending]
+                    held |= await checkins.mark_attempting(session, ids, claim, now)
+                if not (marks or answers):
+                    await session.execute(select(literal(1)))  # is the database back?
+            return held
+
+    @staticmethod
+    def _usual(
+        results: Sequence[checkins.SendResult], attempts: Sequence[tuple[uuid.UUID, uuid.UUID]]
+    ) -> bool:
+        """Only sends answered sent or unconfirmed, and attempts, each check-in named once:
+        what `checkins.record_and_attempt` records."""
+        if any(r.outcome not in (SendOutcome.SENT, SendOutcome.UNKNOWN) for r in results):
+            return False
+        named = {r.checkin_id for r in results} | {checkin_id for checkin_id, _ in attempts}
+        return len(named) == len(results) + len(attempts)
+
+    async def _write_usual(
+        self,
+        results: Sequence[checkins.SendResult],
+        attempts: Sequence[tuple[uuid.UUID, uuid.UUID]],
+        now: datetime,
+    ) -> set[uuid.UUID]:
+        """The usual write on a connection held for the fan-out (no checkout and ping per
+        write): on PostgreSQL one statement in autocommit, elsewhere a transaction. A
+        connection that failed is dropped, and the next write takes a new one."""
+        if self._connection is None:
+            connection = await self._engine.connect()
+            if connection.dialect.name == "postgresql":
+                await connection.execution_options(isolation_level="AUTOCOMMIT")
+            self._connection = connection
+        connection = self._connection
+        try:
+            if connection.dialect.name == "postgresql":
+                return await checkins.record_and_attempt(connection, results, attempts, now)
+            async with connection.begin():
+                return await checkins.record_and_attempt(connection, results, attempts, now)
+        except BaseException:
+            self._connection = None
+            with contextlib.suppress(Exception):
+                await connection.invalidate()
+            with contextlib.suppress(Exception):
+                await connection.close()
+            raise
 
 
 class Dispatcher:

@@ -11,20 +11,25 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    ColumnElement,
+    Integer,
+    Row,
     bindparam,
     case,
     delete,
     func,
     insert,
-    literal,
     literal_column,
     null,
     select,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from alliance.checkin import Step, scores, steps
 from alliance.instruments import Instrument
@@ -184,51 +189,23 @@ async def claim_due(
     (never sent twice). Check-ins past their window are left to `close_expired` (missed,
     never sent).
 
-    A fan-out claims thousands of rows, so this reads only the columns it needs and writes
-    the claim as one UPDATE, not one ORM object and one flushed UPDATE per check-in.
+    A fan-out claims thousands of rows, so this reads each check-in with its owner's columns
+    and data key in one statement and writes the claim as one UPDATE, with no ORM objects;
+    each owner's key is unwrapped and chat id decrypted once per batch.
     """
-    rows = (
-        await session.execute(
-            select(CheckIn.id, CheckIn.client_id, CheckIn.instruments, CheckIn.expires_at)
-            .where(
-                CheckIn.state == CheckInState.DUE,
-                CheckIn.due_at <= now,
-                CheckIn.expires_at > now,
-            )
-            .order_by(CheckIn.due_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-    ).all()
+    rows = (await session.execute(_DUE, {"now": now, "limit": limit})).all()
     if not rows:
         return []
-    owners = {row.client_id for row in rows}
-    people = {
-        person.id: person
-        for person in await session.execute(
-            select(
-                Client.id,
-                Client.status,
-                Client.chat_enc,
-                Client.language,
-                Client.consent_version,
-                Client.timezone,
-                Client.quiet_hours,
-            ).where(Client.id.in_(owners))
-        )
-    }
-    keys = await vault.keys(session, owners)
     first_steps: dict[str, Step] = {}  # a fan-out uses few instrument lists and languages
     versions: dict[str, str] = {}
+    chats: dict[uuid.UUID, int | None] = {}  # per owner: None when it cannot receive
     held, cancelled, claimed = [], [], []
     for row in rows:
-        client, key = people.get(row.client_id), keys.get(row.client_id)
-        if (
-            client is None
-            or key is None
-            or client.status != ClientStatus.ACTIVE
-            or not client.chat_enc
-        ):
+        owner = row.client_id
+        if owner not in chats:
+            chats[owner] = _chat_of(vault, row)
+        chat = chats[owner]
+        if chat is None:
             cancelled.append(row.id)
             continue
         step = first_steps.get(row.instruments)
@@ -237,20 +214,20 @@ async def claim_due(
             step = first_steps[row.instruments] = steps([known[n] for n in names])[0]
         renew = False
         if consent_version is not None:
-            if client.language not in versions:
-                versions[client.language] = consent_version(client.language)
-            renew = client.consent_version != versions[client.language]
+            if row.language not in versions:
+                versions[row.language] = consent_version(row.language)
+            renew = row.consent_version != versions[row.language]
         held.append(row.id)
         claimed.append(
             Outgoing(
                 checkin_id=row.id,
-                client_id=client.id,
-                chat_id=int(unseal_column(key, Client, "chat_enc", client.id, client.chat_enc)),
-                language=client.language,
+                client_id=owner,
+                chat_id=chat,
+                language=row.language,
                 step=step,
                 renew_consent=renew,
-                timezone=client.timezone,
-                quiet_hours=client.quiet_hours,
+                timezone=row.timezone,
+                quiet_hours=row.quiet_hours,
                 expires_at=row.expires_at,
             )
         )
@@ -268,14 +245,18 @@ async def claim_due(
     return claimed
 
 
+def _chat_of(vault: Vault, row: Row[Any]) -> int | None:
+    """The chat id of a due check-in's owner (a row of `_DUE`), or None when the owner cannot
+    receive check-ins: gone, erased (no data key), not active, or without a chat."""
+    if row.status != ClientStatus.ACTIVE or not row.chat_enc or row.key_id is None:
+        return None
+    key = vault.unwrap(row.client_id, row.key_id, row.kek_id, row.wrapped)
+    return int(unseal_column(key, Client, "chat_enc", row.client_id, row.chat_enc))
+
+
 async def _set(session: AsyncSession, ids: Sequence[uuid.UUID], **values: object) -> None:
     """One UPDATE of these check-ins (no ORM objects are loaded or synchronised)."""
-    await session.execute(
-        update(CheckIn)
-        .where(CheckIn.id.in_(ids))
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
+    await session.execute(update(_CHECKINS).where(_checkin.id.in_(ids)).values(**values))
 
 
 async def mark_attempting(
@@ -286,17 +267,8 @@ async def mark_attempting(
     Returns the ids still held by `claim`: a claim whose lease ran out may have been freed and
     taken by another process meanwhile, and those must not be sent from here.
     """
-    result = await session.execute(
-        update(CheckIn)
-        .where(
-            CheckIn.id.in_(checkin_ids),
-            CheckIn.state == CheckInState.SENDING,
-            CheckIn.sending_at.is_(None),
-            CheckIn.claim == claim if claim is not None else CheckIn.claim.is_(None),
-        )
-        .values(sending_at=now)
-        .returning(CheckIn.id)
-    )
+    statement = _MARK_ATTEMPTING if claim is not None else _MARK_ATTEMPTING_UNCLAIMED
+    result = await session.execute(statement, {"ids": checkin_ids, "b_claim": claim, "now": now})
     return set(result.scalars().all())
 
 
@@ -377,29 +349,7 @@ async def record_sends(
     if sent:
         # One executemany on the table (an ORM update with a list would be the ORM's bulk
         # update by primary key, which allows no condition on the row's state).
-        table = _CHECKINS
-        row = table.c
-        sending = row.state == CheckInState.SENDING
-        when = row.sent_at.type  # bind parameters need the column types (UTC on SQLite)
-        await session.execute(
-            update(table)
-            .where(row.id == bindparam("b_id", type_=row.id.type))
-            .values(
-                state=case((sending, CheckInState.SENT.value), else_=row.state),
-                sent_at=case((sending, literal(now, when)), else_=row.sent_at),
-                lease_until=case((sending, null()), else_=row.lease_until),
-                reminder_at=case(
-                    (sending, bindparam("b_reminder", type_=when)), else_=row.reminder_at
-                ),
-                message_id=func.coalesce(
-                    row.message_id, bindparam("b_message", type_=row.message_id.type)
-                ),
-            ),
-            [
-                {"b_id": r.checkin_id, "b_message": r.message_id, "b_reminder": r.reminder_at}
-                for r in sent
-            ],
-        )
+        await session.execute(_RECORD_SENT, _sent_parameters(sent, now))
     retries: dict[uuid.UUID | None, list[uuid.UUID]] = {}
     for r in results:
         if r.outcome == SendOutcome.NOT_SENT:
@@ -419,6 +369,13 @@ async def record_sends(
             await _record_refusal(session, vault, result, now)
 
 
+def _sent_parameters(sent: Sequence[SendResult], now: datetime) -> list[dict[str, Any]]:
+    return [
+        {"b_id": r.checkin_id, "b_message": r.message_id, "b_reminder": r.reminder_at, "b_now": now}
+        for r in sent
+    ]
+
+
 async def _record_refusal(
     session: AsyncSession, vault: Vault, result: SendResult, now: datetime
 ) -> None:
@@ -431,6 +388,48 @@ async def _record_refusal(
     client = await session.get(Client, checkin.client_id)
     if result.outcome == SendOutcome.BLOCKED and client is not None:
         await clients.mark_unreachable(session, vault, client, now)
+
+
+async def record_and_attempt(
+    connection: AsyncConnection,
+    sent: Sequence[SendResult],
+    attempts: Sequence[tuple[uuid.UUID, uuid.UUID | None]],
+    now: datetime,
+) -> set[uuid.UUID]:
+    """The send ledger's usual write: `record_sends` for sends answered sent or unconfirmed
+    (and only those), and `mark_attempting` for (check-in, claim) pairs about to be sent;
+    the check-ins that no other id in the same call names. Returns the attempts still held
+    by their claims.
+
+    On PostgreSQL it is one statement (an UPDATE for each part, as data-modifying CTEs over
+    arrays): on a connection in autocommit it commits on its own, so a fan-out's write costs
+    one round trip instead of BEGIN, the statements and COMMIT (a fan-out makes one such
+    write per window of sends). Elsewhere it is their statements, in the caller's
+    transaction."""
+    if connection.dialect.name == "postgresql":
+        rows = await connection.execute(
+            _RECORD_AND_ATTEMPT,
+            {
+                "sent_ids": [r.checkin_id for r in sent],
+                "sent_messages": [r.message_id for r in sent],
+                "sent_reminders": [r.reminder_at for r in sent],
+                "attempt_ids": [checkin_id for checkin_id, _ in attempts],
+                "attempt_claims": [claim for _, claim in attempts],
+                "now": now,
+            },
+        )
+        return set(rows.scalars().all())
+    if sent:
+        await connection.execute(_RECORD_SENT, _sent_parameters(sent, now))
+    claims: dict[uuid.UUID | None, list[uuid.UUID]] = {}
+    for checkin_id, claim in attempts:
+        claims.setdefault(claim, []).append(checkin_id)
+    held: set[uuid.UUID] = set()
+    for claim, ids in claims.items():
+        statement = _MARK_ATTEMPTING if claim is not None else _MARK_ATTEMPTING_UNCLAIMED
+        rows = await connection.execute(statement, {"ids": ids, "b_claim": claim, "now": now})
+        held |= set(rows.scalars().all())
+    return held
 
 
 @dataclass(frozen=True)
@@ -639,6 +638,123 @@ _UPDATE_CHECKIN = update(_CHECKINS).where(_checkin.id == bindparam("checkin_id")
 _INSERT_ANSWER = insert(_ANSWERS)
 _UPDATE_ANSWER = update(_ANSWERS).where(_answer.id == bindparam("answer_id"))
 _DELETE_ANSWER = delete(_ANSWERS).where(_answer.id == bindparam("answer_id"))
+
+# The dispatch fan-out's statements, built once: a fan-out runs them thousands of times.
+_now = bindparam("now", type_=_checkin.due_at.type)  # the column's type: UTC on SQLite
+_DUE = (
+    select(
+        _checkin.id,
+        _checkin.client_id,
+        _checkin.instruments,
+        _checkin.expires_at,
+        _client.status,
+        _client.chat_enc,
+        _client.language,
+        _client.consent_version,
+        _client.timezone,
+        _client.quiet_hours,
+        _key.id.label("key_id"),
+        _key.kek_id,
+        _key.wrapped,
+    )
+    .select_from(
+        _CHECKINS.outerjoin(_CLIENTS, _client.id == _checkin.client_id).outerjoin(
+            _KEYS, _key.owner_id == _checkin.client_id
+        )
+    )
+    .where(_checkin.state == CheckInState.DUE, _checkin.due_at <= _now, _checkin.expires_at > _now)
+    .order_by(_checkin.due_at)
+    .limit(bindparam("limit", type_=Integer()))
+    .with_for_update(skip_locked=True, of=_CHECKINS)
+)
+"""Due check-ins (locked, skipping those another process holds, on PostgreSQL), each with its
+owner's status, language, consent, zone, sealed chat id and data key (None when gone)."""
+
+_MARK_ATTEMPTING, _MARK_ATTEMPTING_UNCLAIMED = (
+    update(_CHECKINS)
+    .where(
+        _checkin.id.in_(bindparam("ids", expanding=True, type_=_checkin.id.type)),
+        _checkin.state == CheckInState.SENDING,
+        _checkin.sending_at.is_(None),
+        held,
+    )
+    .values(sending_at=_now)
+    .returning(_checkin.id)
+    for held in (
+        _checkin.claim == bindparam("b_claim", type_=_checkin.claim.type),
+        _checkin.claim.is_(None),
+    )
+)
+
+
+def _sent(
+    now: ColumnElement[datetime],
+    message: ColumnElement[int | None],
+    reminder: ColumnElement[datetime | None],
+) -> dict[str, ColumnElement[Any]]:
+    """The SET of a send recorded as sent or unconfirmed: `sent`, unless a tap moved the
+    check-in on already (the button proves it arrived): then only its message id."""
+    sending = _checkin.state == CheckInState.SENDING
+    return {
+        "state": case((sending, CheckInState.SENT.value), else_=_checkin.state),
+        "sent_at": case((sending, now), else_=_checkin.sent_at),
+        "lease_until": case((sending, null()), else_=_checkin.lease_until),
+        "reminder_at": case((sending, reminder), else_=_checkin.reminder_at),
+        "message_id": func.coalesce(_checkin.message_id, message),
+    }
+
+
+_when = _checkin.sent_at.type
+_RECORD_SENT = (
+    update(_CHECKINS)
+    .where(_checkin.id == bindparam("b_id", type_=_checkin.id.type))
+    .values(
+        _sent(
+            bindparam("b_now", type_=_when),
+            bindparam("b_message", type_=_checkin.message_id.type),
+            bindparam("b_reminder", type_=_when),
+        )
+    )
+)
+"""Sent or unconfirmed, one check-in per parameter set (an executemany)."""
+
+_answered = (
+    func.unnest(
+        bindparam("sent_ids", type_=ARRAY(_checkin.id.type)),
+        bindparam("sent_messages", type_=ARRAY(BigInteger())),
+        bindparam("sent_reminders", type_=ARRAY(_when)),
+    )
+    .table_valued("id", "message_id", "reminder_at")
+    .render_derived(name="answered")
+)
+_attempts = (
+    func.unnest(
+        bindparam("attempt_ids", type_=ARRAY(_checkin.id.type)),
+        bindparam("attempt_claims", type_=ARRAY(_checkin.claim.type)),
+    )
+    .table_valued("id", "claim")
+    .render_derived(name="attempts")
+)
+_RECORD_AND_ATTEMPT = select(
+    (
+        update(_CHECKINS)
+        .where(
+            _checkin.id == _attempts.c.id,
+            _checkin.state == CheckInState.SENDING,
+            _checkin.sending_at.is_(None),
+            _checkin.claim.is_not_distinct_from(_attempts.c.claim),
+        )
+        .values(sending_at=_now)
+        .returning(_checkin.id)
+        .cte("attempted")
+    ).c.id
+).add_cte(
+    update(_CHECKINS)
+    .where(_checkin.id == _answered.c.id)
+    .values(_sent(_now, _answered.c.message_id, _answered.c.reminder_at))
+    .cte("recorded")
+)
+"""PostgreSQL: `record_and_attempt` in one statement, arrays in and the ids attempted out."""
 
 
 async def _open_checkin(

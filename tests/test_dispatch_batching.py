@@ -5,6 +5,7 @@ by the next process, and a claim that reads what it needs once per batch."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -385,3 +386,70 @@ async def test_claim_cancels_what_cannot_be_sent_and_asks_consent_once_per_langu
     assert after[gone].state == CheckInState.CANCELLED and after[gone].closed_at == NOW
     assert {after[i].state for i in (current, stale)} == {CheckInState.SENDING}
     assert all(after[i].lease_until == NOW + LEASE for i in (current, stale))
+
+
+async def test_the_usual_write_records_answers_and_attempts_held_by_their_claims(
+    database: Database, vault: Vault
+) -> None:
+    """checkins.record_and_attempt (one statement in autocommit on PostgreSQL) records what
+    record_sends and mark_attempting would: sent and unconfirmed, a tapped check-in's
+    progress kept, and attempts only where their claim still holds the check-in."""
+    sent, unknown, tapped, ours, taken_over, again = await _due_checkins(database, vault, 6)
+    claim, other = uuid.uuid4(), uuid.uuid4()
+    async with transaction(database.sessions) as session:
+        await checkins.claim_due(
+            session, vault, known=INSTRUMENTS, now=NOW, limit=10, lease=LEASE, claim=claim
+        )
+        held = await checkins.mark_attempting(session, [sent, unknown, tapped, again], claim, NOW)
+    assert held == {sent, unknown, tapped, again}
+    async with transaction(database.sessions) as session:  # its lease ran out meanwhile
+        await session.execute(update(CheckIn).where(CheckIn.id == taken_over).values(claim=other))
+    tap_at = NOW + timedelta(seconds=1)
+    async with transaction(database.sessions) as session:
+        outcome = await review.tap(
+            session,
+            vault,
+            known=INSTRUMENTS,
+            checkin_id=tapped,
+            action=TapAction.ANSWER,
+            position=0,
+            value=5,
+            telegram_user_id=FIRST_TG + 2,
+            now=tap_at,
+        )
+    assert outcome.result == TapResult.NEXT
+    later, remind = NOW + timedelta(seconds=2), NOW + timedelta(hours=8)
+    async with database.engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            await connection.execution_options(isolation_level="AUTOCOMMIT")
+        async with contextlib.AsyncExitStack() as stack:
+            if connection.dialect.name != "postgresql":
+                await stack.enter_async_context(connection.begin())
+            attempted = await checkins.record_and_attempt(
+                connection,
+                [
+                    SendResult(sent, SendOutcome.SENT, 501, remind),
+                    SendResult(unknown, SendOutcome.UNKNOWN, None, remind),
+                    SendResult(tapped, SendOutcome.SENT, 77, remind),
+                ],
+                [(ours, claim), (taken_over, claim), (again, claim)],
+                later,
+            )
+    assert attempted == {ours}  # another claim holds one; the other was attempted already
+    rows = await _rows(database)
+    assert (rows[sent].state, rows[sent].sent_at, rows[sent].message_id) == (
+        CheckInState.SENT,
+        later,
+        501,
+    )
+    assert rows[sent].reminder_at == remind and rows[sent].lease_until is None
+    assert (rows[unknown].state, rows[unknown].message_id) == (CheckInState.SENT, None)
+    assert (rows[tapped].state, rows[tapped].position, rows[tapped].sent_at) == (
+        CheckInState.IN_PROGRESS,
+        1,
+        tap_at,
+    )
+    assert rows[tapped].message_id == 77 and rows[tapped].reminder_at is None
+    assert (rows[ours].state, rows[ours].sending_at) == (CheckInState.SENDING, later)
+    assert rows[taken_over].sending_at is None and rows[taken_over].claim == other
+    assert rows[again].sending_at == NOW
