@@ -17,6 +17,10 @@ keeps its promise:
 
 Alerts raised before the evidence was stored have none: their sentence says what happened
 without numbers.
+
+Every word here goes through the message catalogs in the practice's language (`_()`,
+`ngettext()`, `N_()`; English is shipped, handlers/i18n.py); rule ids, severities and evidence
+keys stay as they are (they name the detector guide's rules).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 
 from alliance.safety import OUTSIDE_CHECKIN
+from handlers.i18n import N_, _, ngettext
 from store.alerts import PendingAlert
 
 FULL, SCORES, MINIMAL = "full", "scores", "minimal"
@@ -51,16 +56,16 @@ RULE_ORDER = (
 RUPTURE_RULES = frozenset({LOW_ALLIANCE, ALLIANCE_DROP, TENSION, CRITICAL_COMMENT, DISENGAGEMENT})
 SEVERITY_RANK = {"info": 0, "warn": 1, "high": 2, "urgent": 3}
 
-# The shipped alliance items, as a therapist would say them.
+# The shipped alliance items, as a therapist would say them (`_()` where used).
 ITEM_WORDS = {
-    "bond": "feeling heard",
-    "goals": "goals",
-    "approach": "the approach",
-    "overall": "overall fit",
+    "bond": N_("feeling heard"),
+    "goals": N_("goals"),
+    "approach": N_("the approach"),
+    "overall": N_("overall fit"),
 }
 
-# Where the details are when the practice keeps them out of Telegram.
-ELSEWHERE = (
+# Where the details are when the practice keeps them out of Telegram (`_()` where used).
+ELSEWHERE = N_(
     "Your practice keeps check-in details out of Telegram: see them in the practice's "
     "records (ask your practice admin)."
 )
@@ -80,13 +85,15 @@ def opening_question(rupture_type: str | None) -> str:
     """One question to open the subject at the next session, by the suggested rupture type
     (alliance.repair.RuptureType values; anything else gets the general question)."""
     if rupture_type == "withdrawal":
-        return "Last week's answers were quieter than usual. How has our work felt to you lately?"
+        return _(
+            "Last week's answers were quieter than usual. How has our work felt to you lately?"
+        )
     if rupture_type == "confrontation":
-        return (
+        return _(
             "It sounded like something in our work did not sit right with you. "
             "Can we look at it together?"
         )
-    return "How is our work together going for you, and is there anything you would change?"
+    return _("How is our work together going for you, and is there anything you would change?")
 
 
 # --- one sentence per alert -----------------------------------------------------------------
@@ -151,49 +158,87 @@ def _items(evidence: Evidence) -> str:
     raw = evidence.get("weak_items")
     if not isinstance(raw, str) or not raw:
         return ""
-    names = [ITEM_WORDS.get(item, f"'{item}'") for item in raw.split(",") if item][:2]
-    return " and ".join(names)
+    names = [_(ITEM_WORDS[i]) if i in ITEM_WORDS else f"'{i}'" for i in raw.split(",") if i]
+    return _both(names[:2])
+
+
+def _both(parts: Sequence[str]) -> str:
+    """'a', or 'a and b' in the practice's language."""
+    if len(parts) < 2:
+        return "".join(parts)
+    return _("{first} and {second}", first=parts[0], second=parts[1])
 
 
 def _low_alliance(alert: PendingAlert, who: str, evidence: Evidence, full: bool) -> str:
     total, top = _number(evidence, "total"), _number(evidence, "max_total")
     weak = _items(evidence)
     if total is None or top is None:
-        return f"{who} rated {weak} low" if weak else f"{who}'s alliance answers are low"
-    score = f"{_n(total)} of {_n(top)}"
+        if weak:
+            return _("{who} rated {weak} low", who=who, weak=weak)
+        return _("{who}'s alliance answers are low", who=who)
+    score = _("{score} of {top}", score=_n(total), top=_n(top))
     if weak and "cutoff" not in evidence:  # the total is fine; one area is low
-        return f"{who} rated {weak} low (alliance {score})"
-    text = f"{who}'s alliance answers are low ({score})"
-    return text + (f", lowest on {weak}" if weak else "")
+        return _("{who} rated {weak} low (alliance {score})", who=who, weak=weak, score=score)
+    if weak:
+        return _(
+            "{who}'s alliance answers are low ({score}), lowest on {weak}",
+            who=who,
+            score=score,
+            weak=weak,
+        )
+    return _("{who}'s alliance answers are low ({score})", who=who, score=score)
 
 
 def _alliance_drop(alert: PendingAlert, who: str, evidence: Evidence, full: bool) -> str:
     total, top = _number(evidence, "total"), _number(evidence, "max_total")
     mean, z = _number(evidence, "baseline_mean"), _number(evidence, "z")
     previous = _number(evidence, "previous_total")
-    how = "well below" if SEVERITY_RANK.get(alert.severity, 1) >= 2 else "below"
+    strong = SEVERITY_RANK.get(alert.severity, 1) >= 2
     weak = _items(evidence)
     if total is None or top is None:
-        text = f"{who}'s alliance answers fell {how} their usual"
+        if strong:
+            text = _("{who}'s alliance answers fell well below their usual", who=who)
+        else:
+            text = _("{who}'s alliance answers fell below their usual", who=who)
     elif mean is not None and (z is None or z >= 1 or previous is None):
-        text = (
-            f"{who}'s alliance answers fell {how} their usual "
-            f"({_whole(mean)} to {_n(total)} of {_n(top)})"
-        )
+        values = {"who": who, "usual": _whole(mean), "score": _n(total), "top": _n(top)}
+        if strong:
+            text = _(
+                "{who}'s alliance answers fell well below their usual ({usual} to {score} of "
+                "{top})",
+                **values,
+            )
+        else:
+            text = _(
+                "{who}'s alliance answers fell below their usual ({usual} to {score} of {top})",
+                **values,
+            )
     elif previous is not None:
-        text = (
-            f"{who}'s alliance answers fell sharply since last time "
-            f"({_n(previous)} to {_n(total)} of {_n(top)})"
+        text = _(
+            "{who}'s alliance answers fell sharply since last time ({before} to {score} of {top})",
+            who=who,
+            before=_n(previous),
+            score=_n(total),
+            top=_n(top),
         )
     else:
-        text = f"{who}'s alliance answers fell {how} their usual ({_n(total)} of {_n(top)})"
-    return text + (f", most on {weak}" if weak else "")
+        values = {"who": who, "score": _n(total), "top": _n(top)}
+        if strong:
+            text = _(
+                "{who}'s alliance answers fell well below their usual ({score} of {top})", **values
+            )
+        else:
+            text = _("{who}'s alliance answers fell below their usual ({score} of {top})", **values)
+    return _("{sentence}, most on {weak}", sentence=text, weak=weak) if weak else text
 
 
 def _tension(alert: PendingAlert, who: str, evidence: Evidence, full: bool) -> str:
     value = _number(evidence, "value")
-    some = "some tension" if value is not None and value < 2 else "tension"
-    return f"{who} said there was {some} between you in or since the last session"
+    if value is not None and value < 2:
+        return _(
+            "{who} said there was some tension between you in or since the last session", who=who
+        )
+    return _("{who} said there was tension between you in or since the last session", who=who)
 
 
 def _critical_comment(alert: PendingAlert, who: str, evidence: Evidence, full: bool) -> str:
@@ -201,13 +246,13 @@ def _critical_comment(alert: PendingAlert, who: str, evidence: Evidence, full: b
     confrontation = kind in ("confrontation", "both") or "confrontation" in evidence
     withdrawal = kind in ("withdrawal", "both") or "withdrawal" in evidence
     if confrontation and withdrawal:
-        text = f"{who} wrote something critical of the therapy and sounded resigned"
+        text = _("{who} wrote something critical of the therapy and sounded resigned", who=who)
     elif confrontation:
-        text = f"{who} wrote something critical of the therapy"
+        text = _("{who} wrote something critical of the therapy", who=who)
     elif withdrawal:
-        text = f"{who}'s comment sounded resigned"
+        text = _("{who}'s comment sounded resigned", who=who)
     else:
-        return f"{who}'s comment was flagged"
+        return _("{who}'s comment was flagged", who=who)
     if full:
         cues = [str(evidence[k]) for k in ("confrontation", "withdrawal") if evidence.get(k)]
         if cues:
@@ -218,10 +263,15 @@ def _critical_comment(alert: PendingAlert, who: str, evidence: Evidence, full: b
 def _disengagement(alert: PendingAlert, who: str, evidence: Evidence, full: bool) -> str:
     run = _number(evidence, "in_a_row")
     if "answered" in evidence or (alert.severity == "info" and (run is None or run < 2)):
-        return f"{who} started a check-in but did not finish it"
+        return _("{who} started a check-in but did not finish it", who=who)
     if run is not None and run >= 2:
-        return f"{who} missed {int(run)} check-ins in a row"
-    return f"{who} has missed check-ins"
+        return ngettext(
+            "{who} missed {n} check-in in a row",
+            "{who} missed {n} check-ins in a row",
+            int(run),
+            who=who,
+        )
+    return _("{who} has missed check-ins", who=who)
 
 
 _INSTRUMENT = re.compile(r"^(\S+) (?:raw|fell) ")
@@ -236,21 +286,34 @@ def _wellbeing_name(alert: PendingAlert) -> str | None:
 def _wellbeing_low(alert: PendingAlert, who: str, evidence: Evidence, full: bool) -> str:
     total = _number(evidence, "total")
     raw, max_raw = _number(evidence, "raw"), _number(evidence, "max_raw")
-    name = _wellbeing_name(alert) or "wellbeing"
+    name = _wellbeing_name(alert) or _("wellbeing")
     if total is not None and raw and max_raw and abs(max_raw * total / raw - 100) < 1e-6:
-        return f"{who}'s wellbeing is low ({name} {_n(total)}%)"
+        return _("{who}'s wellbeing is low ({name} {score}%)", who=who, name=name, score=_n(total))
     if raw is not None and max_raw is not None:
-        return f"{who}'s wellbeing is low ({name} {_n(raw)} of {_n(max_raw)})"
-    return f"{who}'s wellbeing is low"
+        return _(
+            "{who}'s wellbeing is low ({name} {score} of {top})",
+            who=who,
+            name=name,
+            score=_n(raw),
+            top=_n(max_raw),
+        )
+    return _("{who}'s wellbeing is low", who=who)
 
 
 def _wellbeing_drop(alert: PendingAlert, who: str, evidence: Evidence, full: bool) -> str:
     total, previous = _number(evidence, "total"), _number(evidence, "previous_total")
     if total is None or previous is None:
-        return f"{who}'s wellbeing fell"
-    name = _wellbeing_name(alert) or "wellbeing"
+        return _("{who}'s wellbeing fell", who=who)
+    name = _wellbeing_name(alert) or _("wellbeing")
     unit = "%" if "percentage points" in alert.reason else ""
-    return f"{who}'s wellbeing fell ({name} {_n(previous)}{unit} to {_n(total)}{unit})"
+    before, score = _n(previous) + unit, _n(total) + unit
+    return _(
+        "{who}'s wellbeing fell ({name} {before} to {score})",
+        who=who,
+        name=name,
+        before=before,
+        score=score,
+    )
 
 
 # The risk reasons written by the store's safety net and by the detectors.
@@ -278,22 +341,33 @@ def _risk_phrase(alert: PendingAlert) -> str | None:
 
 def _risk(alert: PendingAlert, who: str, evidence: Evidence, full: bool) -> str:
     if alert.reason == OUTSIDE_CHECKIN:  # the message was not kept: nothing more to say
-        return f"{who} wrote a risk phrase in a message outside a check-in (it was not kept)"
+        return _(
+            "{who} wrote a risk phrase in a message outside a check-in (it was not kept)", who=who
+        )
     items, phrase = _risk_items(alert), _risk_phrase(alert)
     parts = []
     if items:
-        asked = " and ".join(f"'{item}'" for item in items[:2])
-        parts.append(f"gave a risk answer (the {asked} question{'s' if len(items) > 1 else ''})")
+        asked = _both([f"'{item}'" for item in items[:2]])
+        parts.append(
+            ngettext(
+                "gave a risk answer (the {asked} question)",
+                "gave a risk answer (the {asked} questions)",
+                min(len(items), 2),
+                asked=asked,
+            )
+        )
     if phrase is not None:
-        cue = f' ("{phrase}")' if full and phrase else ""
-        parts.append(f"used a risk phrase in their comment{cue}")
+        if full and phrase:
+            parts.append(_('used a risk phrase in their comment ("{phrase}")', phrase=phrase))
+        else:
+            parts.append(_("used a risk phrase in their comment"))
     if not parts:
-        return f"{who} gave a risk answer"
-    return f"{who} " + " and ".join(parts)
+        return _("{who} gave a risk answer", who=who)
+    return _("{who} {did}", who=who, did=_both(parts))
 
 
 def _other(alert: PendingAlert, who: str, evidence: Evidence, full: bool) -> str:
-    return f"{who}'s check-in raised a flag"
+    return _("{who}'s check-in raised a flag", who=who)
 
 
 _SENTENCES: dict[str, Callable[[PendingAlert, str, Evidence, bool], str]] = {
@@ -314,26 +388,27 @@ def rupture_type(group: Sequence[PendingAlert]) -> str | None:
     return types[0] if types else None
 
 
+# `_()` where used.
 TYPE_WORDS = {
-    "withdrawal": "It may be withdrawal: pulling back, going quiet.",
-    "confrontation": "It may be confrontation: criticism, pushing back.",
+    "withdrawal": N_("It may be withdrawal: pulling back, going quiet."),
+    "confrontation": N_("It may be confrontation: criticism, pushing back."),
 }
 
 
 # --- the "Why?" button ----------------------------------------------------------------------
 
-WHY_WORDS = {
-    "risk": "a risk answer or phrase is always sent at once, also in quiet hours",
-    "strong_drop": ("a fall far below the client's usual level ([alerts.push] drop_sd)"),
-    "very_low": ("a total far below the cutoff ([alerts.push] low_margin)"),
-    "tension": "tension answered 'yes' ([alerts.push] tension_at)",
-    "criticism": "the comment criticises you or the therapy",
-    "converging": "two or more different rupture signs on one check-in",
-    "repeated": "a rupture sign on two check-ins in a row",
-    "long_silence": ("a long run of check-ins not completed ([alerts.push] missed_in_a_row)"),
-    "single_sign": "one sign on its own",
-    "not_rupture": "wellbeing, not a rupture sign",
-    "too_little": "too little on its own",
+WHY_WORDS = {  # `_()` where used
+    "risk": N_("a risk answer or phrase is always sent at once, also in quiet hours"),
+    "strong_drop": N_("a fall far below the client's usual level ([alerts.push] drop_sd)"),
+    "very_low": N_("a total far below the cutoff ([alerts.push] low_margin)"),
+    "tension": N_("tension answered 'yes' ([alerts.push] tension_at)"),
+    "criticism": N_("the comment criticises you or the therapy"),
+    "converging": N_("two or more different rupture signs on one check-in"),
+    "repeated": N_("a rupture sign on two check-ins in a row"),
+    "long_silence": N_("a long run of check-ins not completed ([alerts.push] missed_in_a_row)"),
+    "single_sign": N_("one sign on its own"),
+    "not_rupture": N_("wellbeing, not a rupture sign"),
+    "too_little": N_("too little on its own"),
 }
 # Evidence keys that hold words from a comment (a matched cue), never shown under `scores`.
 CUE_KEYS = frozenset({"confrontation", "withdrawal", "phrase"})
@@ -354,15 +429,23 @@ def _technical_reason(alert: PendingAlert, detail: str) -> str:
     if alert.rule == CRITICAL_COMMENT:
         kind = alert.evidence.get("kind")
         kinds = {
-            "confrontation": "confrontation markers (criticism of you or the therapy, or "
-            "wanting to stop)",
-            "withdrawal": "withdrawal markers (resignation, giving up)",
-            "both": "confrontation and withdrawal markers",
+            "confrontation": _(
+                "confrontation markers (criticism of you or the therapy, or wanting to stop)"
+            ),
+            "withdrawal": _("withdrawal markers (resignation, giving up)"),
+            "both": _("confrontation and withdrawal markers"),
         }
-        what = kinds.get(str(kind), "markers") if isinstance(kind, str) else "markers"
-        return f"The comment has {what}; the comment and the matched words stay out of Telegram"
-    parts = [f"'{item}' answered at or above its risk threshold" for item in _risk_items(alert)]
-    parts.append("a risk phrase in the comment (the words stay out of Telegram)")
+        markers = _("markers")
+        what = kinds.get(str(kind), markers) if isinstance(kind, str) else markers
+        return _(
+            "The comment has {what}; the comment and the matched words stay out of Telegram",
+            what=what,
+        )
+    parts = [
+        _("'{item}' answered at or above its risk threshold", item=item)
+        for item in _risk_items(alert)
+    ]
+    parts.append(_("a risk phrase in the comment (the words stay out of Telegram)"))
     return _upper_first("; ".join(parts))
 
 
@@ -384,37 +467,42 @@ def why_text(group: Sequence[PendingAlert], detail: str) -> str:
     sent now or kept for the brief; then the suggested rupture type and repair ideas.
     Under `minimal`: only where the details are, without a number."""
     if not group:
-        return "There are no open alerts for this client now."
+        return _("There are no open alerts for this client now.")
     label = group[0].client_label
     if detail not in (FULL, SCORES):
-        return f"Why Rapport flagged {label}: {ELSEWHERE}"
-    lines = [f"Why Rapport flagged {label}"]
+        return _("Why Rapport flagged {label}: {elsewhere}", label=label, elsewhere=_(ELSEWHERE))
+    lines = [_("Why Rapport flagged {label}", label=label)]
     decided: dict[tuple[str, str | None], list[str]] = {}
     for alert in ordered(group):
         lines += ["", f"• {alert.rule} ({alert.severity}): {_technical_reason(alert, detail)}"]
         numbers = _numbers(alert, detail)
         if numbers:
-            lines.append(f"  Numbers: {numbers}")
+            lines.append("  " + _("Numbers: {numbers}", numbers=numbers))
         decided.setdefault((alert.delivery, alert.why), []).append(alert.rule)
     lines.append("")
     for (delivery, why), rules in decided.items():
-        when = "Kept for the brief before the next session" if delivery == "brief" else "Sent now"
-        if why is None:
-            because = "raised before Rapport recorded why"
+        if delivery == "brief":
+            when = _("Kept for the brief before the next session")
         else:
-            because = f"{WHY_WORDS.get(why, why)} [{why}]"
+            when = _("Sent now")
+        if why is None:
+            because = _("raised before Rapport recorded why")
+        else:
+            because = f"{_(WHY_WORDS[why]) if why in WHY_WORDS else why} [{why}]"
         lines.append(f"{when}: {', '.join(rules)}: {because}.")
     kind = rupture_type(group)
     if kind:
-        lines += ["", f"Suggested rupture type: {kind} (Safran & Muran's 3RS)."]
+        lines += ["", _("Suggested rupture type: {kind} (Safran & Muran's 3RS).", kind=kind)]
     ideas = list(dict.fromkeys(idea for a in ordered(group) for idea in a.repair))
     if ideas:
-        lines += ["", "Repair ideas:"] + [f"• {idea}" for idea in ideas]
+        lines += ["", _("Repair ideas:")] + [f"• {idea}" for idea in ideas]
     if detail == SCORES and any(_comment_based(a) for a in group):
-        lines += ["", "Comments stay out of Telegram in this practice."]
+        lines += ["", _("Comments stay out of Telegram in this practice.")]
     lines += [
         "",
-        "The rules and their thresholds are explained in the practice's detector guide "
-        "(docs/detectors.md); the practice can tune them.",
+        _(
+            "The rules and their thresholds are explained in the practice's detector guide "
+            "(docs/detectors.md); the practice can tune them."
+        ),
     ]
     return "\n".join(lines)

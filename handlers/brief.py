@@ -13,6 +13,7 @@ from telegram import Bot
 
 from handlers import alert_words, delivery
 from handlers.context import Services
+from handlers.i18n import _, ngettext, staff_when
 from schedules import briefs as timing
 from store import briefs
 from store.briefs import BriefContent
@@ -37,30 +38,58 @@ def brief_text(content: BriefContent, detail: str) -> str:
     shows no comment, `minimal` nothing clinical at all."""
     who = content.client_label
     at = content.session_at.astimezone(ZoneInfo(content.timezone))
-    head = f"📋 Before your session with {who} ({at:%a %d %b, %H:%M})"
+    when = staff_when(at, "EEE dd MMM, HH:mm", ("MMMEd", "Hm"), ", ")
+    head = "📋 " + _("Before your session with {who} ({when})", who=who, when=when)
     if detail == "minimal":
-        signals = len(content.alerts)
-        noun = "signal" if signals == 1 else "signals"
         return (
-            f"{head}\n{signals} {noun} since the last session. The details are in the "
-            "practice's records; nothing clinical is sent through Telegram."
+            head
+            + "\n"
+            + ngettext(
+                "{n} signal since the last session. The details are in the practice's records; "
+                "nothing clinical is sent through Telegram.",
+                "{n} signals since the last session. The details are in the practice's "
+                "records; nothing clinical is sent through Telegram.",
+                len(content.alerts),
+            )
         )
     lines = [head]
     done = sum(1 for r in content.records if r.comment is not None or r.answers)
-    since = "since the last session" if content.since is not None else "lately"
+    after_session = content.since is not None
     if content.records:
-        lines.append(f"{len(content.records)} check-ins {since}, {content.missed} not completed.")
+        checkins, missed = len(content.records), content.missed
+        if after_session:
+            lines.append(
+                ngettext(
+                    "{n} check-in since the last session, {missed} not completed.",
+                    "{n} check-ins since the last session, {missed} not completed.",
+                    checkins,
+                    missed=missed,
+                )
+            )
+        else:
+            lines.append(
+                ngettext(
+                    "{n} check-in lately, {missed} not completed.",
+                    "{n} check-ins lately, {missed} not completed.",
+                    checkins,
+                    missed=missed,
+                )
+            )
     sentences = alert_words.sentences(content.alerts, detail)
     if sentences:
         lines += [f"• {s}" for s in sentences]
+    elif done and after_session:
+        lines.append(_("Nothing of note: no rupture or wellbeing signals since the last session."))
     elif done:
-        lines.append(f"Nothing of note: no rupture or wellbeing signals {since}.")
+        lines.append(_("Nothing of note: no rupture or wellbeing signals lately."))
     if detail == "full":
         for comment in content.comments[-COMMENTS_SHOWN:]:
-            lines.append(f"{who} wrote: “{_cut(comment, COMMENT_SHOWN)}”")
+            lines.append(
+                _("{who} wrote: “{comment}”", who=who, comment=_cut(comment, COMMENT_SHOWN))
+            )
     if sentences:
         question = alert_words.opening_question(alert_words.rupture_type(content.alerts))
-        lines.append(f"To open with: “{question}”")
+        lines.append(_("To open with: “{question}”", question=question))
     return "\n".join(lines)
 
 

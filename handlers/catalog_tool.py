@@ -24,9 +24,27 @@ from handlers.i18n import DOMAIN, LOCALES, TEMPLATE
 from handlers.texts import DEFAULTS, PLURALS, REQUIRED, STAFF_KEYS, allowed
 
 HERE = Path(__file__).parent
-# Therapist-facing texts live in these modules (marked with _(), ngettext() and N_()).
-STAFF_SOURCES = ("therapist_views.py", "caseload.py", "planning.py", "therapist.py", "web.py")
+ROOT = HERE.parent
+# Therapist-facing texts live in these modules (marked with _(), ngettext() and N_()) and in
+# the dashboard's templates (jinja2.ext.i18n: {% trans %}, _(), ngettext()).
+STAFF_SOURCES = (
+    "handlers/alert_words.py",
+    "handlers/views.py",
+    "handlers/brief.py",
+    "handlers/digest.py",
+    "handlers/therapist_views.py",
+    "handlers/caseload.py",
+    "handlers/planning.py",
+    "handlers/therapist.py",
+    "handlers/web.py",
+    "web/app.py",
+    "web/pages.py",
+    "web/admin.py",
+)
+TEMPLATES = "web/templates"
 KEYWORDS = {"_": None, "ngettext": (1, 2), "N_": None}
+# The dashboard's Environment options that change what a template's messages are.
+JINJA_OPTIONS = {"trim_blocks": "true", "lstrip_blocks": "true", "newstyle_gettext": "true"}
 HEADER = "Rapport's texts. Client texts: msgctxt is the key a practice's config uses."
 FIXED_DATE = datetime(2026, 1, 1, tzinfo=UTC)  # keeps the template stable between runs
 
@@ -44,13 +62,18 @@ def _note(key: str) -> list[str]:
 
 def _staff_messages() -> Iterable[tuple[str | tuple[str, ...], str, int]]:
     for name in STAFF_SOURCES:
-        path = HERE / name
+        path = ROOT / name
         if not path.exists():
             continue
         for line, message, _comments, _context in extract_from_file(
             "python", str(path), keywords=KEYWORDS
         ):
-            yield message, f"handlers/{name}", line
+            yield message, name, line
+    for path in sorted((ROOT / TEMPLATES).glob("*.html")):
+        for line, message, _comments, _context in extract_from_file(
+            "jinja2.ext:babel_extract", str(path), keywords=KEYWORDS, options=JINJA_OPTIONS
+        ):
+            yield message, f"{TEMPLATES}/{path.name}", line
 
 
 def template() -> Catalog:

@@ -23,7 +23,7 @@ from datetime import datetime
 from pathlib import Path
 
 from babel import Locale, UnknownLocaleError
-from babel.dates import format_skeleton
+from babel.dates import format_datetime, format_skeleton
 from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import PoFileError, read_po
@@ -180,6 +180,27 @@ def ngettext(singular: str, plural: str, n: int, **values: object) -> str:
 def N_(message: str) -> str:
     """Marks a text for the catalog where it is defined; `_()` translates it where it is used."""
     return message
+
+
+def gettext(message: str) -> str:
+    """`_()` without placeholders, for the dashboard's templates (jinja2.ext.i18n)."""
+    return staff.translations.gettext(message)
+
+
+def ngettext_plain(singular: str, plural: str, n: int) -> str:
+    """`ngettext()` without filling placeholders, for the dashboard's templates."""
+    return staff.translations.ngettext(singular, plural, n)
+
+
+def staff_when(moment: datetime, english: str, skeletons: tuple[str, ...], join: str = " ") -> str:
+    """A date in a therapist-facing text, through Babel in the practice's language. English
+    reads as Rapport always wrote it: `english` is a CLDR pattern ('EEE dd MMM' is 'Tue 08
+    Dec'); another language gets its own order and words from each CLDR skeleton, joined
+    ('MMMEd', 'Hm' is 'Di., 8. Dez. 18:00')."""
+    if staff.language.split("-")[0] == ENGLISH:
+        return format_datetime(moment, english, locale=ENGLISH)
+    where = locale(staff.language)
+    return join.join(format_skeleton(skeleton, moment, locale=where) for skeleton in skeletons)
 
 
 # --- dates and times ------------------------------------------------------------------------

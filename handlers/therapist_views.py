@@ -248,7 +248,7 @@ def history_page(
 
 def history_withheld(label: str) -> str:
     """History under the practice's `minimal` detail: where to look, nothing clinical."""
-    return f"{label}: {ELSEWHERE}"
+    return f"{label}: {_(ELSEWHERE)}"
 
 
 def chart_caption(label: str, trend: Trend) -> str:

@@ -13,6 +13,7 @@ from alliance.checkin import Step
 from alliance.repair import RISK_ACTION
 from handlers import alert_words as words
 from handlers import callbacks, i18n
+from handlers.i18n import N_, _, ngettext
 from handlers.texts import Say
 from store.alerts import PendingAlert
 
@@ -147,7 +148,7 @@ SEVERITY_MARK = {"info": "ℹ️", "warn": "⚠️", "high": "❗", "urgent": "�
 SEVERITY_ORDER = ["info", "warn", "high", "urgent"]
 CAPTION_LIMIT = 1024  # Telegram's limit for a photo caption (in UTF-16 code units)
 ALERT_LIMIT = 600  # what a therapist reads at a glance; the risk instruction may pass it
-STAYS_OPEN = "This alert stays open until you acknowledge it."
+STAYS_OPEN = N_("This alert stays open until you acknowledge it.")  # _() where used
 
 
 def telegram_length(text: str) -> int:
@@ -174,10 +175,10 @@ def alert_message(group: Sequence[PendingAlert], detail: str) -> tuple[str, Inli
     first = alerts[0]
     client_id = first.client_id
     risky = any(a.rule == words.RISK for a in alerts)
-    reached = " (their therapist could not be reached)" if first.to_admin else ""
+    reached = " " + _("(their therapist could not be reached)") if first.to_admin else ""
     acknowledge = [
-        button("Acknowledge", callbacks.ACKNOWLEDGE, client_id),
-        button("Snooze 1 day", callbacks.SNOOZE, client_id),
+        button(_("Acknowledge"), callbacks.ACKNOWLEDGE, client_id),
+        button(_("Snooze 1 day"), callbacks.SNOOZE, client_id),
     ]
     if detail not in (words.FULL, words.SCORES):
         return _pointer(first.client_label + reached, risky), InlineKeyboardMarkup([acknowledge])
@@ -186,29 +187,35 @@ def alert_message(group: Sequence[PendingAlert], detail: str) -> tuple[str, Inli
     rules = {a.rule for a in alerts}
     mark = SEVERITY_MARK.get(max((a.severity for a in alerts), key=_rank), "⚠️")
     if risky:
-        head = f"🚨 Urgent: {label} may be at risk{reached}"
+        head = "🚨 " + _("Urgent: {label} may be at risk", label=label) + reached
     elif rules & (words.RUPTURE_RULES - {words.DISENGAGEMENT}):
-        head = f"{mark} Possible rupture with {label}{reached}"
+        head = f"{mark} " + _("Possible rupture with {label}", label=label) + reached
     elif words.DISENGAGEMENT in rules:
-        head = f"{mark} {label} has gone quiet{reached}"
+        head = f"{mark} " + _("{label} has gone quiet", label=label) + reached
     else:
-        head = f"{mark} {label}'s wellbeing needs a look{reached}"
+        head = f"{mark} " + _("{label}'s wellbeing needs a look", label=label) + reached
     sentences = words.sentences(alerts, detail)
-    safety = [f"{RISK_ACTION[0]} {STAYS_OPEN}"] if risky else []
+    safety = [f"{RISK_ACTION[0]} {_(STAYS_OPEN)}"] if risky else []
     kind = words.rupture_type(alerts)
     ruptured = bool(rules & words.RUPTURE_RULES)
-    type_line = [words.TYPE_WORDS[kind]] if kind in words.TYPE_WORDS else []
+    type_line = [_(words.TYPE_WORDS[kind])] if kind in words.TYPE_WORDS else []
     # With risk, the safety instruction is the one thing to do; a repair idea waits.
-    idea = [f'You could ask: "{words.opening_question(kind)}"'] if ruptured and not risky else []
+    idea = (
+        [_('You could ask: "{question}"', question=words.opening_question(kind))]
+        if ruptured and not risky
+        else []
+    )
     note = []
     if detail == words.SCORES and any(a.rule == words.CRITICAL_COMMENT for a in alerts):
-        note = ["Comments stay out of Telegram in this practice."]
+        note = [_("Comments stay out of Telegram in this practice.")]
 
     def compose(shown: int, type_line: list[str], idea: list[str], note: list[str]) -> str:
         bullets = [f"• {s}" for s in sentences[:shown]]
         hidden = len(sentences) - shown
         if hidden:
-            bullets.append(f"…and {hidden} more in History.")
+            bullets.append(
+                ngettext("…and {n} more in History.", "…and {n} more in History.", hidden)
+            )
         blocks = [[head], bullets, safety, [*type_line, *idea], note]
         return "\n\n".join("\n".join(block) for block in blocks if block)
 
@@ -231,8 +238,8 @@ def alert_message(group: Sequence[PendingAlert], detail: str) -> tuple[str, Inli
     keyboard = [
         acknowledge,
         [
-            button("History", callbacks.HISTORY, client_id),
-            button("Why?", callbacks.WHY, client_id),
+            button(_("History"), callbacks.HISTORY, client_id),
+            button(_("Why?"), callbacks.WHY, client_id),
         ],
     ]
     return text, InlineKeyboardMarkup(keyboard)
@@ -244,9 +251,16 @@ def _rank(severity: str) -> int:
 
 def _pointer(who: str, urgent: bool) -> str:
     """The `minimal` alert: that there is news, and where to read it; nothing clinical."""
+    elsewhere = _(words.ELSEWHERE)
     if urgent:
         return (
-            f"🚨 Urgent check-in news for {who}: please look at it now and follow your "
-            f"practice's protocol. {STAYS_OPEN}\n\n{words.ELSEWHERE}"
+            "🚨 "
+            + _(
+                "Urgent check-in news for {who}: please look at it now and follow your practice's "
+                "protocol. {stays_open}",
+                who=who,
+                stays_open=_(STAYS_OPEN),
+            )
+            + f"\n\n{elsewhere}"
         )
-    return f"🔔 {words.end(f'Check-in news for {who}')}\n\n{words.ELSEWHERE}"
+    return f"🔔 {words.end(_('Check-in news for {who}', who=who))}\n\n{elsewhere}"
