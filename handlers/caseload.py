@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 
 from handlers import alert_words, callbacks, planning, views
 from handlers import therapist_views as tviews
-from handlers.i18n import _
+from handlers.i18n import _, ngettext
 from handlers.therapist import Ask, Reply, button, command, pick
 from store import alerts, caseload, clients, history, people
 from store.alerts import AlertAction
@@ -41,16 +41,23 @@ async def open_alerts(ask: Ask) -> Reply:
     chat = await people.chat_id(ask.session, s.vault, ask.therapist) or 0
     live = await alerts.live_for(ask.session, s.vault, ask.therapist, chat)
     if not live:
-        return Reply("No open alerts.")
+        return Reply(_("No open alerts."))
     by_client: dict[uuid.UUID, list[alerts.PendingAlert]] = {}
     for alert in live:
         by_client.setdefault(alert.client_id, []).append(alert)
     groups = list(by_client.values())
     ask.audit("alerts.read", detail=f"{len(live)} alerts")
     messages = [Reply(*views.alert_message(group, s.alert_detail)) for group in groups]
-    head = f"{len(live)} open alert(s) about {len(groups)} client(s):"
+    head = ngettext(
+        "{n} open alert about {clients}:",
+        "{n} open alerts about {clients}:",
+        len(live),
+        clients=ngettext("{n} client", "{n} clients", len(groups)),
+    )
     if len(groups) > ALERTS_SHOWN:
-        head += f" the oldest {ALERTS_SHOWN} follow; acknowledge them to see the rest."
+        head += " " + _(
+            "the oldest {shown} follow; acknowledge them to see the rest.", shown=ALERTS_SHOWN
+        )
     return Reply(head, more=messages[:ALERTS_SHOWN])
 
 
@@ -130,7 +137,7 @@ async def alert_button(ask: Ask) -> Reply | None:
     await alerts.act(
         ask.session, client_id=client.id, therapist=ask.therapist, action=action, now=ask.now
     )
-    done = "Acknowledged" if action == AlertAction.ACKNOWLEDGE else "Snoozed until tomorrow"
+    done = _("Acknowledged") if action == AlertAction.ACKNOWLEDGE else _("Snoozed until tomorrow")
     return Reply(f"{done}.", toast=done, drop_buttons=True)
 
 
@@ -155,7 +162,7 @@ async def why_button(ask: Ask) -> Reply | None:
     ask.audit("alert.why", client, detail=f"{len(live)} alerts")
     if not live:
         label = await clients.label(ask.session, s.vault, client)
-        return Reply(f"{label} has no open alerts now.", toast="No open alerts")
+        return Reply(_("{label} has no open alerts now.", label=label), toast=_("No open alerts"))
     return Reply(alert_words.why_text(live, s.alert_detail))
 
 

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from handlers import callbacks, local_time
 from handlers import therapist_views as views
-from handlers.i18n import _
+from handlers.i18n import _, staff_when
 from handlers.therapist import Ask, Reply, button, command, pick
 from schedules import manage
 from schedules.rules import WEEKDAYS, Template
@@ -35,9 +35,11 @@ async def _client_named(ask: Ask, action: str) -> tuple[Client | None, list[str]
 async def invite(ask: Ask) -> Reply:
     s = ask.services
     taken = await caseload.labelled(ask.session, s.vault, ask.therapist.id)
-    label = " ".join(ask.args)[:LABEL_LIMIT] or f"Client {len(taken) + 1}"
-    if any(caseload.same_label(label, text) for _, text in taken):
-        return Reply(f"You already have a client called {label!r}; choose another label.")
+    label = " ".join(ask.args)[:LABEL_LIMIT] or _("Client {number}", number=len(taken) + 1)
+    if any(caseload.same_label(label, text) for _id, text in taken):
+        return Reply(
+            _("You already have a client called {label}; choose another label.", label=repr(label))
+        )
     client, issued = await people.invite_client(
         ask.session,
         s.vault,
@@ -116,7 +118,7 @@ async def choose_template(ask: Ask) -> Reply | None:
         ask.session, client, template, ask.now, actor_kind="therapist", actor_id=ask.therapist.id
     )
     reply = await schedule_of(ask, client)
-    reply.edit, reply.toast = True, f"Now: {template.name}"
+    reply.edit, reply.toast = True, _("Now: {template}", template=template.name)
     return reply
 
 
@@ -147,7 +149,7 @@ async def pause_or_resume(ask: Ask) -> Reply | None:
         return Reply(toast=_(views.OUT_OF_DATE))
     reply = await schedule_of(ask, client)
     reply.edit = True
-    reply.toast = "Paused" if days else "Resumed"
+    reply.toast = _("Paused") if days else _("Resumed")
     reply.kick = True
     if chat is not None:
         reply.to_client = (chat, told)
@@ -172,15 +174,20 @@ async def session_for(ask: Ask, client: Client, when: str) -> Reply:
         at = manage.parse_when(when, client.timezone, ask.now)
         manage.check_session_time(at, ask.now)
     except ValueError as exc:
-        return Reply(f"That time did not work: {exc}.")
+        return Reply(_("That time did not work: {problem}.", problem=exc))
     await plans.add_session(
         ask.session, client, at, ask.now, actor_kind="therapist", actor_id=ask.therapist.id
     )
     label = await clients.label(ask.session, ask.services.vault, client)
     local = at.astimezone(ZoneInfo(client.timezone))
     return Reply(
-        f"Session with {label} logged for {local:%a %d %b %H:%M} ({client.timezone}). "
-        "Check-ins that follow sessions are planned from it.",
+        _(
+            "Session with {label} logged for {when} ({zone}). Check-ins that follow sessions "
+            "are planned from it.",
+            label=label,
+            when=staff_when(local, "EEE dd MMM HH:mm", ("MMMEd", "Hm")),
+            zone=client.timezone,
+        ),
         kick=True,
     )
 
@@ -191,7 +198,7 @@ async def session_for(ask: Ask, client: Client, when: str) -> Reply:
 def parse_digest(words: list[str]) -> DigestTime | None:
     """'on [weekday] [HH:MM]' (Monday 08:00 unless given) or 'off'; ValueError otherwise."""
     if not words or words[0].lower() not in ("on", "off"):
-        raise ValueError("use /digest on [weekday] [HH:MM] or /digest off")
+        raise ValueError(_("use /digest on [weekday] [HH:MM] or /digest off"))
     if words[0].lower() == "off":
         return None
     weekday, at = 0, time(8, 0)
@@ -203,7 +210,9 @@ def parse_digest(words: list[str]) -> DigestTime | None:
         try:
             at = time.fromisoformat(word if len(word) == 5 else f"0{word}")
         except ValueError:
-            raise ValueError(f"{word!r} is neither a weekday nor a time such as 08:00") from None
+            raise ValueError(
+                _("{word} is neither a weekday nor a time such as 08:00", word=repr(word))
+            ) from None
     return DigestTime(weekday, at)
 
 

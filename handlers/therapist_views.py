@@ -18,7 +18,7 @@ from alliance.history import CheckinRecord, Status
 from alliance.instruments import Instrument
 from handlers import callbacks
 from handlers.alert_words import ELSEWHERE
-from handlers.i18n import N_, _, ngettext
+from handlers.i18n import N_, _, ngettext, staff_when
 from handlers.views import button
 from schedules.manage import Upcoming
 from schedules.rules import WEEKDAYS, AfterSession, EveryNDays, Rule, Template, Weekly
@@ -66,6 +66,25 @@ HELP = help_text()  # in English; help_text() is in the practice's language
 REFUSED = N_("This is not one of your clients.")
 THERAPISTS_ONLY = N_("That command is for therapists.")
 OUT_OF_DATE = N_("This button is out of date; send the command again.")
+# A client's and a check-in's status as a therapist reads it (`status_word`).
+STATUS_WORDS = {
+    "invited": N_("invited"),
+    "active": N_("active"),
+    "paused": N_("paused"),
+    "stopped": N_("stopped"),
+    "unreachable": N_("unreachable"),
+    "completed": N_("completed"),
+    "missed": N_("missed"),
+    "abandoned": N_("abandoned"),
+    "expired": N_("expired"),
+}
+
+
+def status_word(status: str) -> str:
+    """A status in the practice's language; one Rapport does not know as it is."""
+    return _(STATUS_WORDS[status]) if status in STATUS_WORDS else status
+
+
 PAGE_SIZE = 8
 TURN_PAGE = 1  # a history button's value when it turns the page in place
 PAUSE_CHOICES = (7, 14, 28)
@@ -95,7 +114,14 @@ def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
 
 
 def _day(at: datetime | None, zone: str) -> str:
-    return "-" if at is None else f"{at.astimezone(ZoneInfo(zone)):%a %d %b}"
+    return (
+        "-" if at is None else staff_when(at.astimezone(ZoneInfo(zone)), "EEE dd MMM", ("MMMEd",))
+    )
+
+
+def _day_time(at: datetime) -> str:
+    """'Tue 08 Dec 18:00' in the practice's language."""
+    return staff_when(at, "EEE dd MMM HH:mm", ("MMMEd", "Hm"))
 
 
 def _score(value: float | None, maximum: float | None = None, unit: str = "") -> str:
@@ -153,7 +179,7 @@ def caseload(rows: Sequence[ClientRow], zone: str, show_scores: bool = True) -> 
         )
         lines += [
             "",
-            f"• {row.label} - {row.status}{alerts}",
+            f"• {row.label} - {status_word(row.status)}{alerts}",
             "  "
             + _(
                 "last check-in {day} · {scores}{done}",
@@ -265,35 +291,52 @@ def chart_caption(label: str, trend: Trend) -> str:
 
 def _record_line(record: CheckinRecord, known: Mapping[str, Instrument]) -> str:
     if record.status != Status.COMPLETED and not record.answers:
-        return record.status.value
+        return status_word(record.status.value)
     parts = []
     for instrument in known.values():
         answers = record.of(instrument.id)
         if not answers:
             continue
         total = instrument.total(answers)
-        shown = f"{total:g}/{instrument.max_total:g}" if total is not None else "incomplete"
+        shown = f"{total:g}/{instrument.max_total:g}" if total is not None else _("incomplete")
         parts.append(f"{instrument.id} {shown}")
         for item in instrument.items:
             value = answers.get(item.id)
             if not item.scored and value:
                 parts.append(f"{item.id}: {item.labels.get(value, value)}")
     if record.status != Status.COMPLETED:
-        parts.append(f"({record.status.value})")
-    return " · ".join(parts) or "answered"
+        parts.append(f"({status_word(record.status.value)})")
+    return " · ".join(parts) or _("answered")
 
 
 def describe_rule(rule: Rule) -> str:
-    what = ", ".join(rule.instruments) + (" + comment" if rule.comment else "")
+    what = ", ".join(rule.instruments) + (" + " + _("comment") if rule.comment else "")
     if isinstance(rule, Weekly):
         days = ", ".join(WEEKDAYS[day] for day in rule.weekdays)
-        return f"weekly on {days} at {rule.at:%H:%M}: {what}"
+        return _(
+            "weekly on {days} at {time}: {what}",
+            days=days,
+            time=rule.at.strftime("%H:%M"),
+            what=what,
+        )
     if isinstance(rule, EveryNDays):
-        return f"every {rule.every} days at {rule.at:%H:%M}: {what}"
+        return ngettext(
+            "every {n} day at {time}: {what}",
+            "every {n} days at {time}: {what}",
+            rule.every,
+            time=rule.at.strftime("%H:%M"),
+            what=what,
+        )
     if isinstance(rule, AfterSession):
-        at = f" at {rule.at:%H:%M}" if rule.at else ""
-        return f"{rule.after} {rule.unit}{at} after each session: {what}"
-    return f"once, {rule.at:%a %d %b %H:%M}: {what}"
+        values = {"after": rule.after, "unit": rule.unit, "what": what}
+        if rule.at:
+            return _(
+                "{after} {unit} at {time} after each session: {what}",
+                time=rule.at.strftime("%H:%M"),
+                **values,
+            )
+        return _("{after} {unit} after each session: {what}", **values)
+    return _("once, {when}: {what}", when=_day_time(rule.at), what=what)
 
 
 def template_check(name: str) -> int:
@@ -326,31 +369,40 @@ def schedule_message(
     plan: Upcoming,
     templates: Sequence[Template],
 ) -> Message:
+    until = " " + _("until {day}", day=_day(paused_until, plan.timezone)) if paused_until else ""
+    none = _("none")
     lines = [
-        f"{label}: {status}"
-        + (f" until {_day(paused_until, plan.timezone)}" if paused_until else ""),
-        f"Schedule: {plan.template or 'none'} · time zone {plan.timezone} · "
-        f"quiet hours {plan.quiet or 'none'}",
+        f"{label}: {status_word(status)}{until}",
+        _(
+            "Schedule: {template} · time zone {zone} · quiet hours {quiet}",
+            template=plan.template or none,
+            zone=plan.timezone,
+            quiet=plan.quiet or none,
+        ),
     ]
-    lines += [f"• {describe_rule(rule)}" for rule in plan.rules] or ["No rules."]
+    lines += [f"• {describe_rule(rule)}" for rule in plan.rules] or [_("No rules.")]
     if status in ("active", "paused") and plan.due:
         zone = ZoneInfo(plan.timezone)
-        lines += ["", "Next check-ins (client's local time):"]
-        lines += [f"  {t.astimezone(zone):%a %d %b %H:%M}" for t in plan.due]
+        lines += ["", _("Next check-ins (client's local time):")]
+        lines += [f"  {_day_time(t.astimezone(zone))}" for t in plan.due]
     elif status == "active":
-        lines += ["", "Nothing planned: no rules, or no session logged yet (/session)."]
+        lines += ["", _("Nothing planned: no rules, or no session logged yet (/session).")]
     rows = template_buttons(client_id, templates, plan.template)
     if status == "paused":
-        rows.append([button("Resume check-ins", callbacks.PAUSE, client_id, value=0)])
+        rows.append([button(_("Resume check-ins"), callbacks.PAUSE, client_id, value=0)])
     elif status == "stopped":
         # Its own position, so an old Resume button never restarts a client who stopped.
-        rows.append(
-            [button("Restart check-ins", callbacks.PAUSE, client_id, position=RESTART, value=0)]
-        )
+        restart = _("Restart check-ins")
+        rows.append([button(restart, callbacks.PAUSE, client_id, position=RESTART, value=0)])
     elif status == "active":
         rows.append(
             [
-                button(f"Pause {days} days", callbacks.PAUSE, client_id, value=days)
+                button(
+                    ngettext("Pause {n} day", "Pause {n} days", days),
+                    callbacks.PAUSE,
+                    client_id,
+                    value=days,
+                )
                 for days in PAUSE_CHOICES
             ]
         )
@@ -366,12 +418,16 @@ def invite_message(
     templates: Sequence[Template],
     current: str | None,
 ) -> Message:
+    schedule = _("Schedule: {template}.", template=current or _("none yet"))
     lines = [
-        f"Invite for {label}. Send this link to your client; it works once, until "
-        f"{_day(expires, zone)}:",
+        _(
+            "Invite for {label}. Send this link to your client; it works once, until {day}:",
+            label=label,
+            day=_day(expires, zone),
+        ),
         link,
         "",
-        f"Schedule: {current or 'none yet'}." + (" Tap another to change it." if templates else ""),
+        schedule + (" " + _("Tap another to change it.") if templates else ""),
     ]
     markup = template_buttons(client_id, templates, current)
     return "\n".join(lines), InlineKeyboardMarkup(markup) if markup else None
@@ -393,13 +449,15 @@ def digest_waiting(waiting: Sequence[tuple[str, Sequence[str]]]) -> str:
     pre-session brief will carry. Empty when there are none."""
     if not waiting:
         return ""
-    lines = ["\n\nNo session time known (no brief before a session), signals since:"]
+    lines = ["\n\n" + _("No session time known (no brief before a session), signals since:")]
     for label, sentences in waiting:
         if sentences:
             lines += [f"• {sentence}" for sentence in sentences]
         else:
-            lines.append(f"• {label}: signals waiting; the details stay out of Telegram.")
-    lines.append("Set a regular session time with /session to get a brief before each session.")
+            lines.append(
+                "• " + _("{label}: signals waiting; the details stay out of Telegram.", label=label)
+            )
+    lines.append(_("Set a regular session time with /session to get a brief before each session."))
     return "\n".join(lines)
 
 
@@ -428,12 +486,26 @@ def digest(
     for row in rows:
         if row.closed == 0 and not row.open_alerts:
             continue
-        alerts = f" · ⚠️ {row.open_alerts} open" if row.open_alerts else ""
+        alerts = (
+            " · ⚠️ " + ngettext("{n} open", "{n} open", row.open_alerts) if row.open_alerts else ""
+        )
+        wellbeing = _score(row.wellbeing, unit="%")
         scores = (
-            f" · alliance {_alliance(row)} · wellbeing {_score(row.wellbeing, unit='%')}"
+            " · "
+            + _(
+                "alliance {alliance} · wellbeing {wellbeing}",
+                alliance=_alliance(row),
+                wellbeing=wellbeing,
+            )
             if show_scores
             else ""
         )
-        lines.append(f"• {row.label}: {row.completed}/{row.closed} answered{scores}{alerts}")
+        answered = _(
+            "{label}: {completed}/{closed} answered",
+            label=row.label,
+            completed=row.completed,
+            closed=row.closed,
+        )
+        lines.append(f"• {answered}{scores}{alerts}")
     lines.append("\n" + _("/clients shows everyone; /alerts the open alerts."))
     return "\n".join(lines)
