@@ -11,6 +11,7 @@ import segno
 from markupsafe import Markup
 from starlette.responses import Response
 
+from handlers.i18n import _
 from schedules import manage
 from store import admin as store_admin
 from store import people, settings_kv
@@ -59,7 +60,7 @@ async def add_therapist(visit: Visit) -> Response:
     s = visit.services
     name = visit.field("name")
     if not name:
-        return await overview(visit, error="Give the therapist's name.")
+        return await overview(visit, error=_("Give the therapist's name."))
     therapist, invite = await people.add_therapist(
         visit.session,
         s.vault,
@@ -73,14 +74,16 @@ async def add_therapist(visit: Visit) -> Response:
     link = await _link(visit, invite.token)
     return visit.render(
         "link.html",
-        title="Therapist added",
-        who=f"{name} ({'practice admin' if therapist.is_admin else 'therapist'})",
+        title=_("Therapist added"),
+        who=f"{name} ({_('practice admin') if therapist.is_admin else _('therapist')})",
         link=link,
         expires=invite.expires_at,
         zone=s.timezone,
         qr=None,
-        note="Send the link to the therapist yourself; opening it in Telegram links their "
-        "account. It works once.",
+        note=_(
+            "Send the link to the therapist yourself; opening it in Telegram links their "
+            "account. It works once."
+        ),
     )
 
 
@@ -89,11 +92,13 @@ async def invite_client(visit: Visit) -> Response:
     try:
         therapist_id = uuid.UUID(visit.field("therapist"))
     except ValueError:
-        return await overview(visit, error="Choose the client's therapist.")
+        return await overview(visit, error=_("Choose the client's therapist."))
     name = visit.field("template") or s.default_template
     template = s.templates.get(name) if name else None
     if name and template is None:
-        return await overview(visit, error=f"There is no schedule called {name!r}.")
+        return await overview(
+            visit, error=_("There is no schedule called {name}.", name=repr(name))
+        )
     try:
         client, invite = await people.invite_client(
             visit.session,
@@ -108,7 +113,7 @@ async def invite_client(visit: Visit) -> Response:
             actor_id=visit.therapist.id,
         )
     except (people.NotFound, ValueError) as exc:
-        return await overview(visit, error=f"That did not work: {exc}.")
+        return await overview(visit, error=_("That did not work: {problem}.", problem=exc))
     if template is not None:
         await manage.apply_template(
             visit.session,
@@ -121,15 +126,17 @@ async def invite_client(visit: Visit) -> Response:
     link = await _link(visit, invite.token)
     return visit.render(
         "link.html",
-        title="Client invited",
-        who=visit.field("label") or "the new client",
+        title=_("Client invited"),
+        who=visit.field("label") or _("the new client"),
         link=link,
         expires=invite.expires_at,
         zone=s.timezone,
         qr=qr_svg(link),
-        note="Let the client scan the code with their phone's camera, or send them the link "
-        "yourself (not into a group). Opening it in Telegram asks them to agree, then "
-        "connects them. It works once.",
+        note=_(
+            "Let the client scan the code with their phone's camera, or send them the link "
+            "yourself (not into a group). Opening it in Telegram asks them to agree, then "
+            "connects them. It works once."
+        ),
     )
 
 
@@ -141,14 +148,14 @@ async def audit_log(visit: Visit) -> Response:
         try:
             client_id = uuid.UUID(query["client"])
         except ValueError:
-            problems.append("The client id is not an id (8-4-4-4-12 hex).")
+            problems.append(_("The client id is not an id (8-4-4-4-12 hex)."))
     since = None
     if query.get("since"):
         try:
             day = datetime.fromisoformat(query["since"])
             since = day if day.tzinfo else datetime.combine(day.date(), time(), tzinfo=UTC)
         except ValueError:
-            problems.append("The date is not a date (2026-11-01).")
+            problems.append(_("The date is not a date (2026-11-01)."))
     rows = await store_admin.audit_log(visit.session, client_id=client_id, since=since)
     action, actor, outcome = query.get("action", ""), query.get("actor", ""), query.get("outcome")
     rows = [

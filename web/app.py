@@ -29,7 +29,9 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from telegram import Bot
 
+from handlers import i18n
 from handlers.context import Services
+from handlers.i18n import _
 from store import audit, websessions
 from store.db import interactive, transaction
 from store.models import Therapist
@@ -80,12 +82,22 @@ class Web:
             autoescape=select_autoescape(default=True),
             trim_blocks=True,
             lstrip_blocks=True,
+            extensions=["jinja2.ext.i18n"],
+        )
+        # The templates' words: the same catalogs as Telegram, in the practice's language
+        # (read when a page is drawn, so they follow i18n.staff).
+        self.environment.install_gettext_callables(  # type: ignore[attr-defined]
+            gettext=i18n.gettext, ngettext=i18n.ngettext_plain, newstyle=True
         )
         self.environment.filters["local"] = _local
 
 
-def _local(at: datetime | None, zone: str, form: str = "%a %d %b %Y, %H:%M") -> str:
-    return "" if at is None else at.astimezone(ZoneInfo(zone)).strftime(form)
+def _local(at: datetime | None, zone: str) -> str:
+    """'Tue 08 Dec 2026, 18:00' in the practice's language."""
+    if at is None:
+        return ""
+    moment = at.astimezone(ZoneInfo(zone))
+    return i18n.staff_when(moment, "EEE dd MMM yyyy, HH:mm", ("yMMMEd", "Hm"), ", ")
 
 
 AfterCommit = Callable[[], Awaitable[None]]
@@ -172,10 +184,12 @@ def page(work: Work, *, admin: bool = False) -> Callable[[Request], Awaitable[Re
             return plain(
                 web,
                 403,
-                "This form was refused",
-                "The form did not carry this session's security token (it may be from an "
-                "old page or another site). Nothing was changed. Go back, reload the page "
-                "and try again.",
+                _("This form was refused"),
+                _(
+                    "The form did not carry this session's security token (it may be from an "
+                    "old page or another site). Nothing was changed. Go back, reload the page "
+                    "and try again."
+                ),
                 signed_in=True,
             )
         services = web.services
@@ -210,9 +224,11 @@ def _signed_out(web: Web) -> HTMLResponse:
     return plain(
         web,
         401,
-        "Please sign in",
-        "You are not signed in, or your session has ended. Send /web to the Rapport bot in "
-        "Telegram for a one-time sign-in link.",
+        _("Please sign in"),
+        _(
+            "You are not signed in, or your session has ended. Send /web to the Rapport bot in "
+            "Telegram for a one-time sign-in link."
+        ),
     )
 
 
@@ -261,15 +277,15 @@ def build(web: Web) -> Starlette:
     async def http_error(request: Request, exc: Exception) -> Response:
         code = exc.status_code if isinstance(exc, HTTPException) else 500
         titles: Mapping[int, tuple[str, str]] = {
-            404: ("Not found", "There is nothing here that you can see."),
-            405: ("Not allowed", "This address does not take that kind of request."),
+            404: (_("Not found"), _("There is nothing here that you can see.")),
+            405: (_("Not allowed"), _("This address does not take that kind of request.")),
         }
-        title, text = titles.get(code, ("Something went wrong", "Please try again."))
+        title, text = titles.get(code, (_("Something went wrong"), _("Please try again.")))
         return plain(web, code, title, text)
 
     async def server_error(request: Request, exc: Exception) -> Response:
         log.error("a web page failed: %s", type(exc).__name__)
-        return plain(web, 500, "Something went wrong", "Nothing was shown. Please try again.")
+        return plain(web, 500, _("Something went wrong"), _("Nothing was shown. Please try again."))
 
     app = Starlette(
         routes=routes,

@@ -19,6 +19,7 @@ from alliance.detectors import Severity
 from alliance.history import CheckinRecord, Status
 from alliance.instruments import Instrument
 from handlers import alert_words, brief, local_time
+from handlers.i18n import N_, _, staff_when
 from handlers.therapist_views import describe_rule
 from handlers.web import drop_buttons
 from schedules import briefs as timing
@@ -32,13 +33,13 @@ from store.models import Client, ClientStatus, Therapist
 from web.app import Visit, plain, see_other
 from web.charts import sparkline, trend_chart
 
-SORTS = {
-    "alerts": "Open alerts (urgent first)",
-    "label": "Name",
-    "status": "Status",
-    "last": "Last check-in (newest first)",
-    "alliance": "Alliance (lowest first)",
-    "next": "Next session (soonest first)",
+SORTS = {  # the sort choices' names: `_()` where shown
+    "alerts": N_("Open alerts (urgent first)"),
+    "label": N_("Name"),
+    "status": N_("Status"),
+    "last": N_("Last check-in (newest first)"),
+    "alliance": N_("Alliance (lowest first)"),
+    "next": N_("Next session (soonest first)"),
 }
 PAUSE_CHOICES = (7, 14, 28)
 SESSIONS_AHEAD = timedelta(days=62)
@@ -54,15 +55,33 @@ def scores_shown(visit: Visit) -> bool:
     return detail(visit) in (alert_words.FULL, alert_words.SCORES)
 
 
+# The dates a page shows, by their English form: the Babel pattern that writes it, and the CLDR
+# skeletons (joined) that write it in another language.
+DATE_FORMS: dict[str, tuple[str, tuple[str, ...], str]] = {
+    "%a %d %b %Y, %H:%M": ("EEE dd MMM yyyy, HH:mm", ("yMMMEd", "Hm"), ", "),
+    "%a %d %b, %H:%M": ("EEE dd MMM, HH:mm", ("MMMEd", "Hm"), ", "),
+    "%a %d %b %Y": ("EEE dd MMM yyyy", ("yMMMEd",), " "),
+    "%d %b %Y": ("dd MMM yyyy", ("yMMMd",), " "),
+}
+
+
 def local(at: datetime | None, zone: str, form: str = "%a %d %b %Y, %H:%M") -> str:
-    return "" if at is None else at.astimezone(ZoneInfo(zone)).strftime(form)
+    """A date in the practice's language (Babel), English as `form` writes it."""
+    if at is None:
+        return ""
+    english, skeletons, join = DATE_FORMS[form]
+    return staff_when(at.astimezone(ZoneInfo(zone)), english, skeletons, join)
 
 
 def not_found(visit: Visit) -> Response:
     """Another therapist's client, or no such client: the same answer (the refusal is in the
     audit log, written by store.caseload.owned)."""
     return plain(
-        visit.web, 404, "Not found", "There is nothing here that you can see.", signed_in=True
+        visit.web,
+        404,
+        _("Not found"),
+        _("There is nothing here that you can see."),
+        signed_in=True,
     )
 
 
@@ -125,7 +144,7 @@ async def caseload_rows(visit: Visit) -> list[CaseloadRow]:
                 visit.session, s.vault, row.id, s.instruments, s.detection.settings
             )
             totals = [p.alliance for p in trend.points if p.alliance is not None]
-            spark = sparkline(totals, trend.alliance_max, f"Alliance of {row.label}")
+            spark = sparkline(totals, trend.alliance_max, _("Alliance of {label}", label=row.label))
         upcoming = await next_session(visit, client)
         mine = live.get(row.id, [])
         table.append(
@@ -133,7 +152,7 @@ async def caseload_rows(visit: Visit) -> list[CaseloadRow]:
                 id=row.id,
                 label=row.label,
                 status=row.status,
-                last_checkin=local(row.last_checkin_at, s.timezone, "%d %b %Y") or "none yet",
+                last_checkin=local(row.last_checkin_at, s.timezone, "%d %b %Y") or _("none yet"),
                 last_at=row.last_checkin_at,
                 alliance=row.alliance if shown else None,
                 alliance_max=row.alliance_max,
@@ -141,7 +160,9 @@ async def caseload_rows(visit: Visit) -> list[CaseloadRow]:
                 open_alerts=sum(1 for a in mine if a.delivery != "brief"),
                 brief_items=sum(1 for a in mine if a.delivery == "brief"),
                 urgent=any(a.severity == Severity.URGENT for a in mine),
-                next_session=local(upcoming, client.timezone, "%a %d %b, %H:%M") or "not known",
+                next_session=(
+                    local(upcoming, client.timezone, "%a %d %b, %H:%M") or _("not known")
+                ),
                 next_at=upcoming,
             )
         )
@@ -179,7 +200,7 @@ async def caseload_page(visit: Visit) -> Response:
         "caseload.html",
         rows=rows,
         total=len(table),
-        sorts=SORTS,
+        sorts={key: _(name) for key, name in SORTS.items()},
         sort=sort,
         status=status,
         statuses=statuses,
@@ -266,7 +287,9 @@ def checkin_rows(
                 if not given:
                     continue
                 total = instrument.total(given)
-                shown = f"{total:g}/{instrument.max_total:g}" if total is not None else "incomplete"
+                shown = (
+                    f"{total:g}/{instrument.max_total:g}" if total is not None else _("incomplete")
+                )
                 scores.append(f"{instrument.title}: {shown}")
                 for item in instrument.items:
                     value = given.get(item.id)
@@ -358,7 +381,7 @@ async def show_client(visit: Visit, error: str | None = None) -> Response:
         weekdays=WEEKDAYS,
         pause_choices=PAUSE_CHOICES,
         paused_until=local(client.paused_until, client.timezone, "%d %b %Y"),
-        message=DONE.get(visit.request.query_params.get("done", "")),
+        message=_(done) if (done := DONE.get(visit.request.query_params.get("done", ""))) else None,
         error=error,
     )
 
@@ -376,16 +399,16 @@ def _rule_text(rule: Any) -> str:
 
 # --- what a client page's forms change --------------------------------------------------------
 
-DONE = {
-    "acknowledge": "Acknowledged.",
-    "snooze": "Snoozed until tomorrow.",
-    "session": "Session logged.",
-    "recurring": "Regular session time saved.",
-    "template": "Schedule changed.",
-    "quiet": "Quiet hours saved.",
-    "pause": "Check-ins paused.",
-    "resume": "Check-ins resumed.",
-    "restart": "Check-ins restarted.",
+DONE = {  # `_()` where shown
+    "acknowledge": N_("Acknowledged."),
+    "snooze": N_("Snoozed until tomorrow."),
+    "session": N_("Session logged."),
+    "recurring": N_("Regular session time saved."),
+    "template": N_("Schedule changed."),
+    "quiet": N_("Quiet hours saved."),
+    "pause": N_("Check-ins paused."),
+    "resume": N_("Check-ins resumed."),
+    "restart": N_("Check-ins restarted."),
 }
 # What each form is audited as when it is refused (not the therapist's client).
 ACTIONS = {
@@ -470,7 +493,7 @@ async def client_action(visit: Visit) -> Response:
     except (RuleError, ValueError) as exc:
         # Nothing was changed (the transaction has only the refused input): the page again,
         # saying what to fix.
-        return await show_client(visit, error=f"That did not work: {exc}.")
+        return await show_client(visit, error=_("That did not work: {problem}.", problem=exc))
     if visit.field("back") == "alerts":
         return see_other("/alerts")
     return see_other(f"/clients/{client.id}?done={action}#{_anchor(action)}")
@@ -528,7 +551,8 @@ async def _pause_action(visit: Visit, client: Client, action: str) -> None:
         except ValueError:
             days = 0
         if days not in PAUSE_CHOICES:
-            raise ValueError(f"pause for {', '.join(map(str, PAUSE_CHOICES))} days")
+            choices = ", ".join(map(str, PAUSE_CHOICES))
+            raise ValueError(_("pause for {choices} days", choices=choices))
         if client.status != ClientStatus.ACTIVE:
             raise ValueError("only an active client's check-ins can be paused")
         until = visit.now + timedelta(days=days)
