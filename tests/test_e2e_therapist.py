@@ -273,7 +273,9 @@ async def test_session_and_schedule_with_pause_buttons(trig: Rig) -> None:
     p.ada.press_button(picker, "Kim")
     await p.ada.wait_for_message(contains="Session with Kim logged for Thu 26 Mar 09:00")
 
-    assert (await ask(p.bo, "/schedule Kim")).content == views.not_found("Kim", "schedule")
+    # The session's kick may deliver Bo's "Lee joined" notice now: wait for the reply itself.
+    refused = await ask(p.bo, "/schedule Kim", contains="No client of yours")
+    assert refused.content == views.not_found("Kim", "schedule")
     shown = await ask(p.ada, "/schedule Kim", contains="Kim: active")
     assert shown.buttons[-3:] == ["Pause 7 days", "Pause 14 days", "Pause 28 days"]
     forged = shown.button_data[-3] or ""
