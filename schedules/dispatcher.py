@@ -27,7 +27,7 @@ from schedules.rules import QuietHours, reminder_at
 from store import alerts, checkins, clients, notices
 from store.alerts import PendingAlert
 from store.checkins import Outgoing, Reminder
-from store.db import transaction
+from store.db import interactive, transaction
 from store.notices import PendingNotice
 from store.outbox import SendOutcome
 from store.vault import Vault
@@ -236,8 +236,10 @@ class _Ledger:
         now: datetime,
     ) -> set[uuid.UUID]:
         """The usual write on a connection held for the fan-out (no checkout and ping per
-        write): on PostgreSQL one statement in autocommit, elsewhere a transaction. A
-        connection that failed is dropped, and the next write takes a new one."""
+        write): on PostgreSQL one statement in autocommit; on SQLite a transaction of a few
+        short statements, run on the event loop's thread (`store.db.interactive`: a trip to
+        the connection's thread costs more than such a statement). A connection that failed
+        is dropped, and the next write takes a new one."""
         if self._connection is None:
             connection = await self._engine.connect()
             if connection.dialect.name == "postgresql":
@@ -247,8 +249,9 @@ class _Ledger:
         try:
             if connection.dialect.name == "postgresql":
                 return await checkins.record_and_attempt(connection, results, attempts, now)
-            async with connection.begin():
-                return await checkins.record_and_attempt(connection, results, attempts, now)
+            with interactive():  # short statements: on the event loop's thread (store.db)
+                async with connection.begin():
+                    return await checkins.record_and_attempt(connection, results, attempts, now)
         except BaseException:
             self._connection = None
             with contextlib.suppress(Exception):
@@ -332,7 +335,9 @@ class Dispatcher:
         limiter never runs dry during a fan-out. A crash leaves in doubt only the sends
         recorded as attempted and not yet answered: the requests in flight (see
         `checkins.reap`). If the database cannot be written, sends not yet attempted are
-        not made and go back to due once it can.
+        not made and go back to due once it can. A send that raises (rather than answering
+        an outcome) does not stop the others; the first such error is raised once all are
+        done (the reaper settles its check-in).
         """
         ledger = _Ledger(
             self._sessions, self._vault, self._clock, self._writing, self._lease / 2, self._remind
@@ -340,6 +345,14 @@ class Dispatcher:
         writer = asyncio.create_task(ledger.run())
         room = asyncio.Semaphore(self._window)
         sending: set[asyncio.Task[None]] = set()
+        failed: list[BaseException] = []  # raised by a send: raised here once all are done
+
+        def finished(task: asyncio.Task[None]) -> None:
+            sending.discard(task)
+            error = None if task.cancelled() else task.exception()
+            if error is not None:
+                failed.append(error)
+
         following: asyncio.Task[tuple[uuid.UUID, list[Outgoing]]] | None = None
         try:
             claim, claimed = await self._claim()
@@ -351,11 +364,13 @@ class Dispatcher:
                     await room.acquire()
                     task = asyncio.create_task(self._send(outgoing, claim, ledger, room, report))
                     sending.add(task)
-                    task.add_done_callback(sending.discard)
+                    task.add_done_callback(finished)
                 if following is None:
                     following = asyncio.create_task(self._claim())
                 (claim, claimed), following = await following, None
-            await asyncio.gather(*sending)
+            await asyncio.gather(*sending, return_exceptions=True)
+            if failed:
+                raise failed[0]
             await ledger.close(writer)
         except BaseException:
             if following is not None:
