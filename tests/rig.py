@@ -184,6 +184,25 @@ async def link(user: FakeUser, token: str) -> BotMessage:
     return await user.wait_for_message(contains="linked")
 
 
+async def enrolled(
+    rig: Rig, label: str = "Client Mo", therapist_tg: int = 5301, client_tg: int = 6301
+) -> tuple[FakeUser, FakeUser, uuid.UUID]:
+    """A linked therapist and a client of theirs who joined: (therapist, client, client id)."""
+    therapist_id, t_token = await rig.add_therapist()
+    client_id, c_token = await rig.invite(therapist_id, label=label)
+    therapist, client = rig.fake.user(therapist_tg), rig.fake.user(client_tg)
+    await link(therapist, t_token)
+    await join(client, c_token)
+    return therapist, client, client_id
+
+
+async def press_latest(user: FakeUser, label: str) -> BotMessage:
+    """Press the button `label` on the newest message that has it; the message as edited."""
+    shown = next(m.message_id for m in reversed(user.messages) if label in m.buttons)
+    user.press_button(shown, label)
+    return await user.wait_for_message(predicate=lambda m: m.message_id == shown)
+
+
 async def first_question(rig: Rig, user: FakeUser) -> BotMessage:
     """Wait for a check-in to arrive (it may already have)."""
     return await rig.fake.wait_for(

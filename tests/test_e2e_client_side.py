@@ -13,28 +13,23 @@ from sqlalchemy import select
 
 from handlers.texts import DEFAULTS
 from store.models import CheckIn
-from tests.botapi import BotMessage, FakeBotAPI, FakeUser
+from tests.botapi import FakeBotAPI
 from tests.conftest import database_url
-from tests.rig import Clock, Rig, answer_checkin, first_question, join, link, start_rig
+from tests.rig import (
+    Clock,
+    Rig,
+    answer_checkin,
+    enrolled,
+    first_question,
+    join,
+    link,
+    press_latest,
+    start_rig,
+)
 
 BERLIN = ZoneInfo("Europe/Berlin")
 ALLIANCE_INTRO = "A few taps about your last session and your work with your therapist."
 WHO5_INTRO = "Over the last two weeks, how often has this been true for you?"
-
-
-async def _enrolled(rig: Rig, label: str = "Client Mo") -> tuple[FakeUser, FakeUser, uuid.UUID]:
-    therapist_id, t_token = await rig.add_therapist()
-    client_id, c_token = await rig.invite(therapist_id, label=label)
-    therapist, client = rig.fake.user(5301), rig.fake.user(6301)
-    await link(therapist, t_token)
-    await join(client, c_token)
-    return therapist, client, client_id
-
-
-async def _press(user: FakeUser, label: str) -> BotMessage:
-    shown = next(m.message_id for m in reversed(user.messages) if label in m.buttons)
-    user.press_button(shown, label)
-    return await user.wait_for_message(predicate=lambda m: m.message_id == shown)
 
 
 # --- 1 and 3: a fresh install schedules check-ins by itself, and the therapist is told -------
@@ -101,7 +96,7 @@ async def test_a_fresh_install_without_config_sends_an_invited_client_a_checkin(
 
 
 async def test_the_therapist_hears_when_a_client_without_a_schedule_joins(rig: Rig) -> None:
-    therapist, _client, _client_id = await _enrolled(rig, label="Client Lu")
+    therapist, _client, _client_id = await enrolled(rig, label="Client Lu")
     notice = await therapist.wait_for_message(contains="joined Rapport", timeout=10)
     assert notice.content.startswith("Client Lu joined Rapport; no check-ins are scheduled yet.")
 
@@ -110,20 +105,20 @@ async def test_the_therapist_hears_when_a_client_without_a_schedule_joins(rig: R
 
 
 async def test_each_instruments_intro_comes_with_its_first_question(rig: Rig) -> None:
-    _therapist, client, client_id = await _enrolled(rig)
+    _therapist, client, client_id = await enrolled(rig)
     await rig.send_checkin(client_id, "alliance", "who5")
     question = await first_question(rig, client)
     assert question.content.index(ALLIANCE_INTRO) < question.content.index("I felt heard")
     for value in ["8", "8", "8", "8"]:
-        second = await _press(client, value)
+        second = await press_latest(client, value)
         assert ALLIANCE_INTRO not in second.content
-    who5 = await _press(client, "No")  # the last alliance item: on to WHO-5
+    who5 = await press_latest(client, "No")  # the last alliance item: on to WHO-5
     lines = who5.content.splitlines()
     assert lines[0].startswith("WHO-5 Well-Being Index") and "6/10" in lines[0]
     assert lines.index(WHO5_INTRO) < lines.index("I have felt cheerful and in good spirits.")
-    next_item = await _press(client, "Most of the time")
+    next_item = await press_latest(client, "Most of the time")
     assert "7/10" in next_item.content and WHO5_INTRO not in next_item.content
-    back = await _press(client, DEFAULTS["back_button"])
+    back = await press_latest(client, DEFAULTS["back_button"])
     assert WHO5_INTRO in back.content  # back on the first WHO-5 question: shown again
 
 
@@ -140,7 +135,7 @@ async def test_progress_sends_the_chart_and_a_plain_reading(tmp_path: Path) -> N
         FakeBotAPI() as fake,
         start_rig(fake, tmp_path, url, config=config) as rig,
     ):
-        _therapist, client, client_id = await _enrolled(rig)
+        _therapist, client, client_id = await enrolled(rig)
         client.send_text("/progress")
         nothing = await client.wait_for_message(contains="haven't completed a check-in")
         assert "not watched in real time" in nothing.content
@@ -182,7 +177,7 @@ async def test_progress_turned_off_is_not_offered(tmp_path: Path) -> None:
         FakeBotAPI() as fake,
         start_rig(fake, tmp_path, url, config=config) as rig,
     ):
-        _therapist, client, client_id = await _enrolled(rig)
+        _therapist, client, client_id = await enrolled(rig)
         await answer_checkin(rig, client, client_id, ["9", "9", "9", "9", "No"])
         client.send_text("/progress")
         off = await client.wait_for_message(contains="not available")

@@ -19,9 +19,9 @@ from store import plans
 from store.db import transaction
 from store.models import Alert, AuditEvent, CheckIn, Client
 from store.vault import unseal
-from tests.botapi import BotMessage, FakeBotAPI, FakeUser
+from tests.botapi import FakeBotAPI, FakeUser
 from tests.conftest import database_url
-from tests.rig import Clock, Rig, first_question, join, link, start_rig
+from tests.rig import Clock, Rig, enrolled, first_question, link, press_latest, start_rig
 from tests.test_cli_admin import rapport
 
 DATA = Path(__file__).parent / "data"
@@ -31,18 +31,7 @@ MONDAY_NOON_UTC = datetime(2026, 3, 23, 12, 0, tzinfo=UTC)  # 13:00 in Berlin (C
 async def _enrolled(
     rig: Rig, client_tg: int = 6401, therapist_tg: int = 5401
 ) -> tuple[FakeUser, FakeUser, uuid.UUID]:
-    therapist_id, t_token = await rig.add_therapist()
-    client_id, c_token = await rig.invite(therapist_id, label="Client Jo")
-    therapist, client = rig.fake.user(therapist_tg), rig.fake.user(client_tg)
-    await link(therapist, t_token)
-    await join(client, c_token)
-    return therapist, client, client_id
-
-
-async def _press(user: FakeUser, label: str) -> BotMessage:
-    shown = next(m.message_id for m in reversed(user.messages) if label in m.buttons)
-    user.press_button(shown, label)
-    return await user.wait_for_message(predicate=lambda m: m.message_id == shown)
+    return await enrolled(rig, "Client Jo", therapist_tg, client_tg)
 
 
 # --- times in the client's own day and time --------------------------------------------------
@@ -212,8 +201,8 @@ async def test_every_surface_that_invites_text_says_it_is_not_read_in_real_time(
     await rig.send_checkin(client_id)
     await first_question(rig, client)
     for value in ["9", "9", "9", "9"]:
-        await _press(client, value)
-    prompt = await _press(client, "No")
+        await press_latest(client, value)
+    prompt = await press_latest(client, "No")
     assert "not read in real time" in prompt.content and "/help" in prompt.content
     client.send_text("All good, thanks.")
     thanks = await client.wait_for_message(contains="Thank you")
@@ -249,8 +238,8 @@ async def test_a_risk_answer_is_told_what_really_happens_with_the_practices_help
         therapist, client, client_id = await _enrolled(rig)
         await rig.send_checkin(client_id, "mood_check")
         await first_question(rig, client)
-        await _press(client, "Well")
-        await _press(client, "Several days")  # the risk item
+        await press_latest(client, "Well")
+        await press_latest(client, "Several days")  # the risk item
         crisis = await client.wait_for_message(contains="Please don't wait")
         assert "Thank you for telling us" not in crisis.content  # nobody is reading
         assert crisis.content.startswith(
@@ -333,13 +322,13 @@ async def test_the_consent_screen_is_short_and_the_full_text_is_a_tap_away(rig: 
         DEFAULTS["not_now_button"],
         DEFAULTS["full_text_button"],
     ]
-    full = await _press(client, DEFAULTS["full_text_button"])
+    full = await press_latest(client, DEFAULTS["full_text_button"])
     assert full.message_id == offer.message_id  # the same message, edited
     for claim in FULL_TEXT_CLAIMS:
         assert claim in full.content, claim
     assert full.content.endswith("Do you agree to take part?")
     assert full.buttons == [DEFAULTS["agree_button"], DEFAULTS["not_now_button"]]
-    welcome = await _press(client, DEFAULTS["agree_button"])
+    welcome = await press_latest(client, DEFAULTS["agree_button"])
     assert welcome.content == DEFAULTS["client_welcome"]
     async with rig.services.sessions() as session:
         row = await session.get(Client, client_id)

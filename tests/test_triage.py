@@ -7,33 +7,20 @@ drift cohort generator is checked for determinism and for what it is meant to co
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from alliance.detectors import detect
 from alliance.history import CheckinRecord, Status
-from alliance.instruments import Instrument, parse_instrument
 from alliance.triage import PUSH_DEFAULTS, Decision, Delivery, Why, triage
 from bench import cohort_drift
+from bench.detector_quality import shipped_instruments
 from bench.synthetic import to_csv
 
-SHIPPED = Path(__file__).resolve().parent.parent / "alliance" / "instruments"
 ITEMS = ("bond", "goals", "approach", "overall")
 T0 = datetime(2024, 3, 4, 18, 0, tzinfo=UTC)
-
-
-def _load() -> dict[str, Instrument]:
-    found = {}
-    for path in sorted(SHIPPED.glob("*.toml")):
-        inst = parse_instrument(tomllib.loads(path.read_text(encoding="utf-8")), path.name)
-        found[inst.id] = inst
-    return found
-
-
-INSTRUMENTS = _load()
+INSTRUMENTS = shipped_instruments()
 
 
 def rec(
