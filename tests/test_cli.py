@@ -274,6 +274,12 @@ def test_schedule_show_set_and_sessions(tmp_path: Path) -> None:
     wrong = rapport(tmp_path, "schedule", "quiet", "--client", cid, "--hours", "late")
     assert wrong.returncode == 1 and "HH:MM-HH:MM" in wrong.stderr
     ok_json(
+        rapport(tmp_path, "schedule", "quiet", "--client", cid, "--hours", "22:00-07:00", "--json")
+    )
+    audit = ok_json(rapport(tmp_path, "audit", "--client", cid, "--json"))
+    actions = [event["action"] for event in audit["events"]]  # type: ignore[index, union-attr]
+    assert "session.recurring" in actions and "schedule.quiet" in actions
+    ok_json(
         rapport(tmp_path, "session", "add", "--client", cid, "--at", "2026-03-03T10:00", "--json")
     )
 

@@ -137,9 +137,10 @@ def cmd_quiet(env: Env, args: argparse.Namespace) -> None:
             ) from None
 
     async def work(session: AsyncSession, _vault: Vault) -> dict[str, Any]:
+        from schedules import manage
+
         client = await _client(session, args.client)
-        client.quiet_hours = hours
-        client.planned_until = min(client.planned_until or now(), now())  # re-plan from now
+        manage.set_quiet_hours(session, client, hours, now())  # re-plans from now; audited
         return {"client_id": str(client.id), "quiet_hours": hours or "practice"}
 
     result = asyncio.run(with_session(env, work))
@@ -173,9 +174,11 @@ def cmd_session_recurring(env: Env, args: argparse.Namespace) -> None:
             raise CliError(f"--at: {exc}") from None
 
     async def work(session: AsyncSession, _vault: Vault) -> dict[str, Any]:
+        from schedules import manage
+
         client = await _client(session, args.client)
-        client.session_rule = spec
-        client.planned_until = min(client.planned_until or now(), now())
+        weekdays = None if args.clear else args.weekday
+        manage.set_recurring(session, client, weekdays, args.at, now())  # re-plans; audited
         return {"client_id": str(client.id), "recurring": json.loads(spec) if spec else None}
 
     result = asyncio.run(with_session(env, work))
