@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from store import audit
 from store.models import Therapist, WebLogin, WebSession
+from store.people import token_hash
 
 LOGIN_TTL = timedelta(minutes=10)
 SESSION_TTL = timedelta(hours=12)
@@ -41,10 +42,6 @@ class Started:
     token: str  # the cookie's value: given to the browser once, never stored
     therapist_id: uuid.UUID
     expires_at: datetime
-
-
-def _hash(token: str) -> bytes:
-    return hashlib.sha256(token.encode()).digest()
 
 
 def csrf_token(session_token: str) -> str:
@@ -71,7 +68,7 @@ async def issue_login(
     session.add(
         WebLogin(
             id=uuid.uuid4(),
-            token_hash=_hash(token),
+            token_hash=token_hash(token),
             therapist_id=therapist.id,
             created_at=now,
             expires_at=now + ttl,
@@ -92,7 +89,7 @@ async def _usable_login(session: AsyncSession, token: str, now: datetime) -> Web
     if not TOKEN_PATTERN.match(token):
         return None
     login = await session.scalar(
-        select(WebLogin).where(WebLogin.token_hash == _hash(token)).with_for_update()
+        select(WebLogin).where(WebLogin.token_hash == token_hash(token)).with_for_update()
     )
     if login is None or login.used_at is not None or login.expires_at <= now:
         return None
@@ -119,7 +116,7 @@ async def redeem_login(
     session.add(
         WebSession(
             id=uuid.uuid4(),
-            token_hash=_hash(cookie),
+            token_hash=token_hash(cookie),
             therapist_id=login.therapist_id,
             created_at=now,
             expires_at=now + ttl,
@@ -140,7 +137,9 @@ async def signed_in(session: AsyncSession, cookie: str | None, now: datetime) ->
     """The active therapist whose live session the cookie holds, or None."""
     if not cookie or not TOKEN_PATTERN.match(cookie):
         return None
-    row = await session.scalar(select(WebSession).where(WebSession.token_hash == _hash(cookie)))
+    row = await session.scalar(
+        select(WebSession).where(WebSession.token_hash == token_hash(cookie))
+    )
     if row is None or row.ended_at is not None or row.expires_at <= now:
         return None
     therapist = await session.get(Therapist, row.therapist_id)
@@ -151,7 +150,7 @@ async def sign_out(session: AsyncSession, cookie: str, now: datetime) -> None:
     therapist = await signed_in(session, cookie, now)
     await session.execute(
         update(WebSession)
-        .where(WebSession.token_hash == _hash(cookie), WebSession.ended_at.is_(None))
+        .where(WebSession.token_hash == token_hash(cookie), WebSession.ended_at.is_(None))
         .values(ended_at=now)
     )
     if therapist is not None:
