@@ -303,3 +303,4 @@ async def test_a_database_outage_mid_fanout_loses_nothing_and_sends_nothing_twic
     assert len(rows) == 200
     in_doubt, carried = _assert_each_reached_once(fake, chats, rows)
     print(f"2 outages: {in_doubt} in doubt, each carried by its reminder ({carried})")
+    assert in_doubt <= 2 * 8  # at most the requests in flight at each outage (the window)

@@ -16,7 +16,7 @@ from handlers import brief, digest
 from store.models import Alert, Brief
 from tests.botapi import BotMessage, FakeBotAPI, FakeUser
 from tests.conftest import database_url
-from tests.rig import Clock, Rig, answer_checkin, eventually, join, link, start_rig
+from tests.rig import Clock, Rig, answer_checkin, dispatched, eventually, join, link, start_rig
 
 CONFIG = """
 [practice]
@@ -87,6 +87,7 @@ async def test_a_mild_sign_waits_for_the_brief_before_the_session(full: Rig) -> 
     await eventually(lambda: _has_tension(rig))
     [alert] = await _alerts(rig)
     assert (alert.rule, alert.delivery, alert.next_delivery_at) == ("tension", "brief", None)
+    await dispatched(rig)  # a tick that would have pushed it has run
     pushed = [m for m in therapist.messages if "Kim" in m.content and "joined" not in m.content]
     assert pushed == []  # nothing on the therapist's phone tonight
     # No session is known yet, so the thanks promises no "before your next session".
