@@ -477,6 +477,10 @@ class Dispatcher:
             groups.setdefault((alert.client_id, alert.therapist_chat_id), []).append(alert)
         for group in groups.values():
             outcome, message_id = await self._messenger.send_alerts(group)
+            if group[0].to_admin:
+                # An alert keeps the id of its message in the therapist's own chat only (the
+                # dashboard edits it there); an admin's copy is not edited from elsewhere.
+                message_id = None
             async with transaction(self._sessions) as session:
                 for alert in group:
                     await alerts.record_delivery(

@@ -1126,7 +1126,8 @@ async def close_expired(session: AsyncSession, vault: Vault, now: datetime) -> E
         checkin.closed_at = now
     await session.flush()
     changed = []
-    for client_id, checkin_id in {row.client_id: row.id for row in rows}.items():
+    latest = {row.client_id: row.id for row in sorted(rows, key=lambda row: row.due_at)}
+    for client_id, checkin_id in latest.items():
         client = await session.get(Client, client_id)
         if client is not None and client.status == ClientStatus.ACTIVE:
             key = await vault.key(session, client.id)

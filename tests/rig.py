@@ -78,14 +78,16 @@ class Rig:
             env["RAPPORT_CONFIG"] = str(self.settings.config)
         return env
 
-    async def add_therapist(self, name: str = "Therapist Ada") -> tuple[uuid.UUID, str]:
+    async def add_therapist(
+        self, name: str = "Therapist Ada", is_admin: bool = False
+    ) -> tuple[uuid.UUID, str]:
         """A therapist, added as `rapport therapist add` does (in-process, for speed)."""
         async with transaction(self.services.sessions) as session:
             therapist, invite = await people.add_therapist(
                 session,
                 self.services.vault,
                 name=name,
-                is_admin=False,
+                is_admin=is_admin,
                 now=self.clock(),
                 invite_ttl=self.services.invite_ttl,
             )

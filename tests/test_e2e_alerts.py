@@ -106,3 +106,27 @@ async def test_a_worse_check_in_updates_the_open_alert(rig: Rig) -> None:
     rows = [a for a in await _alerts(rig) if a.rule == "alliance_drop"]
     assert [a.id for a in rows] == [first.id]  # the same alert, now high, not a second one
     await therapist.wait_for_message(contains="fell well below their usual", timeout=15)
+
+
+async def test_an_alert_sent_to_an_admin_keeps_no_message_id_of_the_therapists_chat(
+    rig: Rig,
+) -> None:
+    """The therapist never linked Telegram, so a practice admin gets the alert. The alert row
+    must not keep that message's id: it names a message in the admin's chat, and whatever
+    acts on the alert later (the dashboard's Acknowledge) edits the therapist's own chat."""
+    therapist_id, _never_linked = await rig.add_therapist("Therapist Ada")
+    _admin_id, a_token = await rig.add_therapist("Admin Bo", is_admin=True)
+    client_id, c_token = await rig.invite(therapist_id, label="Client Ray")
+    admin, client = rig.fake.user(5231), rig.fake.user(6231)
+    await link(admin, a_token)
+    await join(client, c_token)
+    await answer_checkin(rig, client, client_id, ["5", "4", "5", "5", "Yes"])  # 19 of 40
+
+    reached = await admin.wait_for_message(contains="Client Ray", timeout=15)
+    assert "could not be reached" in reached.content
+
+    async def delivered() -> bool:
+        return any(a.delivered_at is not None for a in await _alerts(rig))
+
+    await eventually(delivered)
+    assert all(a.message_id is None for a in await _alerts(rig) if a.delivery == "push")
