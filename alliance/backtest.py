@@ -746,15 +746,6 @@ def run_backtest(
     return BacktestResult(flags, backtest.summary(), tuple(backtest.problems))
 
 
-def pooled_within_sd(
-    histories: Mapping[str, Sequence[CheckinRecord]], instrument: Instrument
-) -> float | None:
-    """The within-client SD of an instrument's total, pooled over clients with 2+ totals."""
-    parts = [_within(records, instrument) for records in histories.values()]
-    freedom = sum(f for _, f in parts)
-    return math.sqrt(math.fsum(s for s, _ in parts) / freedom) if freedom else None
-
-
 def _within(records: Sequence[CheckinRecord], instrument: Instrument) -> tuple[float, int]:
     """One client's sum of squared deviations of the total from its mean, and its degrees of
     freedom (0 with fewer than two totals)."""

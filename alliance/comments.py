@@ -292,11 +292,6 @@ def _rewrite(words: list[str]) -> list[str]:
     return [w for w in out if w not in _DROPPED]
 
 
-def clauses(text: str) -> tuple[tuple[str, ...], ...]:
-    """The comment as clauses of normalised words (not yet stemmed or spell-corrected)."""
-    return tuple(words for _, words in _clauses(text))
-
-
 def _clauses(text: str) -> list[tuple[str, tuple[str, ...]]]:
     """Clauses with the word that opened each ("" after punctuation or at the start)."""
     lowered = _NA.sub(" na ", text.translate(_APOSTROPHES).lower())
@@ -1617,8 +1612,3 @@ def _taken_back(clause: _Clause) -> bool:
         and bool(_slots()["TAKEN_BACK"].search(clause.text))
         and not _negated(clause.text, False)
     )
-
-
-def cue_count() -> int:
-    """How many cue patterns there are (for the docs and the bench)."""
-    return len(_compiled())

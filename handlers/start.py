@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 from telegram.constants import ChatType
 
-from handlers import callbacks, i18n, progress_words, therapist, views
+from handlers import callbacks, i18n, local_time, progress_words, therapist, views
 from handlers.context import RapportContext
 from handlers.delivery import unless_unchanged
 from handlers.i18n import _
@@ -130,7 +130,10 @@ async def on_consent(update: Update, context: RapportContext) -> None:
         await query.edit_message_text(say("invitation_only"))
     elif tap.value != callbacks.YES:
         await query.edit_message_text(
-            say("consent_declined", expires=i18n.day_month_year(invite.expires_at, language))
+            say(
+                "consent_declined",
+                expires=local_time.day(invite.expires_at, services.timezone, language),
+            )
         )
     elif linked is None:
         await query.edit_message_text(say("already_linked"))

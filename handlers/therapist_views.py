@@ -60,8 +60,6 @@ def help_text() -> str:
     )
 
 
-HELP = help_text()  # in English; help_text() is in the practice's language
-
 # Sent as `_(REFUSED)` and so on: in the practice's language.
 REFUSED = N_("This is not one of your clients.")
 THERAPISTS_ONLY = N_("That command is for therapists.")
