@@ -44,6 +44,7 @@ from bench.synthetic import (
     Cohort,
     Episode,
     SyntheticClient,
+    _pick,
     to_csv,
 )
 
@@ -216,15 +217,6 @@ class _Plan:
     depth: float
     repaired: bool
     dropout: bool
-
-
-def _pick(rng: random.Random, weighted: Sequence[tuple[str, float]]) -> str:
-    roll, acc = rng.random() * sum(w for _, w in weighted), 0.0
-    for name, weight in weighted:
-        acc += weight
-        if roll < acc:
-            return name
-    return weighted[-1][0]
 
 
 def _depth(rng: random.Random, p: DriftParams) -> float:

@@ -25,7 +25,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import tomllib
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -34,8 +33,9 @@ from typing import Any
 
 from alliance.detectors import DEFAULTS, RUPTURE_RULES, DetectorSettings, detect
 from alliance.history import CheckinRecord
-from alliance.instruments import Instrument, parse_instrument
+from alliance.instruments import Instrument
 from bench.synthetic import Cohort, Episode, generate, generate_checkins, to_csv
+from bot.config import load_instruments
 
 SHIPPED = Path(__file__).resolve().parent.parent / "alliance" / "instruments"
 
@@ -43,11 +43,8 @@ Rules = Callable[[Sequence[CheckinRecord]], list[str]]
 
 
 def shipped_instruments() -> dict[str, Instrument]:
-    found = {}
-    for path in sorted(SHIPPED.glob("*.toml")):
-        inst = parse_instrument(tomllib.loads(path.read_text(encoding="utf-8")), path.name)
-        found[inst.id] = inst
-    return found
+    """The instruments Rapport ships, as the bot loads them without a practice config."""
+    return load_instruments(None, Path.cwd())
 
 
 def settings_rules(instruments: Mapping[str, Instrument], settings: DetectorSettings) -> Rules:

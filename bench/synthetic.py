@@ -34,6 +34,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
+from alliance.backtest import COLUMNS
 from alliance.history import CheckinRecord, Status
 
 ALLIANCE_ITEMS = ("bond", "goals", "approach", "overall")
@@ -331,7 +332,7 @@ def iter_checkins(
         total += len(client.records)
 
 
-CSV_HEADER = ("client", "checkin", "due_at", "answered_at", "instrument", "item", "value")
+CSV_HEADER = COLUMNS  # the backtest's input header
 
 
 def csv_rows(client: SyntheticClient) -> Iterator[tuple[object, ...]]:

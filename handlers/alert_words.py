@@ -28,21 +28,25 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 
+from alliance.detectors import (
+    ALLIANCE_DROP,
+    CRITICAL_COMMENT,
+    DISENGAGEMENT,
+    LOW_ALLIANCE,
+    RISK,
+    RUPTURE_RULES,
+    TENSION,
+    WELLBEING_DROP,
+    WELLBEING_LOW,
+    Severity,
+)
 from alliance.safety import OUTSIDE_CHECKIN
 from handlers.i18n import N_, _, ngettext
 from store.alerts import PendingAlert
 
 FULL, SCORES, MINIMAL = "full", "scores", "minimal"
 
-# The rules (alliance.detectors.RULES), in the order their sentences are shown: risk first.
-RISK = "risk"
-LOW_ALLIANCE = "low_alliance"
-ALLIANCE_DROP = "alliance_drop"
-TENSION = "tension"
-CRITICAL_COMMENT = "critical_comment"
-DISENGAGEMENT = "disengagement"
-WELLBEING_LOW = "wellbeing_low"
-WELLBEING_DROP = "wellbeing_drop"
+# The rules in the order their sentences are shown: risk first.
 RULE_ORDER = (
     RISK,
     ALLIANCE_DROP,
@@ -53,8 +57,7 @@ RULE_ORDER = (
     WELLBEING_DROP,
     WELLBEING_LOW,
 )
-RUPTURE_RULES = frozenset({LOW_ALLIANCE, ALLIANCE_DROP, TENSION, CRITICAL_COMMENT, DISENGAGEMENT})
-SEVERITY_RANK = {"info": 0, "warn": 1, "high": 2, "urgent": 3}
+SEVERITY_RANK = {str(severity): severity.rank for severity in Severity}
 
 # The shipped alliance items, as a therapist would say them (`_()` where used).
 ITEM_WORDS = {

@@ -10,6 +10,7 @@ from telegram import InlineKeyboardButton as Button
 from telegram import InlineKeyboardMarkup
 
 from alliance.checkin import Step
+from alliance.detectors import CRITICAL_COMMENT, DISENGAGEMENT, RISK, RUPTURE_RULES
 from alliance.repair import RISK_ACTION
 from handlers import alert_words as words
 from handlers import callbacks, i18n
@@ -174,7 +175,7 @@ def alert_message(group: Sequence[PendingAlert], detail: str) -> tuple[str, Inli
     alerts = words.ordered(group)
     first = alerts[0]
     client_id = first.client_id
-    risky = any(a.rule == words.RISK for a in alerts)
+    risky = any(a.rule == RISK for a in alerts)
     reached = " " + _("(their therapist could not be reached)") if first.to_admin else ""
     acknowledge = [
         button(_("Acknowledge"), callbacks.ACKNOWLEDGE, client_id),
@@ -188,16 +189,16 @@ def alert_message(group: Sequence[PendingAlert], detail: str) -> tuple[str, Inli
     mark = SEVERITY_MARK.get(max((a.severity for a in alerts), key=_rank), "⚠️")
     if risky:
         head = "🚨 " + _("Urgent: {label} may be at risk", label=label) + reached
-    elif rules & (words.RUPTURE_RULES - {words.DISENGAGEMENT}):
+    elif rules & (RUPTURE_RULES - {DISENGAGEMENT}):
         head = f"{mark} " + _("Possible rupture with {label}", label=label) + reached
-    elif words.DISENGAGEMENT in rules:
+    elif DISENGAGEMENT in rules:
         head = f"{mark} " + _("{label} has gone quiet", label=label) + reached
     else:
         head = f"{mark} " + _("{label}'s wellbeing needs a look", label=label) + reached
     sentences = words.sentences(alerts, detail)
     safety = [f"{RISK_ACTION[0]} {_(STAYS_OPEN)}"] if risky else []
     kind = words.rupture_type(alerts)
-    ruptured = bool(rules & words.RUPTURE_RULES)
+    ruptured = bool(rules & RUPTURE_RULES)
     type_line = [_(words.TYPE_WORDS[kind])] if kind in words.TYPE_WORDS else []
     # With risk, the safety instruction is the one thing to do; a repair idea waits.
     idea = (
@@ -206,7 +207,7 @@ def alert_message(group: Sequence[PendingAlert], detail: str) -> tuple[str, Inli
         else []
     )
     note = []
-    if detail == words.SCORES and any(a.rule == words.CRITICAL_COMMENT for a in alerts):
+    if detail == words.SCORES and any(a.rule == CRITICAL_COMMENT for a in alerts):
         note = [_("Comments stay out of Telegram in this practice.")]
 
     def compose(shown: int, type_line: list[str], idea: list[str], note: list[str]) -> str:
