@@ -11,6 +11,7 @@ placeholders) and every therapist-facing text marked in the code with `_()`, `ng
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -25,22 +26,21 @@ from handlers.texts import DEFAULTS, PLURALS, REQUIRED, STAFF_KEYS, allowed
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent
-# Therapist-facing texts live in these modules (marked with _(), ngettext() and N_()) and in
-# the dashboard's templates (jinja2.ext.i18n: {% trans %}, _(), ngettext()).
-STAFF_SOURCES = (
-    "handlers/alert_words.py",
-    "handlers/views.py",
-    "handlers/brief.py",
-    "handlers/digest.py",
-    "handlers/therapist_views.py",
-    "handlers/caseload.py",
-    "handlers/planning.py",
-    "handlers/therapist.py",
-    "handlers/web.py",
-    "web/app.py",
-    "web/pages.py",
-    "web/admin.py",
-)
+# Therapist-facing texts live in the modules that import the catalog's markers (_(),
+# ngettext(), N_()) from handlers.i18n, and in the dashboard's templates (jinja2.ext.i18n:
+# {% trans %}, _(), ngettext()). Found by their import, so a new module cannot be forgotten.
+MARKERS = re.compile(r"from handlers\.i18n import \(?[^)\n]*(?:\n[^)]*)?\b(?:_|N_|ngettext)\b")
+
+
+def staff_sources() -> list[str]:
+    found = []
+    for folder in ("handlers", "web"):
+        for path in sorted((ROOT / folder).glob("*.py")):
+            if MARKERS.search(path.read_text(encoding="utf-8")):
+                found.append(str(path.relative_to(ROOT)))
+    return found
+
+
 TEMPLATES = "web/templates"
 KEYWORDS = {"_": None, "ngettext": (1, 2), "N_": None}
 # The dashboard's Environment options that change what a template's messages are.
@@ -61,10 +61,8 @@ def _note(key: str) -> list[str]:
 
 
 def _staff_messages() -> Iterable[tuple[str | tuple[str, ...], str, int]]:
-    for name in STAFF_SOURCES:
+    for name in staff_sources():
         path = ROOT / name
-        if not path.exists():
-            continue
         for line, message, _comments, _context in extract_from_file(
             "python", str(path), keywords=KEYWORDS
         ):
