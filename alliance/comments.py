@@ -63,14 +63,16 @@ class Reading:
 
 @dataclass(frozen=True, slots=True)
 class ExactCues:
-    """A practice's phrase lists for English, matched as whole normalised word sequences
-    beside the patterns. A phrase in a clause with a negation shortly before it is skipped
-    (not for risk); `negations` adds words to the built-in ones."""
+    """A practice's settings for the reader: phrase lists for English, matched as whole
+    normalised word sequences beside the patterns (a phrase in a clause with a negation
+    shortly before it is skipped, not for risk; `negations` adds words to the built-in ones),
+    and how many words make a comment brief (the detectors' `withdrawal_brief_words`)."""
 
     confrontation: tuple[str, ...] = ()
     withdrawal: tuple[str, ...] = ()
     risk: tuple[str, ...] = ()
     negations: tuple[str, ...] = ()
+    brief_words: int = 8
 
 
 NO_CUES = ExactCues()
@@ -1529,7 +1531,6 @@ def _negation_words(extra: tuple[str, ...]) -> frozenset[str]:
 _NEGATION_WORDS = frozenset(["not", "no", "never", "hardly", "barely", "nor", "without"])
 _ORDER: tuple[Kind, ...] = ("risk", "confrontation", "withdrawal")
 _PRONOUNS = frozenset({"it", "that", "this", "which"})
-_BRIEF = 8  # words; as the detectors' default withdrawal_brief_words
 _THANKS = frozenset({"thank", "thanks", "cheer", "cheers", "great", "good"})
 
 
@@ -1560,7 +1561,7 @@ def _read(text: str, cues: ExactCues) -> Reading:
     # A minimal answer: three words or fewer, and no thanks (thanking is engagement).
     words = sum(len(clause.words) for clause in prepared)
     minimal = words <= 3 and not present & _THANKS
-    brief = words <= _BRIEF
+    brief = words <= cues.brief_words
     for index, clause in enumerate(prepared):
         taken_back = index + 1 < len(prepared) and _taken_back(prepared[index + 1])
         others = _about_others(clause) or (

@@ -990,6 +990,7 @@ def _english_cues(settings: DetectorSettings) -> comments.ExactCues:
         _for_language(settings.withdrawal_phrases, "en"),
         _for_language(settings.risk_phrases, "en"),
         _for_language(settings.negations, "en"),
+        settings.withdrawal_brief_words,
     )
 
 

@@ -7,6 +7,7 @@ tests/data/comments_heldout.csv, written by someone else), printed as a table (s
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import pytest
@@ -211,3 +212,12 @@ def test_a_negated_spanish_confrontation_phrase_does_not_count() -> None:
     )
     assert read_comment("No fue una pérdida de tiempo", DEFAULTS, "es").confrontation is None
     assert read_comment("No tengo ni idea", DEFAULTS, "es").withdrawal == "no tengo ni idea"
+
+
+def test_the_practices_brief_comment_length_reaches_the_reader() -> None:
+    """'Same as always' is resignation in a brief comment only; what counts as brief is the
+    practice's `withdrawal_brief_words`."""
+    text = "Work was long this week, same as always"  # 8 words
+    assert read_comment(text, DEFAULTS).withdrawal is not None
+    shorter = dataclasses.replace(DEFAULTS, withdrawal_brief_words=5)
+    assert read_comment(text, shorter).withdrawal is None
