@@ -9,8 +9,8 @@ is decided once:
   therapist's quiet hours);
 - `brief`: kept for the brief the therapist reads before the client's next session, where
   feedback works best (it is discussed in session);
-- `none`: neither (kept for a practice's own rules; the defaults decide no flag so: even an
-  abandoned check-in on its own goes into the brief, where it costs little).
+- `none`: neither. The defaults decide no flag so: even an abandoned check-in on its own
+  goes into the brief, where it costs little.
 
 A rupture is pushed when the evidence is strong or corroborated: a drop far below the
 client's own level (or, before the client has a level, a reliable fall since the last

@@ -27,7 +27,7 @@ from store import audit
 from store.crypto import DataKey
 from store.history import Trend, trend
 from store.models import Alert, AlertState, Client, Therapist
-from store.outbox import Guarantee, SendOutcome, lease, retry_at, settle
+from store.outbox import Guarantee, SendOutcome, lease, settle
 from store.people import chat_id
 from store.vault import Vault, seal, unseal
 
@@ -198,8 +198,8 @@ async def due_for_delivery(
         to_admin = target is None or alert.delivery_attempts >= FALLBACK_AFTER_ATTEMPTS
         if to_admin:
             target = await _admin_chat(session, vault) or target
-        if client is None or target is None:
-            alert.next_delivery_at = retry_at(alert.delivery_attempts, now)
+        if client is None or target is None:  # nobody to send it to yet: back off
+            settle(alert, SendOutcome.NOT_SENT, None, now, Guarantee.AT_LEAST_ONCE)
             continue
         lease(alert, now)
         alert.state = AlertState.OPEN

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.models import Notice, Therapist
-from store.outbox import Guarantee, SendOutcome, lease, retry_at, settle
+from store.outbox import Guarantee, SendOutcome, lease, settle
 from store.people import chat_id
 from store.vault import Vault, seal, unseal
 
@@ -58,8 +58,8 @@ async def due_for_delivery(
     for notice in rows:
         therapist = await session.get(Therapist, notice.therapist_id)
         target = None if therapist is None else await chat_id(session, vault, therapist)
-        if target is None:  # not linked yet: keep it for when they are
-            notice.next_delivery_at = retry_at(notice.delivery_attempts, now)
+        if target is None:  # not linked yet: keep it for when they are, backing off
+            settle(notice, SendOutcome.NOT_SENT, None, now, Guarantee.AT_LEAST_ONCE)
             continue
         lease(notice, now)
         key = await vault.key(session, notice.therapist_id)

@@ -591,3 +591,30 @@ async def test_stats_count_clients_checkins_and_alerts(database: Database, vault
         acked = await admin.stats(session, now=NOW + timedelta(days=7))
     assert acked.acknowledged == len(raised) and acked.open_alerts_by_rule == {}
     assert acked.median_hours_to_acknowledge == statistics.median(delays)
+
+
+async def test_a_notice_for_a_therapist_not_linked_yet_backs_off(
+    database: Database, vault: Vault
+) -> None:
+    made = await team(database.sessions, vault)
+    async with transaction(database.sessions) as session:
+        unlinked, _ = await people.add_therapist(
+            session, vault, name="Therapist Bea", is_admin=False, now=NOW, invite_ttl=TTL
+        )
+    async with transaction(database.sessions) as session:
+        await admin.reassign(
+            session, vault, client_id=made.client.id, therapist_id=unlinked.id, now=NOW
+        )
+    waits = []
+    at = NOW
+    for _ in range(3):
+        async with transaction(database.sessions) as session:
+            sent = await notices.due_for_delivery(session, vault, at)
+            assert all(n.chat_id != 0 for n in sent)  # only the linked therapist's goes
+            [kept] = (
+                await session.scalars(select(Notice).where(Notice.therapist_id == unlinked.id))
+            ).all()
+            assert kept.next_delivery_at is not None
+            waits.append(kept.next_delivery_at - at)
+            at = kept.next_delivery_at
+    assert waits == sorted(waits) and waits[0] < waits[-1]  # read less and less often
