@@ -98,11 +98,8 @@ async def raise_flags(
                 Alert.client_id == client.id, Alert.rule == flag.rule, Alert.state.in_(LIVE)
             )
         )
-        if live is not None and (
-            _rank(flag.severity) < _rank(live.severity)
-            or (live.checkin_id == checkin_id and _rank(flag.severity) == _rank(live.severity))
-        ):
-            continue  # a milder reading, or the same one again, does not change an open alert
+        if live is not None and _unchanged(key, live, flag, checkin_id):
+            continue
         if live is None:
             if await _cooling_down(session, client.id, flag, now, policy):
                 continue
@@ -132,6 +129,24 @@ async def raise_flags(
         }
         seal(key, live, "context_enc", json.dumps(context))
     return raised
+
+
+def _unchanged(key: DataKey, live: Alert, flag: Flag, checkin_id: uuid.UUID | None) -> bool:
+    """Whether a flag leaves an open alert as it is: a milder reading, or the same one again.
+
+    A risk is the same again only when it is the same reason about the same check-in: a second
+    risk message outside a check-in, or a risk phrase after a risk answer, reaches the
+    therapist again, since the client is told each one does.
+    """
+    if _rank(flag.severity) != _rank(live.severity):
+        return _rank(flag.severity) < _rank(live.severity)
+    if flag.severity == Severity.URGENT:
+        return (
+            checkin_id is not None
+            and live.checkin_id == checkin_id
+            and unseal(key, live, "reason_enc") == flag.reason
+        )
+    return live.checkin_id == checkin_id
 
 
 async def _cooling_down(

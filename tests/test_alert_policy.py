@@ -15,7 +15,7 @@ from store import alerts
 from store.alerts import AlertAction, AlertPolicy
 from store.db import transaction
 from store.models import Alert, AlertState, Client, Therapist
-from store.vault import Vault
+from store.vault import Vault, unseal
 from tests.conftest import Database
 from tests.factories import NOW, Team, team
 
@@ -114,6 +114,26 @@ async def test_a_risk_is_never_cooled_down(database: Database, vault: Vault) -> 
     await _raise(database, vault, made, risk, NOW)
     await _acknowledge(database, made, NOW)
     assert len(await _raise(database, vault, made, risk, NOW + timedelta(hours=1))) == 1
+
+
+async def test_a_second_risk_while_the_first_is_open_is_pushed_again(
+    database: Database, vault: Vault
+) -> None:
+    """Two risk messages outside a check-in before the therapist acknowledges the first: the
+    one open alert is due again with the latest reading, not kept quiet as 'the same'."""
+    made = await team(database.sessions, vault)
+    first = Decision(Flag("risk", Severity.URGENT, "first message"), Delivery.PUSH, Why.RISK)
+    second = Decision(Flag("risk", Severity.URGENT, "second message"), Delivery.PUSH, Why.RISK)
+    assert len(await _raise(database, vault, made, first, NOW)) == 1
+    later = NOW + timedelta(minutes=5)
+    [again] = await _raise(database, vault, made, second, later)
+    [alert] = await _live(database, made)
+    assert alert.id == again.id
+    assert alert.next_delivery_at == later
+    async with database.sessions() as session:
+        key = await vault.key(session, made.client.id)
+    assert unseal(key, alert, "reason_enc") == "second message"
+    assert len(await _raise(database, vault, made, first, later)) == 1
 
 
 async def test_the_cooldown_is_per_rule(database: Database, vault: Vault) -> None:
