@@ -23,6 +23,7 @@ from store import audit, plans
 from store.models import Client
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+FOREVER = datetime(9999, 1, 1, tzinfo=UTC)
 # How far from now a logged session may lie: a typo of a year is refused, not planned.
 SESSION_RANGE = timedelta(days=62)
 
@@ -99,7 +100,7 @@ async def upcoming(
         for row in await plans.active_schedules(session, client.id)
     ]
     quiet = QuietHours.parse(client.quiet_hours) if client.quiet_hours else practice_quiet
-    sessions = await plans.sessions_between(session, client.id, EPOCH, now)
+    sessions = await plans.sessions_between(session, client.id, EPOCH, FOREVER)  # ahead too
     if client.session_rule:
         sessions += next_occurrences(session_rule(client.session_rule), zone, now, 10)
     due = sorted(

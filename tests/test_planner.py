@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from bot.config import load_instruments
 from review import decide as review
+from schedules import manage
 from schedules.planner import Planner
 from schedules.rules import AfterSession, QuietHours, Weekly
 from store import checkins, plans
@@ -97,6 +98,26 @@ async def test_after_session_rule_follows_a_logged_session(
         assert client is not None
         await plans.add_session(session, client, session_at, start + timedelta(hours=3))
     await _plan(database, start + timedelta(hours=3))
+    assert await _slots(database) == [(session_at + timedelta(hours=24), "due")]
+
+
+async def test_upcoming_shows_the_check_in_after_a_session_logged_ahead(
+    database: Database, vault: Vault
+) -> None:
+    """What `rapport schedule show` and /plan list is what the planner will send: a session
+    logged for next week brings its after-session check-in into the list."""
+    start = MONDAY_0900_BERLIN
+    made = await team(database.sessions, vault, now=start)
+    rule = AfterSession(after=24, unit="hours", instruments=("alliance",), comment=True)
+    await _give(database, made.client.id, rule, now=start)
+    session_at = start + timedelta(days=7, hours=2)
+    async with transaction(database.sessions) as session:
+        client = await session.get(Client, made.client.id)
+        assert client is not None
+        await plans.add_session(session, client, session_at, start)
+        shown = await manage.upcoming(session, client, PLANNER.quiet, start)
+    assert shown.due == [session_at + timedelta(hours=24)]
+    await _plan(database, session_at + timedelta(hours=1))
     assert await _slots(database) == [(session_at + timedelta(hours=24), "due")]
 
 
