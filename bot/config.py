@@ -11,7 +11,7 @@ import tomllib
 from datetime import time, timedelta
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import (
     BaseModel,
@@ -26,6 +26,7 @@ from pydantic import (
 from alliance.detectors import DetectorSettings, SettingsError, parse_settings
 from alliance.instruments import Instrument, InstrumentError, parse_instrument
 from alliance.triage import PUSH_DEFAULTS, TriageSettings
+from handlers.alert_words import Detail
 from handlers.i18n import CatalogError, Catalogs, read_languages
 from handlers.texts import Texts, check_catalog
 from schedules.defaults import DEFAULT_TEMPLATE, builtin_templates
@@ -188,7 +189,7 @@ class AlertsSection(_Section):
     chart), scores (no comment phrases, chart), or minimal (a pointer only; nothing clinical
     passes through Telegram)."""
 
-    detail: Literal["full", "scores", "minimal"] = "full"
+    detail: Detail = Detail.FULL
     cooldown_days: float = Field(default=7, ge=0, le=90)
     # A daily digest: non-urgent alerts wait for this local time (practice zone); urgent ones
     # never wait. Unset: each alert goes out at once (after quiet hours).

@@ -25,6 +25,7 @@ keys stay as they are (they name the detector guide's rules).
 
 from __future__ import annotations
 
+import enum
 import re
 from collections.abc import Callable, Mapping, Sequence
 
@@ -44,7 +45,23 @@ from alliance.safety import OUTSIDE_CHECKIN
 from handlers.i18n import N_, _, ngettext
 from store.alerts import PendingAlert
 
-FULL, SCORES, MINIMAL = "full", "scores", "minimal"
+
+class Detail(enum.StrEnum):
+    """What of a client's answers passes through Telegram and the dashboard
+    (`[alerts] detail`): the practice's promise, kept by every message and page."""
+
+    FULL = "full"  # scores, the comments' words, the reasons
+    SCORES = "scores"  # scores; a comment by its kind only
+    MINIMAL = "minimal"  # nothing clinical: where the details are
+
+
+def shows_scores(detail: Detail) -> bool:
+    return detail in (Detail.FULL, Detail.SCORES)
+
+
+def shows_comments(detail: Detail) -> bool:
+    return detail == Detail.FULL
+
 
 # The rules in the order their sentences are shown: risk first.
 RULE_ORDER = (
@@ -102,16 +119,16 @@ def opening_question(rupture_type: str | None) -> str:
 # --- one sentence per alert -----------------------------------------------------------------
 
 
-def sentence(alert: PendingAlert, detail: str) -> str | None:
+def sentence(alert: PendingAlert, detail: Detail) -> str | None:
     """One plain sentence about one alert, ending with a full stop; None under `minimal`.
 
     No rule ids, no SD: the client's own numbers ("33 of 40", "64% to 40%"). Under `scores`
     a comment is described by its kind only; under `full` the matched cue may be quoted.
     """
-    if detail not in (FULL, SCORES):
+    if not shows_scores(detail):
         return None
     words = _SENTENCES.get(alert.rule, _other)
-    return end(words(alert, alert.client_label, alert.evidence, detail == FULL))
+    return end(words(alert, alert.client_label, alert.evidence, shows_comments(detail)))
 
 
 def end(text: str) -> str:
@@ -119,7 +136,7 @@ def end(text: str) -> str:
     return text if text.endswith((".", "!", "?")) else text + "."
 
 
-def sentences(group: Sequence[PendingAlert], detail: str) -> list[str]:
+def sentences(group: Sequence[PendingAlert], detail: Detail) -> list[str]:
     """The sentences for a client's alerts, most important first, without saying a number
     twice: a low total is not repeated beside a fall to that same total (the fall says it).
     Empty under `minimal`."""
@@ -425,9 +442,9 @@ def _comment_based(alert: PendingAlert) -> bool:
     return alert.rule == CRITICAL_COMMENT or "comment" in alert.reason.lower()
 
 
-def _technical_reason(alert: PendingAlert, detail: str) -> str:
+def _technical_reason(alert: PendingAlert, detail: Detail) -> str:
     """The rule's own reason; under `scores`, a comment's part is told without its cue."""
-    if detail == FULL or not _comment_based(alert):
+    if shows_comments(detail) or not _comment_based(alert):
         return alert.reason
     if alert.rule == CRITICAL_COMMENT:
         kind = alert.evidence.get("kind")
@@ -452,10 +469,10 @@ def _technical_reason(alert: PendingAlert, detail: str) -> str:
     return _upper_first("; ".join(parts))
 
 
-def _numbers(alert: PendingAlert, detail: str) -> str:
+def _numbers(alert: PendingAlert, detail: Detail) -> str:
     shown = []
     for key, value in alert.evidence.items():
-        if key in CUE_KEYS and detail != FULL:
+        if key in CUE_KEYS and not shows_comments(detail):
             continue
         if isinstance(value, float):
             value = round(value, 2)
@@ -464,7 +481,7 @@ def _numbers(alert: PendingAlert, detail: str) -> str:
     return ", ".join(shown)
 
 
-def why_text(group: Sequence[PendingAlert], detail: str) -> str:
+def why_text(group: Sequence[PendingAlert], detail: Detail) -> str:
     """The technical reason behind a client's alerts, for the "Why?" button: each rule id with
     its severity, the detector's reason (thresholds and numbers), the evidence, and why it was
     sent now or kept for the brief; then the suggested rupture type and repair ideas.
@@ -472,7 +489,7 @@ def why_text(group: Sequence[PendingAlert], detail: str) -> str:
     if not group:
         return _("There are no open alerts for this client now.")
     label = group[0].client_label
-    if detail not in (FULL, SCORES):
+    if not shows_scores(detail):
         return _("Why Rapport flagged {label}: {elsewhere}", label=label, elsewhere=_(ELSEWHERE))
     lines = [_("Why Rapport flagged {label}", label=label)]
     decided: dict[tuple[str, str | None], list[str]] = {}
@@ -499,7 +516,7 @@ def why_text(group: Sequence[PendingAlert], detail: str) -> str:
     ideas = list(dict.fromkeys(idea for a in ordered(group) for idea in a.repair))
     if ideas:
         lines += ["", _("Repair ideas:")] + [f"• {idea}" for idea in ideas]
-    if detail == SCORES and any(_comment_based(a) for a in group):
+    if detail == Detail.SCORES and any(_comment_based(a) for a in group):
         lines += ["", _("Comments stay out of Telegram in this practice.")]
     lines += [
         "",

@@ -33,14 +33,14 @@ def _cut(text: str, limit: int) -> str:
     return text[: limit - 1].rsplit(" ", 1)[0] + "…"
 
 
-def brief_text(content: BriefContent, detail: str) -> str:
+def brief_text(content: BriefContent, detail: alert_words.Detail) -> str:
     """The brief as the therapist reads it. `detail` keeps the practice's promise: `scores`
     shows no comment, `minimal` nothing clinical at all."""
     who = content.client_label
     at = content.session_at.astimezone(ZoneInfo(content.timezone))
     when = staff_when(at, "EEE dd MMM, HH:mm", ("MMMEd", "Hm"), ", ")
     head = "📋 " + _("Before your session with {who} ({when})", who=who, when=when)
-    if detail == "minimal":
+    if not alert_words.shows_scores(detail):
         return (
             head
             + "\n"
@@ -82,7 +82,7 @@ def brief_text(content: BriefContent, detail: str) -> str:
         lines.append(_("Nothing of note: no rupture or wellbeing signals since the last session."))
     elif done:
         lines.append(_("Nothing of note: no rupture or wellbeing signals lately."))
-    if detail == "full":
+    if alert_words.shows_comments(detail):
         for comment in content.comments[-COMMENTS_SHOWN:]:
             lines.append(
                 _("{who} wrote: “{comment}”", who=who, comment=_cut(comment, COMMENT_SHOWN))
@@ -119,7 +119,11 @@ async def send_due(bot: Bot, services: Services) -> int:
     for content in contents:
         text = brief_text(content, services.alert_detail)
         chart = None
-        if services.alert_detail != "minimal" and content.trend and content.trend.points:
+        if (
+            alert_words.shows_scores(services.alert_detail)
+            and content.trend
+            and content.trend.points
+        ):
             chart = await services.charts.render(content.trend)
         outcome, message_id = await delivery.attempt(
             delivery.send_with_chart(bot, content.therapist_chat_id, text, chart),

@@ -63,7 +63,7 @@ async def open_alerts(ask: Ask) -> Reply:
 
 def _scores_shown(ask: Ask) -> bool:
     """Whether the practice lets scores pass through Telegram (`[alerts] detail`)."""
-    return ask.services.alert_detail in (alert_words.FULL, alert_words.SCORES)
+    return alert_words.shows_scores(ask.services.alert_detail)
 
 
 async def history_of(ask: Ask, client: Client, page: int, *, chart: bool) -> Reply:
@@ -90,7 +90,7 @@ async def history_of(ask: Ask, client: Client, page: int, *, chart: bool) -> Rep
         older,
         s.instruments,
         s.timezone,
-        show_comments=s.alert_detail == alert_words.FULL,
+        show_comments=alert_words.shows_comments(s.alert_detail),
     )
     trend = None
     if chart:

@@ -14,6 +14,7 @@ from telegram import Update
 from telegram.ext import Application, ApplicationHandlerStop, CallbackContext, ExtBot, JobQueue
 
 from alliance.instruments import Instrument
+from handlers.alert_words import Detail
 from handlers.charts import Charts
 from handlers.texts import Say, Texts
 from review.decide import Detection
@@ -41,7 +42,7 @@ class Services:
     invite_ttl: timedelta
     clock: Callable[[], datetime]
     charts: Charts
-    alert_detail: str = "full"
+    alert_detail: Detail = Detail.FULL
     brief_lead: timedelta = timedelta(hours=2)  # the brief goes this long before a session
     bot_username: str | None = None
     timezone: str = "UTC"  # the practice's

@@ -17,6 +17,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Time
 from telegram.ext import ExtBot
 
 from handlers import callbacks, local_time, views
+from handlers.alert_words import Detail, shows_scores
 from handlers.charts import Charts
 from handlers.texts import Say, Texts
 from store.alerts import PendingAlert
@@ -189,7 +190,9 @@ class CheckinMessages:
 class Messenger:
     """Sends what the dispatcher hands it, in each recipient's language."""
 
-    def __init__(self, bot: Bot, texts: Texts, charts: Charts, alert_detail: str = "full") -> None:
+    def __init__(
+        self, bot: Bot, texts: Texts, charts: Charts, alert_detail: Detail = Detail.FULL
+    ) -> None:
         self._bot = bot
         self._texts = texts
         self._charts = charts
@@ -242,7 +245,7 @@ class Messenger:
         alert = group[0]
         text, markup = views.alert_message(group, self._detail)
         chart = None
-        if alert.trend is not None and alert.trend.points and self._detail != "minimal":
+        if alert.trend is not None and alert.trend.points and shows_scores(self._detail):
             chart = await self._charts.render(alert.trend)
         return await attempt(
             send_with_chart(self._bot, alert.therapist_chat_id, text, chart, markup), "alert"

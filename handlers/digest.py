@@ -50,7 +50,7 @@ async def send_due(bot: Bot, services: Services) -> int:
                 target_kind="therapist",
                 target_id=therapist.id,
             )
-            scores = services.alert_detail != "minimal"  # the practice's detail level
+            scores = alert_words.shows_scores(services.alert_detail)
             text = views.digest(rows, raised, since, services.timezone, show_scores=scores)
             # Clients with no session known get no pre-session brief: their signals come here.
             waiting = await briefs.waiting_without_session(

@@ -161,7 +161,9 @@ def fits_caption(text: str) -> bool:
     return telegram_length(text) <= CAPTION_LIMIT
 
 
-def alert_message(group: Sequence[PendingAlert], detail: str) -> tuple[str, InlineKeyboardMarkup]:
+def alert_message(
+    group: Sequence[PendingAlert], detail: words.Detail
+) -> tuple[str, InlineKeyboardMarkup]:
     """One message for one client's alerts, in words read at a glance.
 
     A headline (urgent risk first), one sentence per alert in the client's own numbers
@@ -181,7 +183,7 @@ def alert_message(group: Sequence[PendingAlert], detail: str) -> tuple[str, Inli
         button(_("Acknowledge"), callbacks.ACKNOWLEDGE, client_id),
         button(_("Snooze 1 day"), callbacks.SNOOZE, client_id),
     ]
-    if detail not in (words.FULL, words.SCORES):
+    if not words.shows_scores(detail):
         return _pointer(first.client_label + reached, risky), InlineKeyboardMarkup([acknowledge])
 
     label = first.client_label
@@ -207,7 +209,7 @@ def alert_message(group: Sequence[PendingAlert], detail: str) -> tuple[str, Inli
         else []
     )
     note = []
-    if detail == words.SCORES and any(a.rule == CRITICAL_COMMENT for a in alerts):
+    if detail == words.Detail.SCORES and any(a.rule == CRITICAL_COMMENT for a in alerts):
         note = [_("Comments stay out of Telegram in this practice.")]
 
     def compose(shown: int, type_line: list[str], idea: list[str], note: list[str]) -> str:

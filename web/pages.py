@@ -47,12 +47,12 @@ CHECKINS_SHOWN = 20
 FAR = datetime.max.replace(tzinfo=UTC)
 
 
-def detail(visit: Visit) -> str:
+def detail(visit: Visit) -> alert_words.Detail:
     return visit.services.alert_detail
 
 
 def scores_shown(visit: Visit) -> bool:
-    return detail(visit) in (alert_words.FULL, alert_words.SCORES)
+    return alert_words.shows_scores(detail(visit))
 
 
 # The dates a page shows, by their English form: the Babel pattern that writes it, and the CLDR
@@ -366,7 +366,7 @@ async def show_client(visit: Visit, error: str | None = None) -> Response:
         scores_shown=shown,
         chart=trend_chart(trend, s.timezone, label) if shown else None,
         checkins=checkin_rows(
-            records, s.instruments, s.timezone, shown, detail(visit) == alert_words.FULL
+            records, s.instruments, s.timezone, shown, alert_words.shows_comments(detail(visit))
         ),
         alert_group=groups[0] if groups else None,
         plan=plan,
