@@ -17,7 +17,6 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
@@ -539,27 +538,6 @@ def _one_per_rule(flags: list[Flag]) -> list[Flag]:
             reason = f"{first.reason}. {flag.reason}"
             merged[flag.rule] = Flag(flag.rule, severity, reason, evidence=first.evidence)
     return list(merged.values())
-
-
-def evaluate(
-    instruments: Sequence[Instrument], answers: Mapping[tuple[str, str], int]
-) -> list[Flag]:
-    """Flags from one completed check-in alone (answers keyed by instrument and item).
-
-    Kept for the store's current call site until it passes the history to `detect`: it runs
-    the single-check-in rules low_alliance and risk on a one-record history.
-    """
-    record = CheckinRecord("", datetime.min.replace(tzinfo=UTC), Status.COMPLETED, dict(answers))
-    only = dataclasses.replace(
-        DEFAULTS,
-        alliance_drop=False,
-        tension=False,
-        critical_comment=False,
-        disengagement=False,
-        wellbeing_low=False,
-        wellbeing_drop=False,
-    )
-    return detect([record], {inst.id: inst for inst in instruments}, only)
 
 
 # --- reading the history --------------------------------------------------------------------

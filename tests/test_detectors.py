@@ -22,7 +22,6 @@ from alliance.detectors import (
     SettingsError,
     Severity,
     detect,
-    evaluate,
     parse_settings,
 )
 from alliance.history import CheckinRecord, Status
@@ -368,19 +367,6 @@ def test_drop_after_a_missed_check_in_is_withdrawal() -> None:
 def test_wellbeing_and_risk_flags_carry_no_rupture_type() -> None:
     flags = run([rec(0, [9] * 4, who5=8, comment="I want to die")])
     assert flags["risk"].rupture_type is None and flags["wellbeing_low"].rupture_type is None
-
-
-# --- the store's single-check-in call -------------------------------------------------------
-
-
-def test_evaluate_keeps_the_store_contract() -> None:
-    alliance = [INSTRUMENTS["alliance"]]
-    answers = {("alliance", i): v for i, v in zip(ITEMS, [8, 4, 9, 9], strict=True)}
-    flags = evaluate(alliance, {**answers, ("alliance", "tension"): 2})
-    assert [f.rule for f in flags] == ["low_alliance"]
-    assert "30/40" in flags[0].reason and "'goals' at 4" in flags[0].reason
-    high = {("alliance", i): v for i, v in zip(ITEMS, [10, 10, 9, 10], strict=True)}
-    assert evaluate(alliance, high) == []
 
 
 # --- settings -------------------------------------------------------------------------------
