@@ -5,6 +5,8 @@ phrases are the detectors' (`risk_phrase`), so one list serves both."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from alliance.detectors import Flag, Severity
 from alliance.instruments import Item
 
@@ -13,9 +15,28 @@ def risky_answer(item: Item, value: int) -> bool:
     return item.risk_threshold is not None and value >= item.risk_threshold
 
 
-def risk_flag(reason: str) -> Flag:
-    """The flag behind an urgent alert: it ignores quiet hours, and only staff clear it."""
-    return Flag(rule="risk", severity=Severity.URGENT, reason=reason)
+@dataclass(frozen=True)
+class RiskAnswer:
+    """A risk item answered at or above its threshold, as the check-in recorded it."""
+
+    instrument: str
+    item: str
+    value: int
+
+
+def risk_flag(reason: str, evidence: dict[str, float | str] | None = None) -> Flag:
+    """The flag behind an urgent alert: it ignores quiet hours, and only staff clear it.
+    `evidence` carries the numbers and words the therapist's message is made from."""
+    return Flag(rule="risk", severity=Severity.URGENT, reason=reason, evidence=evidence or {})
+
+
+def risk_answer_flag(answer: RiskAnswer) -> Flag:
+    reason = f"'{answer.item}' of {answer.instrument} answered {answer.value} (risk item)"
+    return risk_flag(reason, {f"{answer.instrument}.{answer.item}": answer.value})
+
+
+def risk_phrase_flag(phrase: str) -> Flag:
+    return risk_flag(f"The comment contains a risk phrase ('{phrase}')", {"phrase": phrase})
 
 
 # The whole reason of the alert for text a client wrote outside a check-in: neither the text

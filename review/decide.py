@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from alliance.detectors import DEFAULTS, DetectorSettings, detect, risk_phrase
 from alliance.instruments import Instrument
-from alliance.safety import outside_checkin_flag, risk_flag
+from alliance.safety import outside_checkin_flag, risk_answer_flag, risk_phrase_flag
 from alliance.triage import PUSH_DEFAULTS, TriageSettings, triage
 from store import alerts, checkins
 from store.alerts import AlertPolicy
@@ -152,12 +152,12 @@ async def decide(
     client, key = changed.client, changed.key
     risks = []
     if changed.risk_answer is not None:
-        risks.append(risk_flag(changed.risk_answer))
+        risks.append(risk_answer_flag(changed.risk_answer))
     phrase = None
     if changed.comment:
         phrase = risk_phrase(changed.comment, detection.settings, client.language)
         if phrase is not None:
-            risks.append(risk_flag(f"The comment contains a risk phrase ('{phrase}')"))
+            risks.append(risk_phrase_flag(phrase))
     raised = []
     if risks:
         raised += await alerts.raise_flags(

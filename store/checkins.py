@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from alliance.checkin import Step, scores, steps
 from alliance.instruments import Instrument
-from alliance.safety import risky_answer
+from alliance.safety import RiskAnswer, risky_answer
 from store import audit, clients
 from store.crypto import DataKey, DecryptionError
 from store.models import (
@@ -67,7 +67,7 @@ class Changed:
     checkin_id: uuid.UUID
     key: DataKey  # the client's data key, read already
     closed: bool = False
-    risk_answer: str | None = None  # which risk item was answered how (rule-defined words)
+    risk_answer: RiskAnswer | None = None  # which risk item was answered how
     comment: str | None = None  # the comment as saved, to scan for risk
 
 
@@ -912,11 +912,11 @@ async def record_tap(
         started_at=opened.started_at or now,
     )
     changed = None
-    if risk:
+    if risk and value is not None:
         owner = await session.get(Client, opened.client_id)
         assert owner is not None  # its check-in is locked
-        reason = f"'{step.item.id}' of {step.instrument.id} answered {value} (risk item)"
-        changed = Changed(owner, checkin_id, opened.key, risk_answer=reason)
+        answered = RiskAnswer(step.instrument.id, step.item.id, value)
+        changed = Changed(owner, checkin_id, opened.key, risk_answer=answered)
     if position + 1 < len(plan):
         nxt = plan[position + 1]
         return TapOutcome(

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from alliance.repair import BOND, CONFRONTATION, RISK_ACTION, TASKS_GOALS, WITHDRAWAL
+from alliance.safety import RiskAnswer, risk_answer_flag, risk_phrase_flag
 from handlers import alert_words as words
 from handlers import callbacks
 from handlers import therapist_views as tviews
@@ -114,7 +115,8 @@ def comment(label: str = "A.B.") -> PendingAlert:
 
 
 def risk(label: str = "A.B.") -> PendingAlert:
-    # The safety net's risk alert (store/checkins.py): a reason, no evidence.
+    # The safety net's risk alert (alliance.safety.risk_answer_flag), raised before 2026-12-05
+    # with a reason and no evidence.
     return alert("risk", "urgent", "'harm' of mood_check answered 2 (risk item)", label, why="risk")
 
 
@@ -265,6 +267,23 @@ def test_alerts_raised_before_the_evidence_was_kept_get_a_sentence_without_numbe
     rule: str, severity: str, said: str
 ) -> None:
     assert words.sentence(alert(rule, severity, "an old reason"), "full") == said
+
+
+def test_the_safety_nets_risk_flags_are_told_from_their_evidence() -> None:
+    """A risk answer or phrase caught before the check-in closes carries its item or phrase
+    as evidence, so the sentence does not depend on the reason's English."""
+    for flag, said in (
+        (
+            risk_answer_flag(RiskAnswer("mood_check", "harm", 2)),
+            "A.B. gave a risk answer (the 'harm' question).",
+        ),
+        (
+            risk_phrase_flag("want to die"),
+            'A.B. used a risk phrase in their comment ("want to die").',
+        ),
+    ):
+        made = alert("risk", "urgent", "reworded", evidence=flag.evidence)
+        assert words.sentence(made, "full") == said
 
 
 def test_scores_never_quotes_a_comment_cue_and_minimal_says_nothing() -> None:
