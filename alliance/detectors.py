@@ -1139,7 +1139,7 @@ def _wellbeing_low(view: _View, inst: Instrument, settings: DetectorSettings) ->
         WELLBEING_LOW,
         Severity.WARN,
         text,
-        evidence={"total": total, "raw": raw, "max_raw": max_raw},
+        evidence={"total": total, "raw": raw, "max_raw": max_raw, "instrument": _label(inst)},
     )
 
 
@@ -1163,7 +1163,13 @@ def _wellbeing_drop(view: _View, inst: Instrument, settings: DetectorSettings) -
         Severity.WARN,
         f"{_label(inst)} fell {_fmt(fall)}{unit} since the last one on {when} "
         f"({_fmt(before)}{pct} to {_fmt(total)}{pct}; {_fmt(points)} or more is meaningful)",
-        evidence={"total": total, "previous_total": before, "drop": fall},
+        evidence={
+            "total": total,
+            "previous_total": before,
+            "drop": fall,
+            "instrument": _label(inst),
+            "unit": pct,
+        },
     )
 
 

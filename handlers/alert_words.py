@@ -298,7 +298,11 @@ _INSTRUMENT = re.compile(r"^(\S+) (?:raw|fell) ")
 
 
 def _wellbeing_name(alert: PendingAlert) -> str | None:
-    """The instrument's short name (WHO-5) from the rule's own reason text."""
+    """The instrument's short name (WHO-5): from the evidence, or for an alert raised before
+    the evidence held it, from the rule's own reason text."""
+    name = alert.evidence.get("instrument")
+    if isinstance(name, str) and name:
+        return name
     found = _INSTRUMENT.match(alert.reason)
     return found.group(1) if found else None
 
@@ -325,7 +329,9 @@ def _wellbeing_drop(alert: PendingAlert, who: str, evidence: Evidence, full: boo
     if total is None or previous is None:
         return _("{who}'s wellbeing fell", who=who)
     name = _wellbeing_name(alert) or _("wellbeing")
-    unit = "%" if "percentage points" in alert.reason else ""
+    unit = alert.evidence.get("unit")
+    if not isinstance(unit, str):  # raised before the evidence held it
+        unit = "%" if "percentage points" in alert.reason else ""
     before, score = _n(previous) + unit, _n(total) + unit
     return _(
         "{who}'s wellbeing fell ({name} {before} to {score})",
@@ -432,6 +438,8 @@ WHY_WORDS = {  # `_()` where used
 }
 # Evidence keys that hold words from a comment (a matched cue), never shown under `scores`.
 CUE_KEYS = frozenset({"confrontation", "withdrawal", "phrase"})
+# Evidence keys that name what the numbers are of (the sentence uses them), not numbers.
+NAME_KEYS = frozenset({"instrument", "unit"})
 
 
 def _upper_first(text: str) -> str:
@@ -472,7 +480,7 @@ def _technical_reason(alert: PendingAlert, detail: Detail) -> str:
 def _numbers(alert: PendingAlert, detail: Detail) -> str:
     shown = []
     for key, value in alert.evidence.items():
-        if key in CUE_KEYS and not shows_comments(detail):
+        if key in NAME_KEYS or (key in CUE_KEYS and not shows_comments(detail)):
             continue
         if isinstance(value, float):
             value = round(value, 2)

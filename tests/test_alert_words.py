@@ -7,12 +7,16 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from alliance.detectors import detect
+from alliance.history import CheckinRecord, Status
 from alliance.repair import BOND, CONFRONTATION, RISK_ACTION, TASKS_GOALS, WITHDRAWAL
 from alliance.safety import RiskAnswer, risk_answer_flag, risk_phrase_flag
+from bot.config import load_instruments
 from handlers import alert_words as words
 from handlers import callbacks
 from handlers import therapist_views as tviews
@@ -33,6 +37,9 @@ RULE_IDS = (
     "(high)",
     "(urgent)",
 )
+
+
+INSTRUMENTS = load_instruments(None, Path("."))
 
 
 def alert(
@@ -284,6 +291,27 @@ def test_the_safety_nets_risk_flags_are_told_from_their_evidence() -> None:
     ):
         made = alert("risk", "urgent", "reworded", evidence=flag.evidence)
         assert words.sentence(made, "full") == said
+
+
+def test_wellbeing_sentences_come_from_the_detectors_evidence() -> None:
+    """The instrument's name and its unit travel as evidence: the therapist's sentence does not
+    depend on the reason's English, and the "Why?" numbers list numbers only."""
+    who5 = INSTRUMENTS["who5"]
+    history = [
+        CheckinRecord(
+            "c",
+            datetime(2026, 3, week + 1, tzinfo=UTC),
+            Status.COMPLETED,
+            {("who5", item.id): value for item in who5.scored_items},
+        )
+        for week, value in enumerate((3, 2))
+    ]
+    [flag] = [f for f in detect(history, INSTRUMENTS) if f.rule == "wellbeing_drop"]
+    made = alert("wellbeing_drop", "warn", "reworded", evidence=flag.evidence)
+    assert words.sentence(made, "full") == "A.B.'s wellbeing fell (WHO-5 60% to 40%)."
+    why = words.why_text([made], "full")
+    assert "Numbers: total 40, previous_total 60, drop 20" in why
+    assert "instrument" not in why and "unit" not in why
 
 
 def test_scores_never_quotes_a_comment_cue_and_minimal_says_nothing() -> None:
