@@ -1,7 +1,8 @@
 """Two-tier quality: what is pushed now and what waits for the brief, on synthetic cohorts.
 
-Run: .venv/bin/python -m bench.tier_quality [--cohort synthetic|drift|both] [--seed N]
-     [--clients 3000] [--sweep]
+Run: .venv/bin/python -m bench.tier_quality [--cohort synthetic|drift|matched|both|all]
+     [--seed N] [--clients 3000] [--sweep]
+Run: .venv/bin/python -m bench.tier_quality --cohort matched --clients 300 --seed 13
 
 Each client is replayed check-in by check-in: `alliance.detectors.detect` on the history so
 far, then `alliance.triage.triage(flags, previous_flags)` with the flags of the client's
@@ -21,9 +22,12 @@ previous check-in. Counted in events (check-ins), over the labelled rupture epis
   or abandoned check-in), and each line's recall on those.
 
 `--cohort synthetic` is bench/synthetic.py (the detectors' original tuning generator),
-`--cohort drift` is bench/cohort_drift.py (a different client model). The reported seed should
-not be the tuning seed (1 for both); `--sweep` varies one triage setting at a time on seed 1.
-Prints markdown.
+`--cohort drift` is bench/cohort_drift.py (a different client model), `--cohort matched` is
+bench/cohort_matched.py (a third model, calibrated only to the published "total <= 36" figure of
+the owners' held-out cohort of 300 clients x 20 check-ins; run it with `--clients 300` for that
+size and with 3000 for steadier figures); `both` is synthetic and drift, `all` the three. The
+reported seed should not be the tuning seed (1 for all); `--sweep` varies one triage setting at
+a time on seed 1. Prints markdown.
 """
 
 from __future__ import annotations
@@ -48,20 +52,27 @@ from alliance.detectors import (
 from alliance.history import CheckinRecord, Status
 from alliance.instruments import Instrument
 from alliance.triage import PUSH_DEFAULTS, Delivery, TriageSettings, Why, triage
-from bench import cohort_drift, synthetic
+from bench import cohort_drift, cohort_matched, synthetic
 from bench.detector_quality import shipped_instruments
 from bench.synthetic import Cohort
 
 GENERATORS: Mapping[str, Callable[[int, int], Cohort]] = {
     "synthetic": lambda clients, seed: synthetic.generate(clients, seed),
     "drift": lambda clients, seed: cohort_drift.generate(clients, seed),
+    "matched": lambda clients, seed: cohort_matched.generate(clients, seed),
 }
 TUNING_SEED = 1
-REPORT_SEEDS = {"synthetic": 7, "drift": 11}
+REPORT_SEEDS = {"synthetic": 7, "drift": 11, "matched": 13}
 # Depth classes in each generator's own units, from the way it draws depth (shallow, moderate,
 # deep in about 3:4:3): bench/synthetic.py in total points of 40 (2-3.5, 3.5-7.5, 7.5-15),
-# bench/cohort_drift.py on the latent item scale (0.5-1, 1-2, 2-4 item points).
-DEPTH_CLASSES: Mapping[str, tuple[float, float]] = {"synthetic": (3.5, 7.5), "drift": (1.0, 2.0)}
+# bench/cohort_drift.py on the latent item scale (0.5-1, 1-2, 2-4 item points),
+# bench/cohort_matched.py as the share of the client's usual total lost at the deepest check-in
+# (the 30th and 70th percentiles of its lognormal draw, cohort_matched.depth_split()).
+DEPTH_CLASSES: Mapping[str, tuple[float, float]] = {
+    "synthetic": (3.5, 7.5),
+    "drift": (1.0, 2.0),
+    "matched": (0.225, 0.325),
+}
 DEPTHS = ("shallow", "moderate", "deep")
 # The client's level before an episode: the mean of up to this many completed totals before it.
 TRACE_WINDOW = 8
@@ -362,9 +373,13 @@ DETECTOR_WHAT_IFS: Sequence[tuple[str, dict[str, Any]]] = (
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Two-tier (push / brief) rupture quality.")
-    parser.add_argument("--cohort", choices=("synthetic", "drift", "both"), default="both")
     parser.add_argument(
-        "--seed", type=int, help="default: 7 for synthetic, 11 for drift (not the tuning seed 1)"
+        "--cohort", choices=("synthetic", "drift", "matched", "both", "all"), default="both"
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        help="default: 7 for synthetic, 11 for drift, 13 for matched (not the tuning seed 1)",
     )
     parser.add_argument("--clients", type=int, default=3000)
     parser.add_argument("--sweep", action="store_true", help="vary triage settings (seed 1)")
@@ -372,7 +387,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     command = "python -m bench.tier_quality " + " ".join(argv if argv is not None else sys.argv[1:])
     instruments = shipped_instruments()
-    names = ("synthetic", "drift") if args.cohort == "both" else (args.cohort,)
+    names = {
+        "both": ("synthetic", "drift"),
+        "all": ("synthetic", "drift", "matched"),
+    }.get(args.cohort, (args.cohort,))
     out = [f"`{command.strip()}` ({sys.version.split()[0]})", ""]
     results = []
     for name in names:
