@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import ColumnElement, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from alliance.backtest import COLUMNS as CSV_COLUMNS
@@ -431,26 +431,56 @@ class AuditView:
     detail: str | None
 
 
+@dataclass(frozen=True)
+class AuditFilter:
+    """Which audit rows to read. For a client: rows about them, by them, or about one of their
+    check-ins or alerts (while the client exists; after erasure only the id remains)."""
+
+    client_id: uuid.UUID | None = None
+    since: datetime | None = None
+    action: str = ""  # a prefix: "alert." is every alert action
+    actor_kind: str = ""
+    outcome: str = ""
+
+    def where(self) -> list[ColumnElement[bool]]:
+        found: list[ColumnElement[bool]] = []
+        if self.client_id is not None:
+            about = self.client_id
+            found.append(
+                or_(
+                    AuditEvent.target_id == about,
+                    AuditEvent.actor_id == about,
+                    AuditEvent.target_id.in_(select(CheckIn.id).where(CheckIn.client_id == about)),
+                    AuditEvent.target_id.in_(select(Alert.id).where(Alert.client_id == about)),
+                )
+            )
+        if self.since is not None:
+            found.append(AuditEvent.at >= self.since)
+        if self.action:
+            found.append(AuditEvent.action.startswith(self.action, autoescape=True))
+        if self.actor_kind:
+            found.append(AuditEvent.actor_kind == self.actor_kind)
+        if self.outcome:
+            found.append(AuditEvent.outcome == self.outcome)
+        return found
+
+
+async def audit_count(session: AsyncSession, chosen: AuditFilter) -> int:
+    return await session.scalar(select(func.count(AuditEvent.id)).where(*chosen.where())) or 0
+
+
 async def audit_log(
     session: AsyncSession,
+    chosen: AuditFilter = AuditFilter(),
     *,
-    client_id: uuid.UUID | None = None,
-    since: datetime | None = None,
+    newest: int | None = None,
 ) -> list[AuditView]:
-    """Audit rows, oldest first. For a client: rows about them, by them, or about one of
-    their check-ins or alerts (while the client exists; after erasure only the id remains)."""
-    query = select(AuditEvent).order_by(AuditEvent.at, AuditEvent.id)
-    if client_id is not None:
-        query = query.where(
-            or_(
-                AuditEvent.target_id == client_id,
-                AuditEvent.actor_id == client_id,
-                AuditEvent.target_id.in_(select(CheckIn.id).where(CheckIn.client_id == client_id)),
-                AuditEvent.target_id.in_(select(Alert.id).where(Alert.client_id == client_id)),
-            )
-        )
-    if since is not None:
-        query = query.where(AuditEvent.at >= since)
+    """Audit rows, oldest first; with `newest`, only that many of the latest, newest first."""
+    query = select(AuditEvent).where(*chosen.where())
+    if newest is None:
+        query = query.order_by(AuditEvent.at, AuditEvent.id)
+    else:
+        query = query.order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(newest)
     return [
         AuditView(
             e.at,

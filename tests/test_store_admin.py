@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from alliance.backtest import parse_checkins, run_backtest
 from bot.config import load_instruments
 from review import decide as review
-from store import admin, alerts, checkins, notices, people, retention
+from store import admin, alerts, audit, checkins, notices, people, retention
 from store.checkins import TapAction
 from store.crypto import DecryptionError
 from store.db import transaction
@@ -546,7 +546,7 @@ async def test_each_admin_action_writes_one_audit_row_without_clinical_content(
             "checkin.tap",
         }, event.detail
     async with database.sessions() as session:
-        mine = await admin.audit_log(session, client_id=client_id)
+        mine = await admin.audit_log(session, admin.AuditFilter(client_id=client_id))
     assert sorted(e.action for e in mine if e.actor_kind in ("admin", "system")) == [
         "checkin.queue",  # `rapport checkin send`, three times in _history
         "checkin.queue",
@@ -618,3 +618,38 @@ async def test_a_notice_for_a_therapist_not_linked_yet_backs_off(
             waits.append(kept.next_delivery_at - at)
             at = kept.next_delivery_at
     assert waits == sorted(waits) and waits[0] < waits[-1]  # read less and less often
+
+
+async def test_the_audit_log_filters_and_pages_in_the_database(database: Database) -> None:
+    """The admin's audit page: an action prefix (taken literally, `_` and `%` included), the
+    actor, the outcome, a count of all matches and only the newest rows read."""
+    made = [
+        ("alert.acknowledge", "therapist", "ok"),
+        ("alert.snooze", "therapist", "ok"),
+        ("alert.acknowledge", "therapist", "refused"),
+        ("alertx.other", "admin", "ok"),
+        ("client.invite", "admin", "ok"),
+        ("client_invite", "admin", "ok"),
+    ]
+    async with transaction(database.sessions) as session:
+        for minute, (action, actor, outcome) in enumerate(made):
+            event = audit.record(session, actor_kind=actor, action=action, outcome=outcome)
+            event.at = NOW + timedelta(minutes=minute)
+
+    async def read(chosen: admin.AuditFilter, newest: int | None = None) -> list[str]:
+        async with database.sessions() as session:
+            return [e.action for e in await admin.audit_log(session, chosen, newest=newest)]
+
+    async def count(chosen: admin.AuditFilter) -> int:
+        async with database.sessions() as session:
+            return await admin.audit_count(session, chosen)
+
+    alerts_ = admin.AuditFilter(action="alert.")
+    assert await read(alerts_) == ["alert.acknowledge", "alert.snooze", "alert.acknowledge"]
+    assert await count(alerts_) == 3
+    assert await read(alerts_, newest=2) == ["alert.acknowledge", "alert.snooze"]  # newest first
+    refused = admin.AuditFilter(action="alert.", outcome="refused")
+    assert await count(refused) == 1
+    assert await read(admin.AuditFilter(action="client_")) == ["client_invite"]
+    assert await count(admin.AuditFilter(actor_kind="admin", since=NOW + timedelta(minutes=4))) == 2
+    assert await read(admin.AuditFilter(action="%")) == []

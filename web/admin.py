@@ -156,17 +156,10 @@ async def audit_log(visit: Visit) -> Response:
             since = day if day.tzinfo else datetime.combine(day.date(), time(), tzinfo=UTC)
         except ValueError:
             problems.append(_("The date is not a date (2026-11-01)."))
-    rows = await store_admin.audit_log(visit.session, client_id=client_id, since=since)
     action, actor, outcome = query.get("action", ""), query.get("actor", ""), query.get("outcome")
-    rows = [
-        r
-        for r in rows
-        if (not action or r.action.startswith(action))
-        and (not actor or r.actor_kind == actor)
-        and (not outcome or r.outcome == outcome)
-    ]
-    total = len(rows)
-    rows = list(reversed(rows))[:AUDIT_SHOWN]  # newest first
+    chosen = store_admin.AuditFilter(client_id, since, action, actor, outcome or "")
+    total = await store_admin.audit_count(visit.session, chosen)
+    rows = await store_admin.audit_log(visit.session, chosen, newest=AUDIT_SHOWN)
     return visit.render(
         "audit.html",
         rows=rows,

@@ -397,7 +397,8 @@ def cmd_audit(env: Env, args: argparse.Namespace) -> None:
     from store import admin
 
     async def work(session: AsyncSession, vault: Vault) -> dict[str, Any]:
-        rows = await admin.audit_log(session, client_id=args.client, since=args.since)
+        chosen = admin.AuditFilter(client_id=args.client, since=args.since)
+        rows = await admin.audit_log(session, chosen)
         return {
             "events": [
                 {
