@@ -447,7 +447,11 @@ def _upper_first(text: str) -> str:
 
 
 def _comment_based(alert: PendingAlert) -> bool:
-    return alert.rule == CRITICAL_COMMENT or "comment" in alert.reason.lower()
+    """Whether a comment's words are behind the alert: a marker, or a risk phrase (for an
+    alert raised before the evidence held the phrase, the reason's English tells)."""
+    if alert.rule == CRITICAL_COMMENT or "phrase" in alert.evidence:
+        return True
+    return not alert.evidence and "comment" in alert.reason.lower()
 
 
 def _technical_reason(alert: PendingAlert, detail: Detail) -> str:

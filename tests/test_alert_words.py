@@ -291,6 +291,10 @@ def test_the_safety_nets_risk_flags_are_told_from_their_evidence() -> None:
     ):
         made = alert("risk", "urgent", "reworded", evidence=flag.evidence)
         assert words.sentence(made, "full") == said
+    phrase = risk_phrase_flag("want to die")
+    made = alert("risk", "urgent", phrase.reason, evidence=phrase.evidence)
+    assert words.sentence(made, "scores") == "A.B. used a risk phrase in their comment."
+    assert "want to die" not in words.why_text([made], "scores")
 
 
 def test_wellbeing_sentences_come_from_the_detectors_evidence() -> None:
