@@ -200,7 +200,9 @@ async def enrolled(
 
 async def press_latest(user: FakeUser, label: str) -> BotMessage:
     """Press the button `label` on the newest message that has it; the message as edited."""
-    shown = next(m.message_id for m in reversed(user.messages) if label in m.buttons)
+    shown = next((m.message_id for m in reversed(user.messages) if label in m.buttons), None)
+    if shown is None:
+        raise AssertionError(f"{user!r} has no message with a button {label!r}")
     user.press_button(shown, label)
     return await user.wait_for_message(predicate=lambda m: m.message_id == shown)
 

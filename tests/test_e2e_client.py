@@ -26,32 +26,11 @@ from store.models import (
     Notice,
 )
 from store.vault import unseal
-from tests.botapi import BotMessage, FakeBotAPI, FakeUser
+from tests.botapi import FakeBotAPI
 from tests.conftest import database_url
-from tests.rig import Rig, dispatched, first_question, join, link, start_rig
+from tests.rig import Rig, dispatched, enrolled, first_question, join, link, press_latest, start_rig
 
 DATA = Path(__file__).parent / "data"
-
-
-async def _press(user: FakeUser, label: str) -> BotMessage:
-    shown = user.last_message.message_id if user.messages else 0
-    for message in reversed(user.messages):
-        if label in message.buttons:
-            shown = message.message_id
-            break
-    user.press_button(shown, label)
-    return await user.wait_for_message(predicate=lambda m: m.message_id == shown)
-
-
-async def _enrolled(
-    rig: Rig, client_tg: int = 6001, therapist_tg: int = 5001
-) -> tuple[FakeUser, FakeUser, uuid.UUID]:
-    therapist_id, t_token = await rig.add_therapist()
-    client_id, c_token = await rig.invite(therapist_id, label="Client Mo")
-    therapist, client = rig.fake.user(therapist_tg), rig.fake.user(client_tg)
-    await link(therapist, t_token)
-    await join(client, c_token)
-    return therapist, client, client_id
 
 
 async def _client_row(rig: Rig, client_id: uuid.UUID) -> Client | None:
@@ -66,7 +45,7 @@ async def test_not_now_stores_nothing_and_the_link_still_works(rig: Rig) -> None
     client.send_text(f"/start {token}")
     offer = await client.wait_for_message(contains="Do you agree")
     assert "no way to get urgent help" in offer.content and "112" in offer.content
-    full = await _press(client, DEFAULTS["full_text_button"])
+    full = await press_latest(client, DEFAULTS["full_text_button"])
     for needed in (
         "encrypted",
         "not end-to-end encrypted",
@@ -78,7 +57,7 @@ async def test_not_now_stores_nothing_and_the_link_still_works(rig: Rig) -> None
         "112",
     ):
         assert needed in full.content, needed
-    declined = await _press(client, DEFAULTS["not_now_button"])
+    declined = await press_latest(client, DEFAULTS["not_now_button"])
     assert "nothing has been saved" in declined.content
     row = await _client_row(rig, client_id)
     assert row is not None and row.telegram_hash is None and row.chat_enc is None
@@ -91,19 +70,19 @@ async def test_not_now_stores_nothing_and_the_link_still_works(rig: Rig) -> None
 
 
 async def test_full_checkin_with_back_skip_and_comment(rig: Rig, tmp_path: Path) -> None:
-    therapist, client, client_id = await _enrolled(rig)
+    therapist, client, client_id = await enrolled(rig)
     await rig.send_checkin(client_id)
     first = await first_question(rig, client)
     assert "1/5" in first.content and first.buttons[:11] == [str(v) for v in range(11)]
     assert DEFAULTS["back_button"] not in first.buttons  # nothing to go back to
 
-    await _press(client, "3")
-    second = await _press(client, DEFAULTS["back_button"])
+    await press_latest(client, "3")
+    second = await press_latest(client, DEFAULTS["back_button"])
     assert "1/5" in second.content and "✓ 3" in second.buttons  # the earlier answer, marked
     for value in ["9", "9", "10", "9"]:
-        shown = await _press(client, value)
+        shown = await press_latest(client, value)
     assert "5/5" in shown.content and shown.buttons[:3] == ["No", "A little", "Yes"]
-    prompt = await _press(client, "No")
+    prompt = await press_latest(client, "No")
     assert "Anything you'd like your therapist to know" in prompt.content
     client.send_text("Thanks, the last session really helped.")
     await client.wait_for_message(contains="Thank you")
@@ -132,14 +111,14 @@ async def test_optional_item_skip_and_risk_item_safety_net(
         FakeBotAPI() as fake,
         start_rig(fake, tmp_path, url, config=config) as rig,
     ):
-        therapist, client, client_id = await _enrolled(rig)
+        therapist, client, client_id = await enrolled(rig)
         _, bystander_token = await rig.add_therapist("Therapist Bo")
         bystander = rig.fake.user(5999)
         await link(bystander, bystander_token)
         await rig.send_checkin(client_id, "mood_check")
         first = await first_question(rig, client)
         assert DEFAULTS["skip_button"] in first.buttons
-        second = await _press(client, DEFAULTS["skip_button"])
+        second = await press_latest(client, DEFAULTS["skip_button"])
         assert "2/2" in second.content and DEFAULTS["skip_button"] not in second.buttons
         client.press_button(second, "Several days")
         crisis = await client.wait_for_message(contains="Please don't wait")
@@ -156,11 +135,11 @@ async def test_optional_item_skip_and_risk_item_safety_net(
 
 
 async def test_risk_comment_shows_crisis_resources_and_alerts(rig: Rig) -> None:
-    therapist, client, client_id = await _enrolled(rig)
+    therapist, client, client_id = await enrolled(rig)
     await rig.send_checkin(client_id)
     await first_question(rig, client)
     for value in ["10", "10", "10", "10", "No"]:
-        await _press(client, value)
+        await press_latest(client, value)
     client.send_text("Honestly some days I want to die.")
     crisis = await client.wait_for_message(contains="Please don't wait")
     assert "emergency" in crisis.content
@@ -172,45 +151,45 @@ async def test_risk_comment_shows_crisis_resources_and_alerts(rig: Rig) -> None:
 async def test_restart_half_way_resumes_where_it_stopped(tmp_path: Path) -> None:
     async with database_url("sqlite", tmp_path) as url, FakeBotAPI() as fake:
         async with start_rig(fake, tmp_path, url) as rig:
-            _therapist, client, client_id = await _enrolled(rig)
+            _therapist, client, client_id = await enrolled(rig)
             await rig.send_checkin(client_id)
             await first_question(rig, client)
-            await _press(client, "8")
-            await _press(client, "7")
+            await press_latest(client, "8")
+            await press_latest(client, "7")
         # The bot is down; the client taps meanwhile and Telegram holds the update.
         client.press_button(client.last_message, "6")
         async with start_rig(fake, tmp_path, url) as rig:
             fourth = await client.wait_for_message(contains="4/5")
             assert "4/5" in fourth.content
             for value in ["9", "No"]:
-                await _press(client, value)
-            await _press(client, DEFAULTS["no_comment_button"])
+                await press_latest(client, value)
+            await press_latest(client, DEFAULTS["no_comment_button"])
             async with rig.services.sessions() as session:
                 checkin = await session.scalar(select(CheckIn))
                 assert checkin is not None and checkin.state == CheckInState.COMPLETED
 
 
 async def test_stale_and_closed_buttons_change_nothing(rig: Rig) -> None:
-    _therapist, client, client_id = await _enrolled(rig)
+    _therapist, client, client_id = await enrolled(rig)
     await rig.send_checkin(client_id)
     first = await first_question(rig, client)
     stale_data = first.button_data[5]  # "5" on question 1
-    await _press(client, "8")
+    await press_latest(client, "8")
     client.press(first.message_id, stale_data)  # the old button, pressed again
     await rig.fake.wait_for(lambda: all(p.answered for p in rig.fake.presses.values()))
     assert "2/5" in client.last_message.content
     client.send_text("hello?")
     assert (await client.wait_for_message()).content.startswith(DEFAULTS["use_buttons"])
     for value in ["8", "8", "8", "No"]:
-        await _press(client, value)
-    await _press(client, DEFAULTS["no_comment_button"])
+        await press_latest(client, value)
+    await press_latest(client, DEFAULTS["no_comment_button"])
     press = client.press(first.message_id, stale_data)  # after completion
     await rig.fake.wait_for(lambda: rig.fake.presses[press.query_id].answered)
     assert rig.fake.presses[press.query_id].answer.get("text") == DEFAULTS["checkin_closed"]
 
 
 async def test_pause_resume_and_stop(rig: Rig) -> None:
-    therapist, client, client_id = await _enrolled(rig)
+    therapist, client, client_id = await enrolled(rig)
     client.send_text("/pause 7")
     assert "paused for 7 days, until" in (await client.wait_for_message()).content
     notice = await therapist.wait_for_message(contains="paused check-ins", timeout=10)
@@ -232,7 +211,7 @@ async def test_pause_resume_and_stop(rig: Rig) -> None:
 
 
 async def test_a_stopped_client_cannot_pause_or_resume_their_way_back(rig: Rig) -> None:
-    therapist, client, client_id = await _enrolled(rig)
+    therapist, client, client_id = await enrolled(rig)
     client.send_text("/stop")
     await client.wait_for_message(contains="stopped")
     await therapist.wait_for_message(contains="stopped check-ins", timeout=10)
@@ -260,13 +239,13 @@ async def test_a_stopped_client_cannot_pause_or_resume_their_way_back(rig: Rig) 
     # a pause or a return came before it.
     client.send_text("/delete")
     await client.wait_for_message(contains="cannot be undone")
-    await _press(client, DEFAULTS["delete_button"])
+    await press_latest(client, DEFAULTS["delete_button"])
     await therapist.wait_for_message(contains="left Rapport", timeout=10)
     assert ["left Rapport" in m.content for m in therapist.messages[told:]] == [True]
 
 
 async def test_the_therapist_restarts_a_stopped_client(rig: Rig) -> None:
-    therapist, client, client_id = await _enrolled(rig)
+    therapist, client, client_id = await enrolled(rig)
     client.send_text("/stop")
     await client.wait_for_message(contains="stopped")
     therapist.send_text("/schedule Client Mo")
@@ -290,18 +269,20 @@ async def test_the_therapist_restarts_a_stopped_client(rig: Rig) -> None:
 
 
 async def test_mydata_sends_everything_decrypted(rig: Rig) -> None:
-    _therapist, client, client_id = await _enrolled(rig)
+    _therapist, client, client_id = await enrolled(rig)
     await rig.send_checkin(client_id)
     await first_question(rig, client)
     for value in ["7", "6", "5", "4", "A little"]:
-        await _press(client, value)
+        await press_latest(client, value)
     client.send_text("A bit much homework")
     await client.wait_for_message(contains="Thank you")
     client.send_text("/mydata")
     document = await client.wait_for_message(predicate=lambda m: m.document is not None)
     assert document.document is not None and document.document_name == "rapport-my-data.json"
     data = json.loads(document.document)
-    assert data["client"]["label"] == "Client Mo" and data["client"]["telegram_chat_id"] == 6001
+    assert (
+        data["client"]["label"] == "Client Mo" and data["client"]["telegram_chat_id"] == client.id
+    )
     [checkin] = data["checkins"]
     assert [(a["item"], a["value"]) for a in checkin["answers"]] == [
         ("bond", 7),
@@ -315,12 +296,12 @@ async def test_mydata_sends_everything_decrypted(rig: Rig) -> None:
 
 
 async def test_delete_erases_everything_after_confirmation(rig: Rig) -> None:
-    therapist, client, client_id = await _enrolled(rig)
+    therapist, client, client_id = await enrolled(rig)
     await rig.send_checkin(client_id)
     await first_question(rig, client)
     for value in ["2", "2", "2", "2", "Yes"]:
-        await _press(client, value)
-    await _press(client, DEFAULTS["no_comment_button"])
+        await press_latest(client, value)
+    await press_latest(client, DEFAULTS["no_comment_button"])
     async with rig.services.sessions() as session:
         old_answer_blob = await session.scalar(select(Answer.value_enc))
         key_before = await rig.services.vault.key(session, client_id)
@@ -328,13 +309,13 @@ async def test_delete_erases_everything_after_confirmation(rig: Rig) -> None:
 
     client.send_text("/delete")
     await client.wait_for_message(contains="cannot be undone")
-    cancelled = await _press(client, DEFAULTS["cancel_button"])
+    cancelled = await press_latest(client, DEFAULTS["cancel_button"])
     assert cancelled.content == DEFAULTS["delete_cancelled"]
     assert await _client_row(rig, client_id) is not None
 
     client.send_text("/delete")
     await client.wait_for_message(contains="cannot be undone")
-    done = await _press(client, DEFAULTS["delete_button"])
+    done = await press_latest(client, DEFAULTS["delete_button"])
     assert done.content == DEFAULTS["deleted"]
     await therapist.wait_for_message(contains="left Rapport", timeout=10)
 
@@ -380,7 +361,7 @@ async def test_changed_consent_text_asks_again_before_the_next_checkin(tmp_path:
         FakeBotAPI() as fake,
         start_rig(fake, tmp_path, url, config=config) as rig,
     ):
-        _therapist, client, client_id = await _enrolled(rig)
+        _therapist, client, client_id = await enrolled(rig)
         from store.db import transaction
 
         async with transaction(rig.services.sessions) as session:
@@ -395,11 +376,11 @@ async def test_changed_consent_text_asks_again_before_the_next_checkin(tmp_path:
             ),
             timeout=10,
         )
-        full = await _press(client, DEFAULTS["full_text_button"])  # the full text, in place
+        full = await press_latest(client, DEFAULTS["full_text_button"])  # the full text, in place
         assert "how Rapport works has changed" in full.content
         assert "Read automatically" in full.content
         assert DEFAULTS["full_text_button"] not in full.buttons
-        first = await _press(client, DEFAULTS["agree_button"])
+        first = await press_latest(client, DEFAULTS["agree_button"])
         assert "1/5" in first.content
         row = await _client_row(rig, client_id)
         assert row is not None
@@ -429,12 +410,12 @@ async def test_client_sees_only_the_scores_the_practice_allows(tmp_path: Path) -
         FakeBotAPI() as fake,
         start_rig(fake, tmp_path, url, config=config) as rig,
     ):
-        _therapist, client, client_id = await _enrolled(rig)
+        _therapist, client, client_id = await enrolled(rig)
         await rig.send_checkin(client_id)
         await first_question(rig, client)
         for value in ["9", "9", "9", "9", "No"] + ["More than half of the time"] * 5:
-            await _press(client, value)
-        await _press(client, DEFAULTS["no_comment_button"])
+            await press_latest(client, value)
+        await press_latest(client, DEFAULTS["no_comment_button"])
         closing = client.last_message.content
     assert "Your WHO-5 Well-Being Index: 60 of 100." in closing
     assert "36" not in closing and "alliance" not in closing.lower()

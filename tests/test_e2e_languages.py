@@ -12,18 +12,8 @@ from sqlalchemy import select
 
 from handlers.texts import DEFAULTS
 from store.models import Alert, AuditEvent, Client
-from tests.botapi import BotMessage, FakeUser
-from tests.rig import Rig, first_question, link
-
-
-async def _press(user: FakeUser, label: str) -> BotMessage:
-    shown = user.last_message.message_id if user.messages else 0
-    for message in reversed(user.messages):
-        if label in message.buttons:
-            shown = message.message_id
-            break
-    user.press_button(shown, label)
-    return await user.wait_for_message(predicate=lambda m: m.message_id == shown)
+from tests.botapi import FakeUser
+from tests.rig import Rig, first_question, link, press_latest
 
 
 async def _client_row(rig: Rig, client_id: uuid.UUID) -> Client:
@@ -46,7 +36,7 @@ async def _joined(
     client.send_text(f"/start {c_token}")
     offer = await client.wait_for_message()
     seen = (offer.content, list(offer.buttons))  # the message is edited in place next
-    await _press(client, agree)
+    await press_latest(client, agree)
     return therapist, client, client_id, seen
 
 
@@ -71,12 +61,12 @@ async def test_a_german_speaking_client_reads_german_throughout(rig: Rig) -> Non
     assert "gehört, verstanden und respektiert" in first.content
     assert "0 = Gar nicht  ·  10 = Völlig" in first.content
     for value in ["8", "8", "7"]:
-        shown = await _press(client, value)
+        shown = await press_latest(client, value)
     assert "Zurück" in shown.buttons[-1]
-    tension = await _press(client, "8")
+    tension = await press_latest(client, "8")
     assert tension.buttons[:3] == ["Nein", "Ein wenig", "Ja"]
     assert "Spannungen oder Missverständnisse" in tension.content
-    who5 = await _press(client, "Nein")
+    who5 = await press_latest(client, "Nein")
     assert who5.content.startswith("WHO-5-Fragebogen zum Wohlbefinden  ·  6/10")
     assert "Die folgenden Aussagen betreffen Ihr Wohlbefinden" in who5.content
     assert "In den letzten zwei Wochen war ich froh und guter Laune." in who5.content
@@ -89,10 +79,10 @@ async def test_a_german_speaking_client_reads_german_throughout(rig: Rig) -> Non
         "Die ganze Zeit",
     ]
     for _ in range(5):
-        shown = await _press(client, "Meistens")
+        shown = await press_latest(client, "Meistens")
     assert shown.content.startswith("Möchten Sie Ihrer Therapeutin")
     assert "Kein Kommentar" in shown.buttons
-    thanks = await _press(client, "Kein Kommentar")
+    thanks = await press_latest(client, "Kein Kommentar")
     assert thanks.content.startswith("Danke! Ihre Antworten sind")
 
     client.send_text("/help")
@@ -139,7 +129,7 @@ async def test_language_switches_and_is_stored_and_used_from_then_on(rig: Rig) -
     await rig.fake.wait_for(lambda: rig.fake.presses[forged.query_id].answered)
     assert (await _client_row(rig, client_id)).language == "en"
 
-    confirmed = await _press(client, "Español")
+    confirmed = await press_latest(client, "Español")
     assert confirmed.content == "A partir de ahora, Rapport le escribe en español."
     row = await _client_row(rig, client_id)
     assert row.language == "es"
@@ -162,7 +152,7 @@ async def test_language_switches_and_is_stored_and_used_from_then_on(rig: Rig) -
     again = await client.wait_for_message()
     assert again.content == "¿En qué idioma quiere que le escriba Rapport?"
     assert "✓ Español" in again.buttons
-    back = await _press(client, "English")
+    back = await press_latest(client, "English")
     assert back.content == "From now on, Rapport writes to you in English."
     assert (await _client_row(rig, client_id)).language == "en"
 
