@@ -89,15 +89,26 @@ class Web:
         self.environment.install_gettext_callables(  # type: ignore[attr-defined]
             gettext=i18n.gettext, ngettext=i18n.ngettext_plain, newstyle=True
         )
-        self.environment.filters["local"] = _local
+        self.environment.filters["local"] = local
 
 
-def _local(at: datetime | None, zone: str) -> str:
-    """'Tue 08 Dec 2026, 18:00' in the practice's language."""
+# The dates a page shows, by their English form: the Babel pattern that writes it, and the CLDR
+# skeletons (joined) that write it in another language.
+DATE_FORMS: dict[str, tuple[str, tuple[str, ...], str]] = {
+    "%a %d %b %Y, %H:%M": ("EEE dd MMM yyyy, HH:mm", ("yMMMEd", "Hm"), ", "),
+    "%a %d %b, %H:%M": ("EEE dd MMM, HH:mm", ("MMMEd", "Hm"), ", "),
+    "%a %d %b %Y": ("EEE dd MMM yyyy", ("yMMMEd",), " "),
+    "%d %b %Y": ("dd MMM yyyy", ("yMMMd",), " "),
+}
+
+
+def local(at: datetime | None, zone: str, form: str = "%a %d %b %Y, %H:%M") -> str:
+    """A date in the practice's language (Babel), English as `form` writes it: by default
+    'Tue 08 Dec 2026, 18:00'. Also the templates' `local` filter."""
     if at is None:
         return ""
-    moment = at.astimezone(ZoneInfo(zone))
-    return i18n.staff_when(moment, "EEE dd MMM yyyy, HH:mm", ("yMMMEd", "Hm"), ", ")
+    english, skeletons, join = DATE_FORMS[form]
+    return i18n.staff_when(at.astimezone(ZoneInfo(zone)), english, skeletons, join)
 
 
 AfterCommit = Callable[[], Awaitable[None]]

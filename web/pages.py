@@ -11,7 +11,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from starlette.responses import Response
 
@@ -19,7 +18,7 @@ from alliance.detectors import Severity
 from alliance.history import CheckinRecord, Status
 from alliance.instruments import Instrument
 from handlers import alert_words, brief, local_time
-from handlers.i18n import N_, _, staff_when
+from handlers.i18n import N_, _
 from handlers.therapist_views import describe_rule
 from handlers.web import drop_buttons
 from schedules import briefs as timing
@@ -30,7 +29,7 @@ from store import caseload, clients, history, people, plans
 from store.alerts import AlertAction, PendingAlert
 from store.briefs import Candidate, preview
 from store.models import Client, ClientStatus, Therapist
-from web.app import Visit, plain, see_other
+from web.app import Visit, local, plain, see_other
 from web.charts import sparkline, trend_chart
 
 SORTS = {  # the sort choices' names: `_()` where shown
@@ -53,24 +52,6 @@ def detail(visit: Visit) -> alert_words.Detail:
 
 def scores_shown(visit: Visit) -> bool:
     return alert_words.shows_scores(detail(visit))
-
-
-# The dates a page shows, by their English form: the Babel pattern that writes it, and the CLDR
-# skeletons (joined) that write it in another language.
-DATE_FORMS: dict[str, tuple[str, tuple[str, ...], str]] = {
-    "%a %d %b %Y, %H:%M": ("EEE dd MMM yyyy, HH:mm", ("yMMMEd", "Hm"), ", "),
-    "%a %d %b, %H:%M": ("EEE dd MMM, HH:mm", ("MMMEd", "Hm"), ", "),
-    "%a %d %b %Y": ("EEE dd MMM yyyy", ("yMMMEd",), " "),
-    "%d %b %Y": ("dd MMM yyyy", ("yMMMd",), " "),
-}
-
-
-def local(at: datetime | None, zone: str, form: str = "%a %d %b %Y, %H:%M") -> str:
-    """A date in the practice's language (Babel), English as `form` writes it."""
-    if at is None:
-        return ""
-    english, skeletons, join = DATE_FORMS[form]
-    return staff_when(at.astimezone(ZoneInfo(zone)), english, skeletons, join)
 
 
 def not_found(visit: Visit) -> Response:
