@@ -15,10 +15,10 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from store.models import AuditEvent, SessionLog
+from store.models import Alert, AlertState, AuditEvent, SessionLog
 from tests.botapi import FakeBotAPI, FakeUser
 from tests.conftest import database_url
-from tests.rig import Rig, join, link, start_rig
+from tests.rig import Rig, answer_checkin, eventually, join, link, start_rig
 
 LINK = re.compile(r"(http://127\.0\.0\.1:\d+/login/[A-Za-z0-9_-]+)")
 
@@ -253,3 +253,55 @@ async def test_pausing_quiet_hours_and_regular_time_from_the_client_page(web_rig
     assert {"client.paused", "client.resumed", "schedule.quiet", "session.recurring"} <= set(
         actions
     )
+
+
+async def test_changing_the_schedule_and_snoozing_an_alert_from_the_client_page(
+    web_rig: Rig,
+) -> None:
+    rig = web_rig
+    therapist, client_id = await therapist_with_client(rig, 7151, "Client Eve")
+    client = rig.fake.user(7151 + 1000)
+    for _ in range(3):  # the usual: at the ceiling
+        await answer_checkin(rig, client, client_id, ["10", "10", "10", "10", "No"])
+    await answer_checkin(rig, client, client_id, ["8", "5", "8", "8", "A little"])
+    alert = await therapist.wait_for_message(contains="Possible rupture", timeout=20)
+    async with httpx.AsyncClient(base_url=base(rig)) as browser:
+        await sign_in(browser, await web_link(therapist))
+        page = await browser.get(f"/clients/{client_id}")
+        csrf = csrf_of(page.text)
+        unknown = await browser.post(
+            f"/clients/{client_id}/template", data={"csrf": csrf, "template": "nightly"}
+        )
+        assert unknown.status_code == 400
+        assert "choose one of the practice&#39;s schedules" in unknown.text
+        changed = await browser.post(
+            f"/clients/{client_id}/template",
+            data={"csrf": csrf, "template": "standard"},
+            follow_redirects=True,
+        )
+        assert "Schedule changed." in changed.text and "schedule: standard" in changed.text
+        snoozed = await browser.post(
+            f"/clients/{client_id}/snooze", data={"csrf": csrf, "back": "alerts"}
+        )
+        assert snoozed.status_code == 303 and snoozed.headers["location"] == "/alerts"
+        assert "Snoozed until" in (await browser.get("/alerts")).text
+
+    async def snoozed_everywhere() -> bool:
+        async with rig.services.sessions() as session:
+            states = (await session.scalars(select(Alert.state))).all()
+        return bool(states) and all(s == AlertState.SNOOZED for s in states)
+
+    await eventually(snoozed_everywhere)
+    await rig.fake.wait_for(
+        lambda: rig.fake.find_message(therapist.id, alert.message_id).buttons == [],  # type: ignore[union-attr]
+        message="the alert message to lose its buttons",
+    )
+    async with rig.services.sessions() as session:
+        actions = set(
+            (
+                await session.scalars(
+                    select(AuditEvent.action).where(AuditEvent.target_id == client_id)
+                )
+            ).all()
+        )
+    assert {"schedule.set", "alert.snooze"} <= actions
