@@ -23,7 +23,7 @@ from alliance.history import CheckinRecord, Status
 from alliance.instruments import Instrument
 from store import audit
 from store.alerts import LIVE, PendingAlert, live_alerts_of
-from store.history import Trend, client_history, trend
+from store.history import TREND_CHECKINS, Trend, client_history, trend_of
 from store.models import Alert, Brief, Client, ClientStatus, SessionLog, Therapist
 from store.outbox import Guarantee, SendOutcome, claim_new, lease, settle
 from store.people import chat_id
@@ -191,7 +191,7 @@ async def _content(
         .limit(1)
     )
     key = await vault.key(session, client.id)
-    history = await client_history(session, vault, client.id, key=key)
+    history = await client_history(session, vault, client.id, key=key)  # the trend's too
     records = tuple(r for r in history if since is None or r.due_at >= since)
     if since is None:
         records = records[-4:]  # no session known before: the last few check-ins
@@ -206,7 +206,7 @@ async def _content(
         since=since,
         alerts=tuple(alerts),
         records=records,
-        trend=await trend(session, vault, client.id, known, settings) if known else None,
+        trend=trend_of(history[-TREND_CHECKINS:], known, settings) if known else None,
     )
 
 

@@ -19,6 +19,7 @@ from store.models import Answer, CheckIn, CheckInState
 from store.vault import Vault, unseal_column
 
 CLOSED = (CheckInState.COMPLETED, CheckInState.MISSED, CheckInState.EXPIRED)
+TREND_CHECKINS = 12  # the check-ins a trend shows
 
 
 async def client_history(
@@ -103,10 +104,18 @@ async def trend(
     client_id: uuid.UUID,
     known: Mapping[str, Instrument],
     settings: DetectorSettings = DEFAULTS,
-    last: int = 12,
+    last: int = TREND_CHECKINS,
 ) -> Trend:
     """The last check-ins' alliance and wellbeing scores, with the client's usual range."""
-    records = await client_history(session, vault, client_id, limit=last)
+    return trend_of(await client_history(session, vault, client_id, limit=last), known, settings)
+
+
+def trend_of(
+    records: Sequence[CheckinRecord],
+    known: Mapping[str, Instrument],
+    settings: DetectorSettings = DEFAULTS,
+) -> Trend:
+    """`trend` of check-ins read already (oldest first, as `client_history` gives them)."""
     alliance = known.get(settings.alliance_instruments[0])
     wellbeing = known.get(settings.wellbeing_instruments[0])
     points = [
