@@ -11,7 +11,7 @@ random order (multi-line comments kept whole) is measured too: the backtest then
 through temporary files first.
 
 Each measurement is a fresh process; the table gives the median wall time of --runs runs and
-the largest peak RSS (ru_maxrss of that process, from wait4):
+the largest peak RSS (the process's own high-water mark, VmHWM, which it writes at exit):
 
 - bare csv read: `for row in csv.reader(file)`, nothing kept;
 - bare read and group: the rows kept in memory in a list per client (what the backtest had to
@@ -101,7 +101,6 @@ def shuffled(source: Path, target: Path, seed: int) -> None:
         writer = csv.writer(file, lineterminator="\n")
         writer.writerow(header)
         writer.writerows(rows)
-    del rows
 
 
 def run(command: Sequence[str]) -> tuple[float, int]:

@@ -37,8 +37,6 @@ from alliance.instruments import Instrument
 from bench.synthetic import Cohort, Episode, generate, generate_checkins, to_csv
 from bot.config import load_instruments
 
-SHIPPED = Path(__file__).resolve().parent.parent / "alliance" / "instruments"
-
 Rules = Callable[[Sequence[CheckinRecord]], list[str]]
 
 

@@ -155,7 +155,6 @@ class TierQuality:
     lines: dict[str, Line]
     false_push_why: Counter[str]
     wellbeing: Counter[str]
-    flags_by_delivery: Counter[str]
 
     def recall(self, line: str) -> float:
         return self.lines[line].found / self.episodes if self.episodes else 0.0
@@ -180,7 +179,6 @@ def measure(
         by_client.setdefault(episode.client, []).append(episode)
     why_out: Counter[str] = Counter()
     wellbeing: Counter[str] = Counter()
-    deliveries: Counter[str] = Counter()
     depths: Counter[str] = Counter()
     traced = 0
     for client, flags_of, totals in zip(
@@ -209,7 +207,6 @@ def measure(
                 ),
             }
             for d in decisions:
-                deliveries[f"{d.flag.rule} {d.delivery}"] += 1
                 if d.flag.rule not in RUPTURE_RULES and d.flag.rule != "risk":
                     wellbeing[d.delivery] += 1
             inside = [n for n, e in enumerate(episodes) if e.first <= index <= e.last]
@@ -250,7 +247,6 @@ def measure(
         lines=lines,
         false_push_why=why_out,
         wellbeing=wellbeing,
-        flags_by_delivery=deliveries,
     )
 
 
@@ -318,13 +314,12 @@ def report(q: TierQuality) -> list[str]:
     out.append(
         "(a check-in pushed for two reasons counts under each; the push line above counts it once)"
     )
-    checkins = q.client_weeks
     out += [
         "",
         "| wellbeing flags (not rupture rules) | push | brief | none |",
         "|---|---:|---:|---:|",
         "| per 100 check-ins | "
-        + " | ".join(f"{100 * q.wellbeing.get(str(d), 0) / checkins:.2f}" for d in Delivery)
+        + " | ".join(f"{100 * q.wellbeing.get(str(d), 0) / weeks:.2f}" for d in Delivery)
         + " |",
     ]
     return out
