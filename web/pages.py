@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -336,6 +336,7 @@ async def show_client(visit: Visit, error: str | None = None) -> Response:
     recurring = manage_recurring(client)
     visit.audit("history.read", client.id, detail="web")
     template = s.templates.get(plan.template or "")
+    done = FORMS.get(visit.request.query_params.get("done", ""))  # the form just sent
     return visit.render(
         "client.html",
         400 if error else 200,
@@ -362,7 +363,7 @@ async def show_client(visit: Visit, error: str | None = None) -> Response:
         weekdays=WEEKDAYS,
         pause_choices=PAUSE_CHOICES,
         paused_until=local(client.paused_until, client.timezone, "%d %b %Y"),
-        message=_(done) if (done := DONE.get(visit.request.query_params.get("done", ""))) else None,
+        message=_(done.done) if done else None,
         error=error,
     )
 
@@ -380,112 +381,31 @@ def _rule_text(rule: Any) -> str:
 
 # --- what a client page's forms change --------------------------------------------------------
 
-DONE = {  # `_()` where shown
-    "acknowledge": N_("Acknowledged."),
-    "snooze": N_("Snoozed until tomorrow."),
-    "session": N_("Session logged."),
-    "recurring": N_("Regular session time saved."),
-    "template": N_("Schedule changed."),
-    "quiet": N_("Quiet hours saved."),
-    "pause": N_("Check-ins paused."),
-    "resume": N_("Check-ins resumed."),
-    "restart": N_("Check-ins restarted."),
-}
-# What each form is audited as when it is refused (not the therapist's client).
-ACTIONS = {
-    "acknowledge": "alert.acknowledge",
-    "snooze": "alert.snooze",
-    "session": "session.add",
-    "recurring": "session.recurring",
-    "template": "schedule.set",
-    "quiet": "schedule.quiet",
-    "pause": "client.pause",
-    "resume": "client.pause",
-    "restart": "client.pause",
-}
-
 
 async def client_action(visit: Visit) -> Response:
     action = visit.request.path_params["action"]
+    form = FORMS.get(action)
     client_id = _client_id(visit)
-    if client_id is None or action not in ACTIONS:
+    if client_id is None or form is None:
         return not_found(visit)
     # Alerts: as the Telegram buttons, a practice admin may act too; the rest is the
     # therapist's own (as /session and /schedule).
-    admin_may = action in ("acknowledge", "snooze")
     client = await caseload.owned(
-        visit.session, visit.therapist, client_id, ACTIONS[action], admin_may=admin_may
+        visit.session, visit.therapist, client_id, form.audit, admin_may=form.alert
     )
     if client is None:
         return not_found(visit)
     try:
-        if action in ("acknowledge", "snooze"):
-            await _alert_action(visit, client, AlertAction(action))
-        elif action == "session":
-            at = manage.parse_when(visit.field("when"), client.timezone, visit.now)
-            manage.check_session_time(at, visit.now)
-            await plans.add_session(
-                visit.session,
-                client,
-                at,
-                visit.now,
-                actor_kind="therapist",
-                actor_id=visit.therapist.id,
-            )
-            visit.after.append(_kick(visit))
-        elif action == "recurring":
-            weekdays = [d for d in visit.fields("weekday") if d in WEEKDAYS]
-            manage.set_recurring(
-                visit.session,
-                client,
-                weekdays,
-                visit.field("at"),
-                visit.now,
-                actor_kind="therapist",
-                actor_id=visit.therapist.id,
-            )
-            visit.after.append(_kick(visit))
-        elif action == "template":
-            template = visit.services.templates.get(visit.field("template"))
-            if template is None:
-                raise ValueError("choose one of the practice's schedules")
-            await manage.apply_template(
-                visit.session,
-                client,
-                template,
-                visit.now,
-                actor_kind="therapist",
-                actor_id=visit.therapist.id,
-            )
-            visit.after.append(_kick(visit))
-        elif action == "quiet":
-            hours = visit.field("quiet") if visit.field("own") == "yes" else None
-            manage.set_quiet_hours(
-                visit.session,
-                client,
-                hours or None,
-                visit.now,
-                actor_kind="therapist",
-                actor_id=visit.therapist.id,
-            )
-            visit.after.append(_kick(visit))
-        else:
-            await _pause_action(visit, client, action)
+        await form.change(visit, client)
     except (RuleError, ValueError) as exc:
         # Nothing was changed (the transaction has only the refused input): the page again,
         # saying what to fix.
         return await show_client(visit, error=_("That did not work: {problem}.", problem=exc))
+    if not form.alert:  # the schedule or the client's state changed: the dispatcher looks now
+        visit.after.append(_kick(visit))
     if visit.field("back") == "alerts":
         return see_other("/alerts")
-    return see_other(f"/clients/{client.id}?done={action}#{_anchor(action)}")
-
-
-def _anchor(action: str) -> str:
-    if action in ("acknowledge", "snooze"):
-        return "alerts"
-    if action == "session":
-        return "sessions"
-    return "schedule"
+    return see_other(f"/clients/{client.id}?done={action}#{form.anchor}")
 
 
 def _kick(visit: Visit) -> Callable[[], Any]:
@@ -493,6 +413,14 @@ def _kick(visit: Visit) -> Callable[[], Any]:
         visit.services.kick()
 
     return kick
+
+
+async def _acknowledge(visit: Visit, client: Client) -> None:
+    await _alert_action(visit, client, AlertAction.ACKNOWLEDGE)
+
+
+async def _snooze(visit: Visit, client: Client) -> None:
+    await _alert_action(visit, client, AlertAction.SNOOZE)
 
 
 async def _alert_action(visit: Visit, client: Client, action: AlertAction) -> None:
@@ -513,39 +441,121 @@ async def _alert_action(visit: Visit, client: Client, action: AlertAction) -> No
         visit.after.append(echo)
 
 
-async def _pause_action(visit: Visit, client: Client, action: str) -> None:
-    """Pause, resume or restart, as the /schedule buttons do; the client is told."""
+async def _log_session(visit: Visit, client: Client) -> None:
+    at = manage.parse_when(visit.field("when"), client.timezone, visit.now)
+    manage.check_session_time(at, visit.now)
+    await plans.add_session(
+        visit.session, client, at, visit.now, actor_kind="therapist", actor_id=visit.therapist.id
+    )
+
+
+async def _set_recurring(visit: Visit, client: Client) -> None:
+    weekdays = [d for d in visit.fields("weekday") if d in WEEKDAYS]
+    manage.set_recurring(
+        visit.session,
+        client,
+        weekdays,
+        visit.field("at"),
+        visit.now,
+        actor_kind="therapist",
+        actor_id=visit.therapist.id,
+    )
+
+
+async def _set_template(visit: Visit, client: Client) -> None:
+    template = visit.services.templates.get(visit.field("template"))
+    if template is None:
+        raise ValueError("choose one of the practice's schedules")
+    await manage.apply_template(
+        visit.session,
+        client,
+        template,
+        visit.now,
+        actor_kind="therapist",
+        actor_id=visit.therapist.id,
+    )
+
+
+async def _set_quiet(visit: Visit, client: Client) -> None:
+    hours = visit.field("quiet") if visit.field("own") == "yes" else None
+    manage.set_quiet_hours(
+        visit.session,
+        client,
+        hours or None,
+        visit.now,
+        actor_kind="therapist",
+        actor_id=visit.therapist.id,
+    )
+
+
+# Pause, resume and restart, as the /schedule buttons do; the client is told.
+
+
+async def _pause(visit: Visit, client: Client) -> None:
+    try:
+        days = int(visit.field("days"))
+    except ValueError:
+        days = 0
+    if days not in PAUSE_CHOICES:
+        choices = ", ".join(map(str, PAUSE_CHOICES))
+        raise ValueError(_("pause for {choices} days", choices=choices))
+    if client.status != ClientStatus.ACTIVE:
+        raise ValueError("only an active client's check-ins can be paused")
     s = visit.services
+    until = visit.now + timedelta(days=days)
+    await clients.pause(visit.session, s.vault, client, until, visit.now, visit.therapist.id)
     say = s.say(client.language)
-    me = visit.therapist.id
-    if action == "restart":
-        if not await clients.restart(visit.session, client, visit.now, me):
-            raise ValueError("the client has not stopped their check-ins")
-        told = say("resumed_by_therapist")
-    elif action == "resume":
-        if not await clients.resume(visit.session, s.vault, client, visit.now, me):
-            raise ValueError("check-ins are not paused")
-        told = say("resumed_by_therapist")
-    else:
-        try:
-            days = int(visit.field("days"))
-        except ValueError:
-            days = 0
-        if days not in PAUSE_CHOICES:
-            choices = ", ".join(map(str, PAUSE_CHOICES))
-            raise ValueError(_("pause for {choices} days", choices=choices))
-        if client.status != ClientStatus.ACTIVE:
-            raise ValueError("only an active client's check-ins can be paused")
-        until = visit.now + timedelta(days=days)
-        await clients.pause(visit.session, s.vault, client, until, visit.now, me)
-        until_said = local_time.day_time(until, client.timezone, visit.now, say.language)
-        told = say("paused_by_therapist", until=until_said)
-    chat = await people.chat_id(visit.session, s.vault, client)
+    until_said = local_time.day_time(until, client.timezone, visit.now, say.language)
+    await _tell(visit, client, say("paused_by_therapist", until=until_said))
+
+
+async def _resume(visit: Visit, client: Client) -> None:
+    s = visit.services
+    if not await clients.resume(visit.session, s.vault, client, visit.now, visit.therapist.id):
+        raise ValueError("check-ins are not paused")
+    await _tell(visit, client, s.say(client.language)("resumed_by_therapist"))
+
+
+async def _restart(visit: Visit, client: Client) -> None:
+    if not await clients.restart(visit.session, client, visit.now, visit.therapist.id):
+        raise ValueError("the client has not stopped their check-ins")
+    await _tell(visit, client, visit.services.say(client.language)("resumed_by_therapist"))
+
+
+async def _tell(visit: Visit, client: Client, text: str) -> None:
+    """After the commit, the client is told in their chat (if they have one)."""
+    chat = await people.chat_id(visit.session, visit.services.vault, client)
+    if chat is None:
+        return
     bot = visit.web.bot
 
     async def tell() -> None:
-        s.kick()
-        if chat is not None:
-            await bot.send_message(chat, told)
+        await bot.send_message(chat, text)
 
     visit.after.append(tell)
+
+
+@dataclass(frozen=True)
+class Form:
+    """One of a client page's forms (POST /clients/{id}/{action})."""
+
+    audit: str  # what it is audited as, also when refused (not the therapist's client)
+    change: Callable[[Visit, Client], Awaitable[None]]  # ValueError: refused, say why
+    done: str  # what the page says after it: `_()` where shown
+    anchor: str  # where on the page it lands
+    alert: bool = False  # an alert's: a practice admin may act too, the dispatcher not woken
+
+
+FORMS: Mapping[str, Form] = {
+    "acknowledge": Form("alert.acknowledge", _acknowledge, N_("Acknowledged."), "alerts", True),
+    "snooze": Form("alert.snooze", _snooze, N_("Snoozed until tomorrow."), "alerts", True),
+    "session": Form("session.add", _log_session, N_("Session logged."), "sessions"),
+    "recurring": Form(
+        "session.recurring", _set_recurring, N_("Regular session time saved."), "schedule"
+    ),
+    "template": Form("schedule.set", _set_template, N_("Schedule changed."), "schedule"),
+    "quiet": Form("schedule.quiet", _set_quiet, N_("Quiet hours saved."), "schedule"),
+    "pause": Form("client.pause", _pause, N_("Check-ins paused."), "schedule"),
+    "resume": Form("client.pause", _resume, N_("Check-ins resumed."), "schedule"),
+    "restart": Form("client.pause", _restart, N_("Check-ins restarted."), "schedule"),
+}
