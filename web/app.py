@@ -272,7 +272,7 @@ def build(web: Web) -> Starlette:
     routes = [
         Route("/", page(pages.caseload_page)),
         Route("/alerts", page(pages.alerts_page)),
-        Route("/clients/{client_id}", page(pages.client_page)),
+        Route("/clients/{client_id}", page(pages.show_client)),
         Route("/clients/{client_id}/{action}", page(pages.client_action), methods=["POST"]),
         Route("/admin", page(admin.overview, admin=True)),
         Route("/admin/audit", page(admin.audit_log, admin=True)),

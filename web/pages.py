@@ -293,11 +293,8 @@ def checkin_rows(
     return rows
 
 
-async def client_page(visit: Visit) -> Response:
-    return await show_client(visit)
-
-
 async def show_client(visit: Visit, error: str | None = None) -> Response:
+    """A client's page; again with `error` when one of its forms was refused."""
     client_id = _client_id(visit)
     if client_id is None:
         return not_found(visit)
@@ -354,7 +351,7 @@ async def show_client(visit: Visit, error: str | None = None) -> Response:
         plan=plan,
         template=template,
         templates=sorted(s.templates),
-        rules=[_rule_text(rule) for rule in plan.rules],
+        rules=[describe_rule(rule) for rule in plan.rules],
         due=[local(t, client.timezone) for t in plan.due],
         sessions=[local(at, client.timezone) for at in reversed(logged)],
         next_session=local(upcoming, client.timezone),
@@ -373,10 +370,6 @@ def manage_recurring(client: Client) -> dict[str, Any]:
         return {"weekdays": [], "at": ""}
     spec = json.loads(client.session_rule)
     return {"weekdays": list(spec.get("weekdays", [])), "at": spec.get("at", "")}
-
-
-def _rule_text(rule: Any) -> str:
-    return describe_rule(rule)
 
 
 # --- what a client page's forms change --------------------------------------------------------
