@@ -177,7 +177,7 @@ async def on_text(update: Update, context: RapportContext) -> None:
             now=now,
             detection=services.detection,
         )
-        say = services.say(language or services.texts.language_for(user.language_code))
+        say = services.say_to(user, language)
         readings: dict[str, str] = {}
         if outcome.saved and outcome.scores and outcome.changed is not None:
             readings = await progress.after_checkin(

@@ -36,7 +36,7 @@ async def _me(
         known = await people.find_by_telegram(session, services.vault, user.id)
     if isinstance(known, Client):
         return known, services.say(known.language)
-    say = services.say(services.texts.language_for(user.language_code))
+    say = services.say_to(user)
     if isinstance(known, Therapist) and known.active:
         await message.reply_text(
             say("clients_only") if therapist_reply is None else therapist_reply

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from telegram import Update
+from telegram import Update, User
 from telegram.ext import Application, ApplicationHandlerStop, CallbackContext, ExtBot, JobQueue
 
 from alliance.instruments import Instrument
@@ -55,6 +55,11 @@ class Services:
 
     def say(self, language: str | None) -> Say:
         return Say(self.texts, language)
+
+    def say_to(self, user: User, language: str | None = None) -> Say:
+        """Words for this Telegram user: in `language` (a client's own) when known, else in
+        the best match for the language their Telegram app reports."""
+        return self.say(language or self.texts.language_for(user.language_code))
 
     def thanks(
         self,

@@ -30,7 +30,7 @@ async def start(update: Update, context: RapportContext) -> None:
         return
     services = context.services
     token = context.args[0] if context.args else ""
-    say = services.say(services.texts.language_for(user.language_code))
+    say = services.say_to(user)
     async with context.unit_of_work(update) as session:
         known = await people.find_by_telegram(session, services.vault, user.id)
         invite = None
@@ -83,8 +83,8 @@ async def on_consent(update: Update, context: RapportContext) -> None:
     if query is None or user is None or tap is None or query.message is None:
         return
     services = context.services
-    language = services.texts.language_for(user.language_code)
-    say = services.say(language)
+    say = services.say_to(user)
+    language = say.language
     if tap.value == callbacks.FULL_TEXT:  # nothing changes: the same offer, in full
         text, markup = views.consent_offer(say, tap.ref, full=True)
         await query.answer()

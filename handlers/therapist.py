@@ -107,7 +107,7 @@ def command(work: Work) -> Handler:
         if reply is not None and reply.kick:
             services.kick()
         if reply is None:
-            say = services.say(services.texts.language_for(user.language_code))
+            say = services.say_to(user)
             await message.reply_text(_(views.THERAPISTS_ONLY) if known else say("invitation_only"))
             if therapist is None:
                 await _drop_menu(context.bot, message.chat.id)
