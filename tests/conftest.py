@@ -7,6 +7,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,7 @@ from store.crypto import KeyRing
 from store.db import create_engine, migrate, session_factory
 from store.vault import Vault
 from tests.botapi import FakeBotAPI
-from tests.rig import Rig, start_rig
+from tests.rig import Clock, Rig, start_rig
 
 POSTGRES_URL = os.environ.get("RAPPORT_TEST_POSTGRES_URL")
 NO_POSTGRES = "PostgreSQL tests need RAPPORT_TEST_POSTGRES_URL (e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/test)"
@@ -95,12 +96,30 @@ def vault(keyring: KeyRing) -> Vault:
     return Vault(keyring)
 
 
+@asynccontextmanager
+async def practice_rig(
+    tmp_path: Path, config: str | None = None, *, at: datetime | None = None, kind: str = "sqlite"
+) -> AsyncIterator[Rig]:
+    """The real bot against a new fake Bot API, on a new `kind` database: `config` is the
+    practice's rapport.toml (none when None), and the rig's clock reads `at` (real time when
+    None)."""
+    path = None
+    if config is not None:
+        path = tmp_path / "rapport.toml"
+        path.write_text(config)
+    clock = Clock()
+    if at is not None:
+        clock.set(at)
+    async with (
+        database_url(kind, tmp_path) as url,
+        FakeBotAPI() as fake,
+        start_rig(fake, tmp_path, url, clock=clock, config=path) as started,
+    ):
+        yield started
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 async def rig(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Rig]:
     """The real bot against the fake Bot API, on SQLite and on PostgreSQL."""
-    async with (
-        database_url(request.param, tmp_path) as url,
-        FakeBotAPI() as fake,
-        start_rig(fake, tmp_path, url) as started,
-    ):
+    async with practice_rig(tmp_path, kind=request.param) as started:
         yield started

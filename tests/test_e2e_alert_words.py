@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import select
@@ -16,27 +15,13 @@ from sqlalchemy import select
 from handlers import callbacks
 from handlers import therapist_views as views
 from store.models import AuditEvent
-from tests.botapi import BotMessage, FakeBotAPI, FakeUser
-from tests.conftest import database_url
-from tests.rig import Rig, answer_checkin, join, link, start_rig
+from tests.botapi import BotMessage, FakeUser
+from tests.conftest import practice_rig
+from tests.rig import Rig, answer_checkin, join, link
 
 CEILING = ["10", "10", "10", "10", "No"]
 RUPTURE = ["8", "5", "8", "8", "Yes"]  # 29 of 40 after three 40s, tension "yes"
 CRITICAL = "Honestly this feels like a waste of time, my sister says so too."
-
-
-@asynccontextmanager
-async def practice(tmp_path: Path, config: str = "") -> AsyncIterator[Rig]:
-    path = None
-    if config:
-        path = tmp_path / "rapport.toml"
-        path.write_text(config)
-    async with (
-        database_url("sqlite", tmp_path) as url,
-        FakeBotAPI() as fake,
-        start_rig(fake, tmp_path, url, config=path) as rig,
-    ):
-        yield rig
 
 
 async def enrol(
@@ -105,7 +90,7 @@ def why_data(client_id: uuid.UUID) -> str:
 async def test_why_shows_the_rules_and_numbers_to_the_clients_therapist_only(
     tmp_path: Path,
 ) -> None:
-    async with practice(tmp_path) as rig:
+    async with practice_rig(tmp_path) as rig:
         ada_id, ada, bo_id, bo, client_id, client = await enrol(rig)
         for _ in range(3):
             await answer_checkin(rig, client, client_id, CEILING)
@@ -140,7 +125,7 @@ async def test_why_shows_the_rules_and_numbers_to_the_clients_therapist_only(
 async def test_an_alert_too_long_for_a_caption_comes_as_chart_then_text(tmp_path: Path) -> None:
     # A long label (a practice may write notes into it) makes the text pass 1,024 characters.
     label = "Kim " + " ".join(["(Tuesdays, couples work, referred by the GP practice)"] * 9)
-    async with practice(tmp_path) as rig:
+    async with practice_rig(tmp_path) as rig:
         _, ada, _, _, client_id, client = await enrol(rig, label=label)
         for _ in range(3):
             await answer_checkin(rig, client, client_id, CEILING)
@@ -161,7 +146,7 @@ MINIMAL = '[alerts]\ndetail = "minimal"\n'
 async def test_minimal_sends_nothing_clinical_in_the_alert_history_and_why(
     tmp_path: Path,
 ) -> None:
-    async with practice(tmp_path, MINIMAL) as rig:
+    async with practice_rig(tmp_path, MINIMAL) as rig:
         _, ada, _, _, client_id, client = await enrol(rig)
         for _ in range(3):
             await answer_checkin(rig, client, client_id, CEILING)
@@ -193,7 +178,7 @@ async def test_minimal_sends_nothing_clinical_in_the_alert_history_and_why(
 
 
 async def test_scores_shows_scores_but_no_comment_words_anywhere(tmp_path: Path) -> None:
-    async with practice(tmp_path, '[alerts]\ndetail = "scores"\n') as rig:
+    async with practice_rig(tmp_path, '[alerts]\ndetail = "scores"\n') as rig:
         _, ada, _, _, client_id, client = await enrol(rig)
         for _ in range(3):
             await answer_checkin(rig, client, client_id, CEILING)

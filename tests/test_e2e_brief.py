@@ -14,9 +14,9 @@ from sqlalchemy import select
 
 from handlers import brief, digest
 from store.models import Alert, Brief
-from tests.botapi import BotMessage, FakeBotAPI, FakeUser
-from tests.conftest import database_url
-from tests.rig import Clock, Rig, answer_checkin, dispatched, eventually, join, link, start_rig
+from tests.botapi import BotMessage, FakeUser
+from tests.conftest import practice_rig
+from tests.rig import Rig, answer_checkin, dispatched, eventually, join, link
 
 CONFIG = """
 [practice]
@@ -34,15 +34,9 @@ START = datetime(2026, 3, 26, 8, 0, tzinfo=UTC)
 
 
 async def _rig(request: pytest.FixtureRequest, tmp_path: Path, detail: str) -> AsyncIterator[Rig]:
-    config = tmp_path / "rapport.toml"
-    config.write_text(CONFIG.format(detail=detail))
-    clock = Clock()
-    clock.set(START)
-    async with (
-        database_url(request.param, tmp_path) as url,
-        FakeBotAPI() as fake,
-        start_rig(fake, tmp_path, url, clock=clock, config=config) as started,
-    ):
+    async with practice_rig(
+        tmp_path, CONFIG.format(detail=detail), at=START, kind=request.param
+    ) as started:
         yield started
 
 

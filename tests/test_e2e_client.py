@@ -27,7 +27,7 @@ from store.models import (
 )
 from store.vault import unseal
 from tests.botapi import FakeBotAPI
-from tests.conftest import database_url
+from tests.conftest import database_url, practice_rig
 from tests.rig import Rig, dispatched, enrolled, first_question, join, link, press_latest, start_rig
 
 DATA = Path(__file__).parent / "data"
@@ -104,13 +104,9 @@ async def test_full_checkin_with_back_skip_and_comment(rig: Rig, tmp_path: Path)
 async def test_optional_item_skip_and_risk_item_safety_net(
     tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    config = tmp_path / "rapport.toml"
-    config.write_text(f'[instruments]\ndirectory = "{DATA / "instruments"}"\n')
-    async with (
-        database_url("sqlite", tmp_path) as url,
-        FakeBotAPI() as fake,
-        start_rig(fake, tmp_path, url, config=config) as rig,
-    ):
+    async with practice_rig(
+        tmp_path, f'[instruments]\ndirectory = "{DATA / "instruments"}"\n'
+    ) as rig:
         therapist, client, client_id = await enrolled(rig)
         _, bystander_token = await rig.add_therapist("Therapist Bo")
         bystander = rig.fake.user(5999)
@@ -354,13 +350,8 @@ async def test_delete_erases_everything_after_confirmation(rig: Rig) -> None:
 
 
 async def test_changed_consent_text_asks_again_before_the_next_checkin(tmp_path: Path) -> None:
-    config = tmp_path / "rapport.toml"
-    config.write_text("[consent]\nask_again = true\n")  # the practice wants that
-    async with (
-        database_url("sqlite", tmp_path) as url,
-        FakeBotAPI() as fake,
-        start_rig(fake, tmp_path, url, config=config) as rig,
-    ):
+    ask_again = "[consent]\nask_again = true\n"  # the practice wants that
+    async with practice_rig(tmp_path, ask_again) as rig:
         _therapist, client, client_id = await enrolled(rig)
         from store.db import transaction
 
@@ -403,13 +394,9 @@ async def test_commands_are_registered_for_the_menu_per_language(rig: Rig) -> No
 
 
 async def test_client_sees_only_the_scores_the_practice_allows(tmp_path: Path) -> None:
-    config = tmp_path / "rapport.toml"
-    config.write_text('[checkins]\ninstruments = ["alliance", "who5"]\nshow_scores = ["who5"]\n')
-    async with (
-        database_url("sqlite", tmp_path) as url,
-        FakeBotAPI() as fake,
-        start_rig(fake, tmp_path, url, config=config) as rig,
-    ):
+    async with practice_rig(
+        tmp_path, '[checkins]\ninstruments = ["alliance", "who5"]\nshow_scores = ["who5"]\n'
+    ) as rig:
         _therapist, client, client_id = await enrolled(rig)
         await rig.send_checkin(client_id)
         await first_question(rig, client)

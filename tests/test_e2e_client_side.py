@@ -13,10 +13,8 @@ from sqlalchemy import select
 
 from handlers.texts import DEFAULTS
 from store.models import CheckIn
-from tests.botapi import FakeBotAPI
-from tests.conftest import database_url
+from tests.conftest import practice_rig
 from tests.rig import (
-    Clock,
     Rig,
     answer_checkin,
     enrolled,
@@ -24,7 +22,6 @@ from tests.rig import (
     join,
     link,
     press_latest,
-    start_rig,
 )
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -38,15 +35,10 @@ WHO5_INTRO = "Over the last two weeks, how often has this been true for you?"
 async def test_a_fresh_install_without_config_sends_an_invited_client_a_checkin(
     tmp_path: Path,
 ) -> None:
-    clock = Clock()
-    async with (
-        database_url("sqlite", tmp_path) as url,
-        FakeBotAPI() as fake,
-        start_rig(fake, tmp_path, url, clock=clock) as rig,  # no rapport.toml anywhere
-    ):
+    async with practice_rig(tmp_path) as rig:  # no rapport.toml anywhere
         assert rig.settings.config is None
         therapist_id, t_token = await rig.add_therapist()
-        therapist, client = fake.user(5311), fake.user(6311)
+        therapist, client = rig.fake.user(5311), rig.fake.user(6311)
         await link(therapist, t_token)
         # The README's quick start: invite with the command line, nothing else.
         invited = await rig.cli(
@@ -63,7 +55,7 @@ async def test_a_fresh_install_without_config_sends_an_invited_client_a_checkin(
         client_id = uuid.UUID(invited["client_id"])
 
         await join(client, invited["token"])
-        joined_day = clock().astimezone(BERLIN).date()
+        joined_day = rig.clock().astimezone(BERLIN).date()
         first_due = datetime.combine(joined_day + timedelta(days=1), time(18, 0), BERLIN)
 
         # The therapist hears that A.B. joined, and when the first check-in is due there.
@@ -78,14 +70,14 @@ async def test_a_fresh_install_without_config_sends_an_invited_client_a_checkin(
         assert shown["next"][0]["local"] == first_due.isoformat()
         assert shown["next"][1]["local"] == (first_due + timedelta(days=7)).isoformat()
 
-        clock.set(first_due - timedelta(minutes=1))
+        rig.clock.set(first_due - timedelta(minutes=1))
         dispatcher = rig.app.bot_data.dispatcher
         assert dispatcher is not None
         ticks = dispatcher.ticks
-        await fake.wait_for(lambda: dispatcher.ticks >= ticks + 3)
+        await rig.fake.wait_for(lambda: dispatcher.ticks >= ticks + 3)
         assert not any("1/" in m.content for m in client.messages)  # not before it is due
 
-        clock.set(first_due + timedelta(seconds=1))
+        rig.clock.set(first_due + timedelta(seconds=1))
         question = await first_question(rig, client)
         # Alliance and WHO-5 together, one message: 5 + 5 questions, then a comment.
         assert "1/10" in question.content and ALLIANCE_INTRO in question.content
@@ -128,13 +120,7 @@ PROGRESS_CONFIG = '[checkins]\nshow_scores = ["alliance"]\n'
 
 
 async def test_progress_sends_the_chart_and_a_plain_reading(tmp_path: Path) -> None:
-    config = tmp_path / "rapport.toml"
-    config.write_text(PROGRESS_CONFIG)
-    async with (
-        database_url("sqlite", tmp_path) as url,
-        FakeBotAPI() as fake,
-        start_rig(fake, tmp_path, url, config=config) as rig,
-    ):
+    async with practice_rig(tmp_path, PROGRESS_CONFIG) as rig:
         _therapist, client, client_id = await enrolled(rig)
         client.send_text("/progress")
         nothing = await client.wait_for_message(contains="haven't completed a check-in")
@@ -170,13 +156,7 @@ async def test_progress_sends_the_chart_and_a_plain_reading(tmp_path: Path) -> N
 
 
 async def test_progress_turned_off_is_not_offered(tmp_path: Path) -> None:
-    config = tmp_path / "rapport.toml"
-    config.write_text("[checkins]\nclient_progress = false\n")
-    async with (
-        database_url("sqlite", tmp_path) as url,
-        FakeBotAPI() as fake,
-        start_rig(fake, tmp_path, url, config=config) as rig,
-    ):
+    async with practice_rig(tmp_path, "[checkins]\nclient_progress = false\n") as rig:
         _therapist, client, client_id = await enrolled(rig)
         await answer_checkin(rig, client, client_id, ["9", "9", "9", "9", "No"])
         client.send_text("/progress")
@@ -186,4 +166,4 @@ async def test_progress_turned_off_is_not_offered(tmp_path: Path) -> None:
         client.send_text("/help")
         shown = await client.wait_for_message(contains="/pause")
         assert "/progress" not in shown.content
-        assert "progress" not in [c["command"] for c in fake.commands_for()]
+        assert "progress" not in [c["command"] for c in rig.fake.commands_for()]

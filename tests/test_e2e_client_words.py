@@ -19,9 +19,9 @@ from store import plans
 from store.db import transaction
 from store.models import Alert, AuditEvent, CheckIn, Client
 from store.vault import unseal
-from tests.botapi import FakeBotAPI, FakeUser
-from tests.conftest import database_url
-from tests.rig import Clock, Rig, enrolled, first_question, link, press_latest, start_rig
+from tests.botapi import FakeUser
+from tests.conftest import practice_rig
+from tests.rig import Rig, enrolled, first_question, link, press_latest
 from tests.test_cli_admin import rapport
 
 DATA = Path(__file__).parent / "data"
@@ -48,13 +48,7 @@ def test_a_moment_is_said_as_a_local_day_and_time() -> None:
 
 
 async def test_a_pause_ends_at_the_clients_local_day_and_time(tmp_path: Path) -> None:
-    clock = Clock()
-    clock.set(MONDAY_NOON_UTC)
-    async with (
-        database_url("sqlite", tmp_path) as url,
-        FakeBotAPI() as fake,
-        start_rig(fake, tmp_path, url, clock=clock) as rig,
-    ):
+    async with practice_rig(tmp_path, at=MONDAY_NOON_UTC) as rig:
         therapist, client, _client_id = await _enrolled(rig)
         client.send_text("/pause 3")
         paused = await client.wait_for_message(contains="paused for 3 days, until")
@@ -144,15 +138,7 @@ contact = "phone 030 1234 5678 (weekdays 9-17), or email praxis@example.org"
 async def test_text_with_no_checkin_open_says_when_the_next_is_due_and_how_to_reach(
     tmp_path: Path,
 ) -> None:
-    config = tmp_path / "rapport.toml"
-    config.write_text(CONTACT_CONFIG)
-    clock = Clock()
-    clock.set(MONDAY_NOON_UTC)
-    async with (
-        database_url("sqlite", tmp_path) as url,
-        FakeBotAPI() as fake,
-        start_rig(fake, tmp_path, url, clock=clock, config=config) as rig,
-    ):
+    async with practice_rig(tmp_path, CONTACT_CONFIG, at=MONDAY_NOON_UTC) as rig:
         _therapist, client, client_id = await _enrolled(rig)
         client.send_text("Is anyone there?")
         unscheduled = await client.wait_for_message()
@@ -163,7 +149,7 @@ async def test_text_with_no_checkin_open_says_when_the_next_is_due_and_how_to_re
             assert row is not None
             rule = {"weekdays": ["wednesday"], "at": "18:00", "instruments": ["alliance"]}
             await plans.set_schedule(
-                session, row, [("weekly", json.dumps(rule))], template=None, now=clock()
+                session, row, [("weekly", json.dumps(rule))], template=None, now=rig.clock()
             )
         client.send_text("Is anyone there?")
         reply = await client.wait_for_message()
@@ -228,13 +214,7 @@ helplines = [
 async def test_a_risk_answer_is_told_what_really_happens_with_the_practices_helplines(
     tmp_path: Path,
 ) -> None:
-    config = tmp_path / "rapport.toml"
-    config.write_text(HELPLINES)
-    async with (
-        database_url("sqlite", tmp_path) as url,
-        FakeBotAPI() as fake,
-        start_rig(fake, tmp_path, url, config=config) as rig,
-    ):
+    async with practice_rig(tmp_path, HELPLINES) as rig:
         therapist, client, client_id = await _enrolled(rig)
         await rig.send_checkin(client_id, "mood_check")
         await first_question(rig, client)

@@ -13,9 +13,8 @@ from sqlalchemy import select
 from store import plans
 from store.db import transaction
 from store.models import CheckIn, CheckInState, Client, ClientStatus
-from tests.botapi import FakeBotAPI
-from tests.conftest import database_url
-from tests.rig import Clock, eventually, first_question, join, link, start_rig
+from tests.conftest import practice_rig
+from tests.rig import eventually, first_question, join, link
 
 CONFIG = """
 [checkins]
@@ -32,15 +31,7 @@ MONDAY_0900_BERLIN = datetime(2026, 3, 23, 8, 0, tzinfo=UTC)
 
 
 async def test_weekly_rule_reminder_and_missed(tmp_path: Path) -> None:
-    config = tmp_path / "rapport.toml"
-    config.write_text(CONFIG)
-    clock = Clock()
-    clock.set(MONDAY_0900_BERLIN - timedelta(minutes=30))
-    async with (
-        database_url("sqlite", tmp_path) as url,
-        FakeBotAPI() as fake,
-        start_rig(fake, tmp_path, url, clock=clock, config=config) as rig,
-    ):
+    async with practice_rig(tmp_path, CONFIG, at=MONDAY_0900_BERLIN - timedelta(minutes=30)) as rig:
         therapist_id, t_token = await rig.add_therapist()
         client_id, c_token = await rig.invite(therapist_id, label="Client Wu")
         async with transaction(rig.services.sessions) as session:
@@ -52,15 +43,15 @@ async def test_weekly_rule_reminder_and_missed(tmp_path: Path) -> None:
                 client_row,
                 [("weekly", json.dumps(rule))],
                 template="weekly",
-                now=clock(),
+                now=rig.clock(),
             )
-        therapist, client = fake.user(5101), fake.user(6101)
+        therapist, client = rig.fake.user(5101), rig.fake.user(6101)
         await link(therapist, t_token)
         await join(client, c_token)
-        await rig.fake.wait_for(lambda: fake.count("getUpdates") > 5)  # a few ticks pass
+        await rig.fake.wait_for(lambda: rig.fake.count("getUpdates") > 5)  # a few ticks pass
         assert len(client.messages) == 1  # only the welcome: 08:30 is too early
 
-        clock.set(MONDAY_0900_BERLIN + timedelta(seconds=1))
+        rig.clock.set(MONDAY_0900_BERLIN + timedelta(seconds=1))
         question = await first_question(rig, client)
         assert "1/5" in question.content
 
@@ -77,18 +68,18 @@ async def test_weekly_rule_reminder_and_missed(tmp_path: Path) -> None:
         assert row.reminder_at is not None
         assert row.reminder_at - row.sent_at == timedelta(hours=4)
 
-        clock.advance(timedelta(hours=4))
+        rig.clock.advance(timedelta(hours=4))
         reminder = await client.wait_for_message(contains="gentle reminder", timeout=10)
         # Open until 08:00 UTC next day: the client's own day and time, 09:00 CET on Tuesday.
         assert "still open until Tue 09:00." in reminder.content
-        clock.advance(timedelta(hours=1))
+        rig.clock.advance(timedelta(hours=1))
         dispatcher = rig.app.bot_data.dispatcher
         assert dispatcher is not None
         ticks = dispatcher.ticks
         await rig.fake.wait_for(lambda: dispatcher.ticks >= ticks + 3)  # three more ticks ran
         assert sum("gentle reminder" in m.content for m in client.messages) == 1  # only once
 
-        clock.set(MONDAY_0900_BERLIN + timedelta(hours=24, seconds=1))
+        rig.clock.set(MONDAY_0900_BERLIN + timedelta(hours=24, seconds=1))
 
         async def missed() -> bool:
             async with rig.services.sessions() as session:
@@ -97,23 +88,15 @@ async def test_weekly_rule_reminder_and_missed(tmp_path: Path) -> None:
 
         await eventually(missed)
         client.press_button(question.message_id, "7")
-        await rig.fake.wait_for(lambda: all(p.answered for p in fake.presses.values()))
-        assert list(fake.presses.values())[-1].answer.get("text") == "This check-in is closed."
+        await rig.fake.wait_for(lambda: all(p.answered for p in rig.fake.presses.values()))
+        assert list(rig.fake.presses.values())[-1].answer.get("text") == "This check-in is closed."
 
 
 async def test_blocked_client_gets_nothing_and_the_therapist_is_told(tmp_path: Path) -> None:
-    config = tmp_path / "rapport.toml"
-    config.write_text(CONFIG)
-    clock = Clock()
-    clock.set(MONDAY_0900_BERLIN - timedelta(minutes=30))
-    async with (
-        database_url("sqlite", tmp_path) as url,
-        FakeBotAPI() as fake,
-        start_rig(fake, tmp_path, url, clock=clock, config=config) as rig,
-    ):
+    async with practice_rig(tmp_path, CONFIG, at=MONDAY_0900_BERLIN - timedelta(minutes=30)) as rig:
         therapist_id, t_token = await rig.add_therapist()
         client_id, c_token = await rig.invite(therapist_id, label="Client Wu")
-        therapist, client = fake.user(5102), fake.user(6102)
+        therapist, client = rig.fake.user(5102), rig.fake.user(6102)
         await link(therapist, t_token)
         await join(client, c_token)
         client.block()

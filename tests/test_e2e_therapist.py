@@ -16,9 +16,9 @@ from handlers import digest
 from handlers import therapist_views as views
 from handlers.texts import DEFAULTS
 from store.models import Alert, AlertState, AuditEvent, Client, ClientStatus, SessionLog
-from tests.botapi import BotMessage, FakeBotAPI, FakeUser
-from tests.conftest import database_url
-from tests.rig import Clock, Rig, answer_checkin, eventually, join, link, start_rig
+from tests.botapi import BotMessage, FakeUser
+from tests.conftest import practice_rig
+from tests.rig import Rig, answer_checkin, eventually, join, link
 
 CONFIG = """
 [practice]
@@ -48,15 +48,7 @@ START = datetime(2026, 3, 26, 8, 0, tzinfo=UTC)
 
 @pytest.fixture(params=["sqlite", "postgres"])
 async def trig(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Rig]:
-    config = tmp_path / "rapport.toml"
-    config.write_text(CONFIG)
-    clock = Clock()
-    clock.set(START)
-    async with (
-        database_url(request.param, tmp_path) as url,
-        FakeBotAPI() as fake,
-        start_rig(fake, tmp_path, url, clock=clock, config=config) as started,
-    ):
+    async with practice_rig(tmp_path, CONFIG, at=START, kind=request.param) as started:
         yield started
 
 

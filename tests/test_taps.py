@@ -19,10 +19,9 @@ from store.checkins import TapAction, TapOutcome, TapResult
 from store.db import transaction
 from store.models import Answer, AuditEvent, CheckIn, CheckInState
 from store.vault import Vault
-from tests.botapi import FakeBotAPI
-from tests.conftest import Database, database_url
+from tests.conftest import Database, practice_rig
 from tests.factories import NOW, TAPPED, tap, team
-from tests.rig import first_question, join, start_rig
+from tests.rig import first_question, join
 
 INSTRUMENTS = load_instruments(None, Path("."))
 WINDOW = timedelta(hours=24)
@@ -124,13 +123,7 @@ not_yours = "Diese Schaltfläche gehört zu einer anderen Person."
 async def test_a_tap_answers_in_the_clients_language_a_refusal_in_the_pressers(
     kind: str, tmp_path: Path
 ) -> None:
-    config = tmp_path / "rapport.toml"
-    config.write_text(CONFIG)
-    async with (
-        database_url(kind, tmp_path) as url,
-        FakeBotAPI() as fake,
-        start_rig(fake, tmp_path, url, config=config) as rig,
-    ):
+    async with practice_rig(tmp_path, CONFIG, kind=kind) as rig:
         therapist_id, _token = await rig.add_therapist()
         german_id, german_invite = await rig.invite(therapist_id, label="Client Anna")
         _english_id, english_invite = await rig.invite(therapist_id, label="Client Bea")
