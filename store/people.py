@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store import audit, lifecycle
-from store.crypto import DataKey, DecryptionError
+from store.crypto import DecryptionError
 from store.lifecycle import ClientEvent
 from store.models import Client, ClientStatus, Invite, Practice, Therapist
 from store.vault import Vault, seal, unseal
@@ -226,9 +226,6 @@ async def active_admins(session: AsyncSession) -> list[Therapist]:
     return list(rows.all())
 
 
-KEY_BATCH = 500  # data keys read per query when listing clients
-
-
 async def list_clients(
     session: AsyncSession, vault: Vault, therapist_id: uuid.UUID | None = None
 ) -> list[ClientView]:
@@ -237,9 +234,7 @@ async def list_clients(
         query = query.where(Client.therapist_id == therapist_id)
     views = []
     rows = (await session.scalars(query)).all()
-    keys: dict[uuid.UUID, DataKey] = {}
-    for start in range(0, len(rows), KEY_BATCH):  # the keys in a few queries, not one each
-        keys.update(await vault.keys(session, [row.id for row in rows[start : start + KEY_BATCH]]))
+    keys = await vault.keys(session, [row.id for row in rows])  # a few queries, not one each
     for row in rows:
         key = keys.get(row.id)
         if key is None:

@@ -14,6 +14,7 @@ from store.db import erased_from
 from store.models import Base, DataKeyRow
 
 TELEGRAM_NAMESPACE = "telegram-user"
+KEY_BATCH = 500  # data keys read per query by `keys`
 
 
 class Vault:
@@ -54,13 +55,17 @@ class Vault:
     async def keys(
         self, session: AsyncSession, owner_ids: Collection[uuid.UUID]
     ) -> dict[uuid.UUID, DataKey]:
-        """Several owners' keys in one query (for batches such as a dispatch fan-out)."""
-        rows = (
-            await session.scalars(select(DataKeyRow).where(DataKeyRow.owner_id.in_(owner_ids)))
-        ).all()
-        return {
-            row.owner_id: self.unwrap(row.owner_id, row.id, row.kek_id, row.wrapped) for row in rows
-        }
+        """Several owners' keys in a few queries (KEY_BATCH owners each), not one per owner:
+        for batches such as a dispatch fan-out or a list of every client. An erased owner has
+        none in the result."""
+        owners = list(owner_ids)
+        found: dict[uuid.UUID, DataKey] = {}
+        for start in range(0, len(owners), KEY_BATCH):
+            batch = owners[start : start + KEY_BATCH]
+            rows = await session.scalars(select(DataKeyRow).where(DataKeyRow.owner_id.in_(batch)))
+            for row in rows.all():
+                found[row.owner_id] = self.unwrap(row.owner_id, row.id, row.kek_id, row.wrapped)
+        return found
 
     async def shred(self, session: AsyncSession, owner_id: uuid.UUID) -> None:
         """Crypto-shredding: without its data key, no copy of the owner's rows can be opened.
