@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -91,23 +92,25 @@ async def redeem(
 async def tap(
     sessions: async_sessionmaker[AsyncSession],
     vault: Vault,
-    checkin: CheckIn,
+    checkin: CheckIn | uuid.UUID,
     position: int,
     value: int | None,
     user: int = 7001,
     action: TapAction | None = None,
+    now: datetime = TAPPED,
 ) -> TapOutcome:
-    """One button press on `checkin` by Telegram user `user`, a minute after NOW: an answer
-    when there is a value, else "No comment", unless `action` says otherwise."""
+    """One button press on `checkin` (or the check-in with that id) by Telegram user `user`,
+    at `now` (a minute after NOW): an answer when there is a value, else "No comment", unless
+    `action` says otherwise."""
     async with transaction(sessions) as session:
         return await review.tap(
             session,
             vault,
             known=INSTRUMENTS,
-            checkin_id=checkin.id,
+            checkin_id=checkin if isinstance(checkin, uuid.UUID) else checkin.id,
             action=action or (TapAction.ANSWER if value is not None else TapAction.NO_COMMENT),
             position=position,
             value=value,
             telegram_user_id=user,
-            now=TAPPED,
+            now=now,
         )

@@ -15,18 +15,17 @@ import pytest
 from sqlalchemy import select, update
 
 from bot.config import load_instruments
-from review import decide as review
 from schedules.dispatcher import Attempting, Dispatcher
 from store import checkins, people
 from store.alerts import PendingAlert
-from store.checkins import Outgoing, Reminder, SendResult, TapAction, TapResult
+from store.checkins import Outgoing, Reminder, SendResult, TapResult
 from store.db import transaction
 from store.models import CheckIn, CheckInState, Client, ClientStatus
 from store.notices import PendingNotice
 from store.outbox import SendOutcome
 from store.vault import Vault
 from tests.conftest import Database
-from tests.factories import NOW
+from tests.factories import NOW, tap
 
 INSTRUMENTS = load_instruments(None, Path("."))
 LEASE = timedelta(minutes=5)
@@ -325,18 +324,8 @@ async def test_a_tap_before_the_record_of_its_send_keeps_its_progress(
     async with transaction(database.sessions) as session:
         await checkins.mark_attempting(session, [checkin_id], claim, NOW)
     tapped = NOW + timedelta(seconds=1)
-    async with transaction(database.sessions) as session:  # the message arrived: a tap
-        outcome = await review.tap(
-            session,
-            vault,
-            known=INSTRUMENTS,
-            checkin_id=checkin_id,
-            action=TapAction.ANSWER,
-            position=0,
-            value=5,
-            telegram_user_id=FIRST_TG,
-            now=tapped,
-        )
+    # The message arrived: a tap.
+    outcome = await tap(database.sessions, vault, checkin_id, 0, 5, user=FIRST_TG, now=tapped)
     assert outcome.result == TapResult.NEXT
     async with transaction(database.sessions) as session:
         await checkins.record_sends(
@@ -405,18 +394,7 @@ async def test_the_usual_write_records_answers_and_attempts_held_by_their_claims
     async with transaction(database.sessions) as session:  # its lease ran out meanwhile
         await session.execute(update(CheckIn).where(CheckIn.id == taken_over).values(claim=other))
     tap_at = NOW + timedelta(seconds=1)
-    async with transaction(database.sessions) as session:
-        outcome = await review.tap(
-            session,
-            vault,
-            known=INSTRUMENTS,
-            checkin_id=tapped,
-            action=TapAction.ANSWER,
-            position=0,
-            value=5,
-            telegram_user_id=FIRST_TG + 2,
-            now=tap_at,
-        )
+    outcome = await tap(database.sessions, vault, tapped, 0, 5, user=FIRST_TG + 2, now=tap_at)
     assert outcome.result == TapResult.NEXT
     later, remind = NOW + timedelta(seconds=2), NOW + timedelta(hours=8)
     async with database.engine.connect() as connection:

@@ -19,7 +19,6 @@ from alliance.backtest import parse_checkins, run_backtest
 from bot.config import load_instruments
 from review import decide as review
 from store import admin, alerts, audit, checkins, notices, people, retention
-from store.checkins import TapAction
 from store.crypto import DecryptionError
 from store.db import transaction
 from store.models import (
@@ -37,7 +36,7 @@ from store.models import (
 from store.outbox import SendOutcome
 from store.vault import Vault, unseal
 from tests.conftest import Database
-from tests.factories import NOW, TTL, redeem, team
+from tests.factories import NOW, TTL, redeem, tap, team
 
 INSTRUMENTS = load_instruments(None, Path("."))
 WINDOW = timedelta(hours=24)
@@ -80,18 +79,8 @@ async def _checkin(
         assert [c.checkin_id for c in claimed] == [checkin_id]
         await checkins.record_send(session, vault, checkin_id, SendOutcome.SENT, at, message_id=1)
     for position, value in enumerate(values):
-        async with transaction(database.sessions) as session:
-            await review.tap(
-                session,
-                vault,
-                known=INSTRUMENTS,
-                checkin_id=checkin_id,
-                action=TapAction.ANSWER,
-                position=position,
-                value=value,
-                telegram_user_id=user,
-                now=at + timedelta(minutes=1 + position),
-            )
+        tapped_at = at + timedelta(minutes=1 + position)
+        await tap(database.sessions, vault, checkin_id, position, value, user=user, now=tapped_at)
     if comment is not None and len(values) == len(ALLIANCE_ITEMS):
         async with transaction(database.sessions) as session:
             outcome = await review.comment(
