@@ -949,17 +949,25 @@ def _pattern(phrases: tuple[str, ...]) -> re.Pattern[str] | None:
     return re.compile(rf"(?<![\w'])(?:{alternatives})(?![\w'])")
 
 
-def _for_language(table: Mapping[str, tuple[str, ...]], language: str) -> tuple[str, ...]:
+def _base_language(language: str) -> str:
+    return language.split("-")[0].split("_")[0]
+
+
+def _list_key(table: Mapping[str, tuple[str, ...]], language: str) -> str:
+    """Which list of `table` serves `language`: its own, its base language's, or English."""
     if language in table:
-        return table[language]
-    return table.get(language.split("-")[0].split("_")[0], table.get("en", ()))
+        return language
+    base = _base_language(language)
+    return base if base in table else "en"
+
+
+def _for_language(table: Mapping[str, tuple[str, ...]], language: str) -> tuple[str, ...]:
+    return table.get(_list_key(table, language), ())
 
 
 def _read_as_english(table: Mapping[str, tuple[str, ...]], language: str) -> bool:
     """Whether `language` uses the English list of `table` (its own, or for want of one)."""
-    base = language.split("-")[0].split("_")[0]
-    key = language if language in table else base if base in table else "en"
-    return key.split("-")[0].split("_")[0] == "en"
+    return _base_language(_list_key(table, language)) == "en"
 
 
 def _english_cues(settings: DetectorSettings) -> comments.ExactCues:
