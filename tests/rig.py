@@ -207,6 +207,23 @@ async def press_latest(user: FakeUser, label: str) -> BotMessage:
     return await user.wait_for_message(predicate=lambda m: m.message_id == shown)
 
 
+async def received(
+    rig: Rig,
+    user: FakeUser,
+    contains: str,
+    after: int = 0,
+    timeout: float = 15.0,  # noqa: ASYNC109 - the wait's deadline
+) -> BotMessage:
+    """The first message containing `contains` that the user has (or will have) received,
+    counting from their message number `after`: unlike `wait_for_message`, it finds one
+    that came before the call (as a notice sent by the dispatcher may)."""
+    return await rig.fake.wait_for(
+        lambda: next((m for m in user.messages[after:] if contains in m.content), None),
+        timeout=timeout,
+        message=f"a message to {user!r} containing {contains!r}",
+    )
+
+
 async def first_question(rig: Rig, user: FakeUser) -> BotMessage:
     """Wait for a check-in to arrive (it may already have)."""
     return await rig.fake.wait_for(
@@ -258,9 +275,10 @@ async def answer_checkin(
     client_id: uuid.UUID,
     values: list[str],
     then: timedelta = timedelta(days=7),
+    comment: str | None = None,
 ) -> None:
-    """One whole alliance check-in through the bot: the answers (button labels), no comment;
-    then the clock moves on by `then`."""
+    """One whole alliance check-in through the bot: the answers (button labels), then the
+    `comment` typed (or "No comment" pressed); then the clock moves on by `then`."""
     await rig.send_checkin(client_id, "alliance")
     before = len(client.messages)
     question = await rig.fake.wait_for(
@@ -268,7 +286,10 @@ async def answer_checkin(
         timeout=10,
     )
     shown = question.message_id
-    for value in [*values, "No comment"]:
+    for value in values if comment is not None else [*values, "No comment"]:
         client.press_button(shown, value)
         await client.wait_for_message(predicate=lambda m, shown=shown: m.message_id == shown)
+    if comment is not None:
+        client.send_text(comment)
+        await client.wait_for_message(contains="Thank you")
     rig.clock.advance(then)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import select
@@ -15,9 +15,9 @@ from sqlalchemy import select
 from handlers import callbacks
 from handlers import therapist_views as views
 from store.models import AuditEvent
-from tests.botapi import BotMessage, FakeUser
+from tests.botapi import FakeUser
 from tests.conftest import practice_rig
-from tests.rig import Rig, answer_checkin, join, link
+from tests.rig import Rig, answer_checkin, join, link, received
 
 CEILING = ["10", "10", "10", "10", "No"]
 RUPTURE = ["8", "5", "8", "8", "Yes"]  # 29 of 40 after three 40s, tension "yes"
@@ -38,13 +38,6 @@ async def enrol(
     return ada_id, ada, bo_id, bo, client_id, client
 
 
-async def arrived(rig: Rig, user: FakeUser, check: Callable[[BotMessage], bool]) -> BotMessage:
-    """The first message the user has (or will have) that passes `check`."""
-    return await rig.fake.wait_for(
-        lambda: next((m for m in user.messages if check(m)), None), timeout=15
-    )
-
-
 async def answered(rig: Rig, user: FakeUser, press: str) -> str | None:
     """Press button data (possibly forged) and return the bot's short answer."""
     done = user.press(user.last_message, press)
@@ -53,26 +46,6 @@ async def answered(rig: Rig, user: FakeUser, press: str) -> str | None:
     assert answer is not None
     text: str | None = answer.get("text")
     return text
-
-
-async def with_comment(rig: Rig, client: FakeUser, client_id: uuid.UUID, comment: str) -> None:
-    """A falling check-in with a critical comment, typed by the client."""
-    await rig.send_checkin(client_id, "alliance")
-    before = len(client.messages)
-    question = await rig.fake.wait_for(
-        lambda: next((m for m in client.messages[before:] if "1/5" in m.content), None),
-        timeout=10,
-    )
-    shown = question.message_id
-
-    def edited(message: BotMessage) -> bool:
-        return message.message_id == shown
-
-    for value in RUPTURE:
-        client.press_button(shown, value)
-        await client.wait_for_message(predicate=edited)
-    client.send_text(comment)
-    await client.wait_for_message(contains="Thank you")
 
 
 async def audited(rig: Rig, action: str) -> list[tuple[uuid.UUID | None, str]]:
@@ -95,7 +68,7 @@ async def test_why_shows_the_rules_and_numbers_to_the_clients_therapist_only(
         for _ in range(3):
             await answer_checkin(rig, client, client_id, CEILING)
         await answer_checkin(rig, client, client_id, RUPTURE)
-        alert = await arrived(rig, ada, lambda m: "Possible rupture with Kim" in m.content)
+        alert = await received(rig, ada, "Possible rupture with Kim")
         assert alert.photo is not None  # text and chart fit one photo with its caption
         assert "Kim's alliance answers fell well below their usual (40 to 29 of 40)" in (
             alert.content
@@ -113,7 +86,7 @@ async def test_why_shows_the_rules_and_numbers_to_the_clients_therapist_only(
         assert not any("Why Rapport flagged" in m.content for m in bo.messages)
 
         ada.press_button(alert, "Why?")
-        reason = await arrived(rig, ada, lambda m: "Why Rapport flagged Kim" in m.content)
+        reason = await received(rig, ada, "Why Rapport flagged Kim")
         assert "• alliance_drop (high): Alliance 29/40" in reason.content
         assert "SD below this client's usual 40" in reason.content
         assert "• tension (high)" in reason.content and "Numbers: value 2" in reason.content
@@ -130,7 +103,7 @@ async def test_an_alert_too_long_for_a_caption_comes_as_chart_then_text(tmp_path
         for _ in range(3):
             await answer_checkin(rig, client, client_id, CEILING)
         await answer_checkin(rig, client, client_id, RUPTURE)
-        text = await arrived(rig, ada, lambda m: "Possible rupture with Kim" in m.content)
+        text = await received(rig, ada, "Possible rupture with Kim")
         assert text.photo is None and len(text.content) > 1024
         assert text.buttons == ["Acknowledge", "Snooze 1 day", "History", "Why?"]
         assert re.search(r"…and \d more in History\.", text.content)  # whole sentences only
@@ -150,8 +123,8 @@ async def test_minimal_sends_nothing_clinical_in_the_alert_history_and_why(
         _, ada, _, _, client_id, client = await enrol(rig)
         for _ in range(3):
             await answer_checkin(rig, client, client_id, CEILING)
-        await with_comment(rig, client, client_id, CRITICAL)
-        alert = await arrived(rig, ada, lambda m: "Check-in news for Kim" in m.content)
+        await answer_checkin(rig, client, client_id, RUPTURE, then=timedelta(), comment=CRITICAL)
+        alert = await received(rig, ada, "Check-in news for Kim")
         assert alert.photo is None  # no chart
         assert alert.buttons == ["Acknowledge", "Snooze 1 day"]
         assert "practice's records" in alert.content
@@ -182,8 +155,8 @@ async def test_scores_shows_scores_but_no_comment_words_anywhere(tmp_path: Path)
         _, ada, _, _, client_id, client = await enrol(rig)
         for _ in range(3):
             await answer_checkin(rig, client, client_id, CEILING)
-        await with_comment(rig, client, client_id, CRITICAL)
-        alert = await arrived(rig, ada, lambda m: "Possible rupture with Kim" in m.content)
+        await answer_checkin(rig, client, client_id, RUPTURE, then=timedelta(), comment=CRITICAL)
+        alert = await received(rig, ada, "Possible rupture with Kim")
         assert "(40 to 29 of 40)" in alert.content and alert.photo is not None
         assert "Kim wrote something critical of the therapy." in alert.content
 

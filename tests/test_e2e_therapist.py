@@ -18,7 +18,7 @@ from handlers.texts import DEFAULTS
 from store.models import Alert, AlertState, AuditEvent, Client, ClientStatus, SessionLog
 from tests.botapi import BotMessage, FakeUser
 from tests.conftest import practice_rig
-from tests.rig import Rig, answer_checkin, eventually, join, link
+from tests.rig import Rig, answer_checkin, eventually, join, link, received
 
 CONFIG = """
 [practice]
@@ -86,13 +86,6 @@ async def refusals(rig: Rig, actor: uuid.UUID) -> list[tuple[str, uuid.UUID | No
             .order_by(AuditEvent.at)
         )
         return [(row.action, row.target_id) for row in rows.all()]
-
-
-async def received(rig: Rig, user: FakeUser, text: str) -> BotMessage:
-    """A message containing `text` that the user has (or will have) received."""
-    return await rig.fake.wait_for(
-        lambda: next((m for m in user.messages if text in m.content), None), timeout=5
-    )
 
 
 async def client_row(rig: Rig, client_id: uuid.UUID) -> Client:
