@@ -85,9 +85,12 @@ def classify(exc: Exception) -> SendOutcome:
 async def attempt(send: Awaitable[Message], what: str) -> tuple[SendOutcome, int | None]:
     """Make one send (of a message the bot starts itself) and say what it learned: the
     outcome and the id of the message sent. A failure is logged as one line, without the
-    message; what is not a Telegram delivery problem is raised."""
+    message; a send never made (Withheld) is NOT_SENT; what is not a Telegram delivery
+    problem is raised."""
     try:
         message = await send
+    except Withheld:  # never made: nothing to log
+        return SendOutcome.NOT_SENT, None
     except Exception as exc:
         outcome = classify(exc)
         log.warning("%s not delivered: %s (%s)", what, type(exc).__name__, outcome)
@@ -224,17 +227,8 @@ class Messenger:
         self, outgoing: Outgoing, attempting: Attempting | None = None
     ) -> tuple[SendOutcome, int | None]:
         text, markup = self.checkin_message(outgoing)
-        try:
-            message = await self._send_recorded(
-                attempting, outgoing.chat_id, text, reply_markup=markup
-            )
-        except Withheld:
-            return SendOutcome.NOT_SENT, None
-        except Exception as exc:
-            outcome = classify(exc)
-            log.warning("check-in send failed: %s (%s)", type(exc).__name__, outcome)
-            return outcome, None
-        return SendOutcome.SENT, message.message_id
+        send = self._send_recorded(attempting, outgoing.chat_id, text, reply_markup=markup)
+        return await attempt(send, "check-in")
 
     async def send_alerts(self, group: Sequence[PendingAlert]) -> tuple[SendOutcome, int | None]:
         """One client's alerts: the text with its buttons, and (unless the practice keeps
@@ -275,17 +269,10 @@ class Messenger:
         reply = None
         if reminder.message_id:
             reply = ReplyParameters(reminder.message_id, allow_sending_without_reply=True)
-        try:
-            await self._send_recorded(
-                attempting, reminder.chat_id, text, reply_parameters=reply, reply_markup=markup
-            )
-        except Withheld:
-            return SendOutcome.NOT_SENT
-        except Exception as exc:
-            outcome = classify(exc)
-            log.warning("reminder not delivered: %s (%s)", type(exc).__name__, outcome)
-            return outcome
-        return SendOutcome.SENT
+        send = self._send_recorded(
+            attempting, reminder.chat_id, text, reply_parameters=reply, reply_markup=markup
+        )
+        return (await attempt(send, "reminder"))[0]
 
 
 async def send_with_chart(
