@@ -28,7 +28,17 @@ from store.models import (
 from store.vault import unseal
 from tests.botapi import FakeBotAPI
 from tests.conftest import database_url, practice_rig
-from tests.rig import Rig, dispatched, enrolled, first_question, join, link, press_latest, start_rig
+from tests.rig import (
+    Rig,
+    dispatched,
+    enrolled,
+    first_question,
+    join,
+    link,
+    press_latest,
+    received,
+    start_rig,
+)
 
 DATA = Path(__file__).parent / "data"
 
@@ -236,7 +246,7 @@ async def test_a_stopped_client_cannot_pause_or_resume_their_way_back(rig: Rig) 
     client.send_text("/delete")
     await client.wait_for_message(contains="cannot be undone")
     await press_latest(client, DEFAULTS["delete_button"])
-    await therapist.wait_for_message(contains="left Rapport", timeout=10)
+    await received(rig, therapist, "left Rapport", after=told)  # it may come before the edit
     assert ["left Rapport" in m.content for m in therapist.messages[told:]] == [True]
 
 

@@ -70,6 +70,10 @@ class Practice:
         await link(self.bo, bo_token)
         await join(self.kim, kim_token)
         await join(self.lee, lee_token)
+        # Each therapist is told their client joined, by the dispatcher: wait for it, so that
+        # it cannot arrive later in place of a reply a test waits for.
+        await received(self.rig, self.ada, "Kim joined Rapport")
+        await received(self.rig, self.bo, "Lee joined Rapport")
         return self
 
 
@@ -258,7 +262,6 @@ async def test_session_and_schedule_with_pause_buttons(trig: Rig) -> None:
     p.ada.press_button(picker, "Kim")
     await p.ada.wait_for_message(contains="Session with Kim logged for Thu 26 Mar 09:00")
 
-    # The session's kick may deliver Bo's "Lee joined" notice now: wait for the reply itself.
     refused = await ask(p.bo, "/schedule Kim", contains="No client of yours")
     assert refused.content == views.not_found("Kim", "schedule")
     shown = await ask(p.ada, "/schedule Kim", contains="Kim: active")
