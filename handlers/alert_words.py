@@ -76,6 +76,12 @@ RULE_ORDER = (
 )
 SEVERITY_RANK = {str(severity): severity.rank for severity in Severity}
 
+
+def severity_rank(severity: str) -> int:
+    """0 (info) to 3 (urgent), as alliance's Severity.rank; an unknown severity counts as warn."""
+    return SEVERITY_RANK.get(severity, 1)
+
+
 # The shipped alliance items, as a therapist would say them (`_()` where used).
 ITEM_WORDS = {
     "bond": N_("feeling heard"),
@@ -96,7 +102,7 @@ def ordered(group: Sequence[PendingAlert]) -> list[PendingAlert]:
 
     def key(alert: PendingAlert) -> tuple[int, int, int]:
         rule = RULE_ORDER.index(alert.rule) if alert.rule in RULE_ORDER else len(RULE_ORDER)
-        return (alert.rule != RISK, -SEVERITY_RANK.get(alert.severity, 1), rule)
+        return (alert.rule != RISK, -severity_rank(alert.severity), rule)
 
     return sorted(group, key=key)
 
@@ -213,7 +219,7 @@ def _alliance_drop(alert: PendingAlert, who: str, evidence: Evidence, full: bool
     total, top = _number(evidence, "total"), _number(evidence, "max_total")
     mean, z = _number(evidence, "baseline_mean"), _number(evidence, "z")
     previous = _number(evidence, "previous_total")
-    strong = SEVERITY_RANK.get(alert.severity, 1) >= 2
+    strong = severity_rank(alert.severity) >= 2
     weak = _items(evidence)
     if total is None or top is None:
         if strong:

@@ -146,7 +146,6 @@ def erase_confirmation(say: Say, client_id: uuid.UUID) -> Message:
 
 
 SEVERITY_MARK = {"info": "ℹ️", "warn": "⚠️", "high": "❗", "urgent": "🚨"}
-SEVERITY_ORDER = ["info", "warn", "high", "urgent"]
 CAPTION_LIMIT = 1024  # Telegram's limit for a photo caption (in UTF-16 code units)
 ALERT_LIMIT = 600  # what a therapist reads at a glance; the risk instruction may pass it
 STAYS_OPEN = N_("This alert stays open until you acknowledge it.")  # _() where used
@@ -188,7 +187,7 @@ def alert_message(
 
     label = first.client_label
     rules = {a.rule for a in alerts}
-    mark = SEVERITY_MARK.get(max((a.severity for a in alerts), key=_rank), "⚠️")
+    mark = SEVERITY_MARK.get(max((a.severity for a in alerts), key=words.severity_rank), "⚠️")
     if risky:
         head = "🚨 " + _("Urgent: {label} may be at risk", label=label) + reached
     elif rules & (RUPTURE_RULES - {DISENGAGEMENT}):
@@ -246,10 +245,6 @@ def alert_message(
         ],
     ]
     return text, InlineKeyboardMarkup(keyboard)
-
-
-def _rank(severity: str) -> int:
-    return SEVERITY_ORDER.index(severity) if severity in SEVERITY_ORDER else 1
 
 
 def _pointer(who: str, urgent: bool) -> str:
