@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 DEFAULT_PAUSE_DAYS = 14
 
 
-async def _me(
+async def client_behind(
     update: Update, context: RapportContext, therapist_reply: str | None = None
 ) -> tuple[Client, Say] | None:
     """The client behind this update and their language; None (after a reply) for others."""
@@ -47,14 +47,14 @@ async def _me(
 
 
 async def help_command(update: Update, context: RapportContext) -> None:
-    found = await _me(update, context, therapist_reply=therapist_views.help_text())
+    found = await client_behind(update, context, therapist_reply=therapist_views.help_text())
     if found and update.effective_message:
         text = progress_words.help_text(found[1], context.services.client_progress)
         await update.effective_message.reply_text(text)
 
 
 async def privacy(update: Update, context: RapportContext) -> None:
-    found = await _me(update, context)
+    found = await client_behind(update, context)
     if found and update.effective_message:
         await update.effective_message.reply_text(privacy_text(found[1]))
 
@@ -67,7 +67,7 @@ def privacy_text(say: Say) -> str:
 
 
 async def pause(update: Update, context: RapportContext) -> None:
-    found, message = await _me(update, context), update.effective_message
+    found, message = await client_behind(update, context), update.effective_message
     if found is None or message is None:
         return
     say = found[1]
@@ -107,7 +107,7 @@ def _unchanged(client: Client | None, command: str) -> str:
 
 
 async def resume(update: Update, context: RapportContext) -> None:
-    found, message = await _me(update, context), update.effective_message
+    found, message = await client_behind(update, context), update.effective_message
     if found is None or message is None:
         return
     services = context.services
@@ -124,7 +124,7 @@ async def resume(update: Update, context: RapportContext) -> None:
 
 
 async def stop(update: Update, context: RapportContext) -> None:
-    found, message = await _me(update, context), update.effective_message
+    found, message = await client_behind(update, context), update.effective_message
     if found is None or message is None:
         return
     services = context.services
@@ -137,7 +137,7 @@ async def stop(update: Update, context: RapportContext) -> None:
 
 
 async def mydata(update: Update, context: RapportContext) -> None:
-    found, message = await _me(update, context), update.effective_message
+    found, message = await client_behind(update, context), update.effective_message
     if found is None or message is None:
         return
     services = context.services
@@ -154,7 +154,7 @@ async def mydata(update: Update, context: RapportContext) -> None:
 
 
 async def delete(update: Update, context: RapportContext) -> None:
-    found, message = await _me(update, context), update.effective_message
+    found, message = await client_behind(update, context), update.effective_message
     if found is None or message is None:
         return
     text, markup = views.erase_confirmation(found[1], found[0].id)
@@ -227,7 +227,7 @@ async def on_membership(update: Update, context: RapportContext) -> None:
 
 async def language(update: Update, context: RapportContext) -> None:
     """/language: a button per language Rapport has, the client's own marked."""
-    found, message = await _me(update, context), update.effective_message
+    found, message = await client_behind(update, context), update.effective_message
     if found is None or message is None:
         return
     text, markup = views.language_choice(found[1], found[0].id, context.services.texts.languages)

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 
 from handlers import progress_words, views
-from handlers.client import _me
+from handlers.client import client_behind
 from handlers.context import RapportContext, Services
 from handlers.texts import Say
 from store import audit, history
@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 
 async def progress(update: Update, context: RapportContext) -> None:
-    found, message = await _me(update, context), update.effective_message
+    found, message = await client_behind(update, context), update.effective_message
     if found is None or message is None:
         return
     client, say = found
