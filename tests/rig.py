@@ -237,7 +237,8 @@ async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0
     deadline = loop.time() + timeout
     while not await check():
         if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {check.__name__}")
+            name = getattr(check, "__name__", repr(check))
+            raise AssertionError(f"timed out after {timeout}s waiting for {name}")
         await asyncio.sleep(0.05)
 
 

@@ -33,7 +33,7 @@ from store.models import CheckIn, CheckInState
 from store.vault import Vault
 from tests.botapi import FakeBotAPI
 from tests.conftest import POSTGRES_URL, postgres_database
-from tests.rig import rig_settings
+from tests.rig import eventually, rig_settings
 
 INSTRUMENTS = load_instruments(None, Path("."))
 ROOT = Path(__file__).resolve().parent.parent
@@ -113,17 +113,6 @@ async def test_two_dispatchers_deliver_each_of_1000_slots_exactly_once() -> None
     assert sum(report.sent for report in reports) == 1000
     assert set(_sends(fake, chats).values()) == {1}
     assert set(states) == {CheckInState.SENT}
-
-
-async def _wait(predicate_async: object, timeout: float) -> None:  # noqa: ASYNC109
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        if await predicate_async():  # type: ignore[operator]
-            return
-        if loop.time() > deadline:
-            raise AssertionError("timed out")
-        await asyncio.sleep(0.2)
 
 
 def _bot_env(fake: FakeBotAPI, data_dir: Path, url: str) -> dict[str, str]:
@@ -223,7 +212,7 @@ async def test_three_sigkills_mid_fanout_lose_nothing_and_send_nothing_twice(
                 os.kill(process.pid, signal.SIGKILL)
                 process.wait(timeout=10)
                 process = _start(env, tmp_path)
-            await _wait(lambda: _settled(sessions), timeout=60)
+            await eventually(partial(_settled, sessions), timeout=60)
         finally:
             process.send_signal(signal.SIGTERM)
             try:
@@ -288,7 +277,7 @@ async def test_a_database_outage_mid_fanout_loses_nothing_and_sends_nothing_twic
             for at in (30, 110):
                 await fake.wait_for(partial(_got_at_least, fake, at), timeout=60)
                 await _outage(name, 8)
-            await _wait(lambda: _settled(sessions), timeout=60)
+            await eventually(partial(_settled, sessions), timeout=60)
             assert process.poll() is None  # it survived
         finally:
             process.send_signal(signal.SIGTERM)
