@@ -16,8 +16,6 @@ from store import caseload, clients, digests, people, plans
 from store.digests import DigestTime
 from store.models import Client, ClientStatus
 
-LABEL_LIMIT = 64
-
 
 def _templates(ask: Ask) -> list[Template]:
     return [ask.services.templates[name] for name in sorted(ask.services.templates)]
@@ -35,33 +33,23 @@ async def _client_named(ask: Ask, action: str) -> tuple[Client | None, list[str]
 async def invite(ask: Ask) -> Reply:
     s = ask.services
     taken = await caseload.labelled(ask.session, s.vault, ask.therapist.id)
-    label = " ".join(ask.args)[:LABEL_LIMIT] or _("Client {number}", number=len(taken) + 1)
+    label = " ".join(ask.args)[: people.LABEL_LIMIT] or _("Client {number}", number=len(taken) + 1)
     if any(caseload.same_label(label, text) for _id, text in taken):
         return Reply(
             _("You already have a client called {label}; choose another label.", label=repr(label))
         )
-    client, issued = await people.invite_client(
+    client, issued = await manage.invite(
         ask.session,
         s.vault,
         therapist_id=ask.therapist.id,
         label=label,
         timezone=s.timezone,
-        schedule_template=s.default_template,
+        template=s.templates.get(s.default_template or ""),
         now=ask.now,
         invite_ttl=s.invite_ttl,
         actor_kind="therapist",
         actor_id=ask.therapist.id,
     )
-    template = s.templates.get(s.default_template or "")
-    if template is not None:
-        await manage.apply_template(
-            ask.session,
-            client,
-            template,
-            ask.now,
-            actor_kind="therapist",
-            actor_id=ask.therapist.id,
-        )
     link = (
         people.invite_link(s.bot_username, issued.token)
         if s.bot_username

@@ -19,8 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from schedules.planner import session_rule
 from schedules.rules import QuietHours, Rule, Template, next_occurrences, rule_from_spec
-from store import audit, plans
+from store import audit, people, plans
 from store.models import Client
+from store.people import IssuedInvite
+from store.vault import Vault
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 FOREVER = datetime(9999, 1, 1, tzinfo=UTC)
@@ -65,6 +67,41 @@ async def apply_template(
         actor_id=actor_id,
     )
     return len(rows)
+
+
+async def invite(
+    session: AsyncSession,
+    vault: Vault,
+    *,
+    therapist_id: uuid.UUID,
+    label: str,
+    timezone: str,
+    template: Template | None,
+    now: datetime,
+    invite_ttl: timedelta,
+    actor_kind: str = "admin",
+    actor_id: uuid.UUID | None = None,
+) -> tuple[Client, IssuedInvite]:
+    """Invite a client (store.people.invite_client) and give them the template's rules from
+    now: the one way /invite, the web dashboard and `rapport client invite` invite. Raises
+    NotFound for a therapist who is not active, ValueError for an unknown timezone."""
+    client, issued = await people.invite_client(
+        session,
+        vault,
+        therapist_id=therapist_id,
+        label=label,
+        timezone=timezone,
+        schedule_template=template.name if template is not None else None,
+        now=now,
+        invite_ttl=invite_ttl,
+        actor_kind=actor_kind,
+        actor_id=actor_id,
+    )
+    if template is not None:
+        await apply_template(
+            session, client, template, now, actor_kind=actor_kind, actor_id=actor_id
+        )
+    return client, issued
 
 
 async def start_on_joining(

@@ -27,6 +27,9 @@ class NotFound(LookupError):
     """An id given on the command line names no such record."""
 
 
+LABEL_LIMIT = 64  # characters of a client label a therapist chooses
+
+
 @dataclass(frozen=True)
 class IssuedInvite:
     """A fresh token: shown once to the practice, stored only as its hash."""

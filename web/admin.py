@@ -100,13 +100,13 @@ async def invite_client(visit: Visit) -> Response:
             visit, error=_("There is no schedule called {name}.", name=repr(name))
         )
     try:
-        client, invite = await people.invite_client(
+        _client, invite = await manage.invite(
             visit.session,
             s.vault,
             therapist_id=therapist_id,
-            label=visit.field("label")[:64],
+            label=visit.field("label")[: people.LABEL_LIMIT],
             timezone=visit.field("timezone") or s.timezone,
-            schedule_template=name,
+            template=template,
             now=visit.now,
             invite_ttl=s.invite_ttl,
             actor_kind="therapist",
@@ -114,15 +114,6 @@ async def invite_client(visit: Visit) -> Response:
         )
     except (people.NotFound, ValueError) as exc:
         return await overview(visit, error=_("That did not work: {problem}.", problem=exc))
-    if template is not None:
-        await manage.apply_template(
-            visit.session,
-            client,
-            template,
-            visit.now,
-            actor_kind="therapist",
-            actor_id=visit.therapist.id,
-        )
     link = await _link(visit, invite.token)
     return visit.render(
         "link.html",

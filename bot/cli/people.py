@@ -128,7 +128,6 @@ def cmd_therapist_list(env: Env, args: argparse.Namespace) -> None:
 
 def cmd_client_invite(env: Env, args: argparse.Namespace) -> None:
     from schedules import manage
-    from store import people
 
     name = args.schedule or env.loaded.config.checkins.default_template
     template = env.loaded.templates.get(name) if name else None
@@ -138,18 +137,16 @@ def cmd_client_invite(env: Env, args: argparse.Namespace) -> None:
 
     async def work(session: AsyncSession, vault: Vault) -> dict[str, Any]:
         at = now()
-        client, invite = await people.invite_client(
+        client, invite = await manage.invite(
             session,
             vault,
             therapist_id=args.therapist,
             label=args.label,
             timezone=args.timezone or env.loaded.config.practice.timezone,
-            schedule_template=name,
+            template=template,
             now=at,
             invite_ttl=env.loaded.config.invites.ttl,
         )
-        if template is not None:
-            await manage.apply_template(session, client, template, at)
         link = await _link(session, env.settings, invite.token)
         return {
             "client_id": str(client.id),
