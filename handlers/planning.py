@@ -3,11 +3,15 @@
 
 from __future__ import annotations
 
-from datetime import time, timedelta
+import uuid
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers import callbacks, local_time
 from handlers import therapist_views as views
+from handlers.context import Services
 from handlers.i18n import _, staff_when
 from handlers.therapist import Ask, Reply, button, command, pick
 from schedules import manage
@@ -110,6 +114,37 @@ async def choose_template(ask: Ask) -> Reply | None:
     return reply
 
 
+async def change_pause(
+    session: AsyncSession,
+    services: Services,
+    client: Client,
+    therapist_id: uuid.UUID,
+    days: int,
+    now: datetime,
+    *,
+    restart: bool = False,
+) -> str | None:
+    """Pause a client's check-ins for `days` (one of PAUSE_CHOICES), resume them (0), or
+    restart a client who stopped (`restart`): the words the client is told, or None when the
+    client's state does not allow it (not active, not paused, not stopped: nothing changed).
+    The one way /schedule's buttons and the web dashboard do it."""
+    say = services.say(client.language)
+    if restart:  # the client stopped and asked their therapist to start again
+        if days != 0 or not await clients.restart(session, client, now, therapist_id):
+            return None
+        return say("resumed_by_therapist")
+    if days == 0:
+        if not await clients.resume(session, services.vault, client, now, therapist_id):
+            return None
+        return say("resumed_by_therapist")
+    if days not in views.PAUSE_CHOICES or client.status != ClientStatus.ACTIVE:
+        return None
+    until = now + timedelta(days=days)
+    await clients.pause(session, services.vault, client, until, now, therapist_id)
+    until_said = local_time.day_time(until, client.timezone, now, say.language)
+    return say("paused_by_therapist", until=until_said)
+
+
 async def pause_or_resume(ask: Ask) -> Reply | None:
     assert ask.tap is not None
     s = ask.services
@@ -118,22 +153,11 @@ async def pause_or_resume(ask: Ask) -> Reply | None:
         return None
     days = ask.tap.value
     chat = await people.chat_id(ask.session, s.vault, client)
-    say = s.say(client.language)
-    if ask.tap.position == views.RESTART:
-        # The client stopped and asked their therapist to start again.
-        if days != 0 or not await clients.restart(ask.session, client, ask.now, ask.therapist.id):
-            return Reply(toast=_(views.OUT_OF_DATE))  # not stopped (any more): nothing changed
-        told = say("resumed_by_therapist")
-    elif days == 0:
-        if not await clients.resume(ask.session, s.vault, client, ask.now, ask.therapist.id):
-            return Reply(toast=_(views.OUT_OF_DATE))  # not paused (any more): nothing changed
-        told = say("resumed_by_therapist")
-    elif days in views.PAUSE_CHOICES and client.status == ClientStatus.ACTIVE:
-        until = ask.now + timedelta(days=days)
-        await clients.pause(ask.session, s.vault, client, until, ask.now, ask.therapist.id)
-        until_said = local_time.day_time(until, client.timezone, ask.now, say.language)
-        told = say("paused_by_therapist", until=until_said)
-    else:
+    restart = ask.tap.position == views.RESTART
+    told = await change_pause(
+        ask.session, s, client, ask.therapist.id, days, ask.now, restart=restart
+    )
+    if told is None:
         return Reply(toast=_(views.OUT_OF_DATE))
     reply = await schedule_of(ask, client)
     reply.edit = True

@@ -17,9 +17,9 @@ from starlette.responses import Response
 from alliance.detectors import Severity
 from alliance.history import CheckinRecord, Status
 from alliance.instruments import Instrument
-from handlers import alert_words, brief, local_time
+from handlers import alert_words, brief, planning
 from handlers.i18n import N_, _
-from handlers.therapist_views import describe_rule
+from handlers.therapist_views import PAUSE_CHOICES, describe_rule
 from handlers.web import drop_buttons
 from schedules import briefs as timing
 from schedules import manage
@@ -40,7 +40,6 @@ SORTS = {  # the sort choices' names: `_()` where shown
     "alliance": N_("Alliance (lowest first)"),
     "next": N_("Next session (soonest first)"),
 }
-PAUSE_CHOICES = (7, 14, 28)
 SESSIONS_AHEAD = timedelta(days=62)
 CHECKINS_SHOWN = 20
 FAR = datetime.max.replace(tzinfo=UTC)
@@ -492,27 +491,34 @@ async def _pause(visit: Visit, client: Client) -> None:
     if days not in PAUSE_CHOICES:
         choices = ", ".join(map(str, PAUSE_CHOICES))
         raise ValueError(_("pause for {choices} days", choices=choices))
-    if client.status != ClientStatus.ACTIVE:
-        raise ValueError("only an active client's check-ins can be paused")
-    s = visit.services
-    until = visit.now + timedelta(days=days)
-    await clients.pause(visit.session, s.vault, client, until, visit.now, visit.therapist.id)
-    say = s.say(client.language)
-    until_said = local_time.day_time(until, client.timezone, visit.now, say.language)
-    await _tell(visit, client, say("paused_by_therapist", until=until_said))
+    await _change_pause(visit, client, days, "only an active client's check-ins can be paused")
 
 
 async def _resume(visit: Visit, client: Client) -> None:
-    s = visit.services
-    if not await clients.resume(visit.session, s.vault, client, visit.now, visit.therapist.id):
-        raise ValueError("check-ins are not paused")
-    await _tell(visit, client, s.say(client.language)("resumed_by_therapist"))
+    await _change_pause(visit, client, 0, "check-ins are not paused")
 
 
 async def _restart(visit: Visit, client: Client) -> None:
-    if not await clients.restart(visit.session, client, visit.now, visit.therapist.id):
-        raise ValueError("the client has not stopped their check-ins")
-    await _tell(visit, client, visit.services.say(client.language)("resumed_by_therapist"))
+    await _change_pause(
+        visit, client, 0, "the client has not stopped their check-ins", restart=True
+    )
+
+
+async def _change_pause(
+    visit: Visit, client: Client, days: int, refused: str, *, restart: bool = False
+) -> None:
+    told = await planning.change_pause(
+        visit.session,
+        visit.services,
+        client,
+        visit.therapist.id,
+        days,
+        visit.now,
+        restart=restart,
+    )
+    if told is None:
+        raise ValueError(refused)
+    await _tell(visit, client, told)
 
 
 async def _tell(visit: Visit, client: Client, text: str) -> None:
