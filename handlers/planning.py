@@ -16,7 +16,7 @@ from handlers.i18n import _, staff_when
 from handlers.therapist import Ask, Reply, button, command, pick
 from schedules import manage
 from schedules.rules import WEEKDAYS, Template
-from store import caseload, clients, digests, people, plans
+from store import caseload, clients, digests, people
 from store.digests import DigestTime
 from store.models import Client, ClientStatus
 
@@ -183,13 +183,11 @@ async def session(ask: Ask) -> Reply:
 async def session_for(ask: Ask, client: Client, when: str) -> Reply:
     """Log a session at `when` (now if empty) in the client's time zone."""
     try:
-        at = manage.parse_when(when, client.timezone, ask.now)
-        manage.check_session_time(at, ask.now)
+        at = await manage.log_session(
+            ask.session, client, when, ask.now, actor_kind="therapist", actor_id=ask.therapist.id
+        )
     except ValueError as exc:
         return Reply(_("That time did not work: {problem}.", problem=exc))
-    await plans.add_session(
-        ask.session, client, at, ask.now, actor_kind="therapist", actor_id=ask.therapist.id
-    )
     label = await clients.label(ask.session, ask.services.vault, client)
     local = at.astimezone(ZoneInfo(client.timezone))
     return Reply(

@@ -246,6 +246,23 @@ def _clock(words: list[str]) -> time:
     return time(int(match.group(1)), int(match.group(2)))
 
 
+async def log_session(
+    session: AsyncSession,
+    client: Client,
+    when: str,
+    now: datetime,
+    *,
+    actor_kind: str,
+    actor_id: uuid.UUID | None,
+) -> datetime:
+    """Log a session as a therapist writes its time (`parse_when`, within SESSION_RANGE of
+    now): /session and the web client page. Raises ValueError with what is wrong."""
+    at = parse_when(when, client.timezone, now)
+    check_session_time(at, now)
+    await plans.add_session(session, client, at, now, actor_kind=actor_kind, actor_id=actor_id)
+    return at
+
+
 def check_session_time(at: datetime, now: datetime) -> None:
     if abs(at - now) > SESSION_RANGE:
         raise ValueError(

@@ -434,10 +434,13 @@ async def _alert_action(visit: Visit, client: Client, action: AlertAction) -> No
 
 
 async def _log_session(visit: Visit, client: Client) -> None:
-    at = manage.parse_when(visit.field("when"), client.timezone, visit.now)
-    manage.check_session_time(at, visit.now)
-    await plans.add_session(
-        visit.session, client, at, visit.now, actor_kind="therapist", actor_id=visit.therapist.id
+    await manage.log_session(
+        visit.session,
+        client,
+        visit.field("when"),
+        visit.now,
+        actor_kind="therapist",
+        actor_id=visit.therapist.id,
     )
 
 
